@@ -1,0 +1,58 @@
+# vnetd: the two commands of the README's Quick start, and a few more.
+#   make run    installs what vnetd needs (Debian packages), builds, starts it on 127.0.0.1:8080, data in ./var
+#   make test   installs what the tests need, runs the whole suite
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= debug
+LISTEN ?= 127.0.0.1:8080
+DATA_DIR ?= var
+ARGS ?=
+
+# Debian packages: building and running vnetd, and what the test suite uses on top.
+RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
+TEST_PACKAGES := $(RUN_PACKAGES)
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run test build release deps-run deps-test deps-bench bench clean print-test-packages
+
+run: deps-run
+	$(SWIFT) build -c $(CONFIG) --product vnetd
+	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/vnetd --listen $(LISTEN) --data-dir $(DATA_DIR) $(ARGS)
+
+test: deps-test
+	$(SWIFT) test
+
+build: deps-run
+	$(SWIFT) build -c $(CONFIG)
+
+release:
+	$(MAKE) build CONFIG=release
+
+bench: deps-bench
+	bash bench/http.sh
+
+deps-run:
+	@$(call install,$(RUN_PACKAGES))
+
+deps-test:
+	@$(call install,$(TEST_PACKAGES))
+
+deps-bench:
+	@$(call install,$(BENCH_PACKAGES))
+
+print-test-packages:
+	@echo $(TEST_PACKAGES)
+
+clean:
+	rm -rf .build
+
+# Installs the Debian packages in $(1) that are missing; does nothing when all are there.
+define install
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || echo "$$p"; done); \
+if [ -n "$$missing" ]; then \
+  echo "Installing Debian packages: $$missing"; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef

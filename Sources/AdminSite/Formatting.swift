@@ -1,0 +1,63 @@
+import Domain
+import Foundation
+
+/// Text forms used across pages. Times are shown in UTC with the zone named, the same on every page.
+enum Formatting {
+    static func utc(_ date: Date) -> String {
+        let total = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
+        let secondsOfDay = total - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        return String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d UTC",
+            year, month, day, secondsOfDay / 3600, (secondsOfDay % 3600) / 60, secondsOfDay % 60)
+    }
+
+    /// "3 d 4 h", "5 h 2 min", "42 s": how long something has been going.
+    static func duration(_ seconds: TimeInterval) -> String {
+        let whole = max(0, Int(seconds))
+        let days = whole / 86_400, hours = (whole % 86_400) / 3600, minutes = (whole % 3600) / 60
+        if days > 0 { return "\(days) d \(hours) h" }
+        if hours > 0 { return "\(hours) h \(minutes) min" }
+        if minutes > 0 { return "\(minutes) min \(whole % 60) s" }
+        return "\(whole) s"
+    }
+
+    /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+
+    static func eventRow(_ event: Event) -> [String: Any] {
+        var row: [String: Any] = [
+            "time": utc(event.time),
+            "level": event.kind.level.rawValue,
+            "kind": event.kind.rawValue,
+            "subject": event.subject.name,
+            "message": event.message,
+        ]
+        if let link = link(to: event.subject) { row["subjectLink"] = link }
+        return row
+    }
+
+    /// The page of an event's subject, when it has one.
+    static func link(to subject: EventSubject) -> String? {
+        guard let id = subject.id, let encoded = id.addingPercentEncoding(withAllowedCharacters: .alphanumerics) else {
+            return nil
+        }
+        switch subject.kind {
+        case .network: return "/networks/\(encoded)"
+        case .virtualMachine: return "/vms/\(encoded)"
+        case .adapter: return "/adapters"
+        case .server, .nic: return nil
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import Domain
+import WebServer
+
+/// GET /events?page=N — every recorded event, newest first, a page at a time.
+struct EventViewerPage: Sendable {
+    let dependencies: SiteDependencies
+    let renderer: TemplateRenderer
+    let layout: Layout
+    static let pageSize = 50
+
+    func respond(to request: Request) throws -> Response {
+        let requested = request.query["page"].flatMap(Int.init) ?? 1
+        var page = max(1, requested)
+        var result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
+        let pageCount = max(1, (result.totalCount + Self.pageSize - 1) / Self.pageSize)
+        if page > pageCount {
+            page = pageCount
+            result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
+        }
+        var context = layout.context(title: "Event Viewer", section: .events, request: request)
+        context["events"] = result.events.map(Formatting.eventRow)
+        context["totalCount"] = result.totalCount
+        context["page"] = page
+        context["pageCount"] = pageCount
+        if page > 1 { context["previousPage"] = page - 1 }
+        if page < pageCount { context["nextPage"] = page + 1 }
+        return .html(try renderer.render("pages/events", context))
+    }
+}

@@ -1,0 +1,34 @@
+import Domain
+import WebServer
+
+/// GET / — what this host runs, at a glance, and what happened last.
+struct MasterStatusPage: Sendable {
+    let dependencies: SiteDependencies
+    let renderer: TemplateRenderer
+    let layout: Layout
+    static let recentEventCount = 10
+
+    func respond(to request: Request) throws -> Response {
+        let summary = try dependencies.inventory.summary()
+        let recent = try dependencies.eventLog.page(offset: 0, limit: Self.recentEventCount)
+        let info = dependencies.info
+        var context = layout.context(title: "Master Status", section: .status, request: request)
+        context["summary"] = [
+            "networks": summary.networks,
+            "virtualMachines": summary.virtualMachines,
+            "nics": summary.nics,
+            "connectedNICs": summary.connectedNICs,
+        ]
+        context["server"] = [
+            "version": info.version,
+            "hostName": info.hostName,
+            "listenAddress": info.listenAddress,
+            "dataDirectory": info.dataDirectory,
+            "startedAt": Formatting.utc(info.startedAt),
+            "uptime": Formatting.duration(dependencies.clock.now().timeIntervalSince(info.startedAt)),
+        ]
+        context["events"] = recent.events.map(Formatting.eventRow)
+        context["hasMoreEvents"] = recent.totalCount > recent.events.count
+        return .html(try renderer.render("pages/status", context))
+    }
+}

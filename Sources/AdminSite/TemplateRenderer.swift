@@ -1,0 +1,56 @@
+import Foundation
+import Mustache
+
+public struct TemplateError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Renders pages from the Mustache templates in one folder.
+///
+/// Every `*.mustache` file below the folder is parsed once at start-up and registered under its
+/// path relative to the folder, without extension (`layout`, `pages/status`). A syntax error or a
+/// missing folder stops vnetd at start, never in the middle of a request. Mustache escapes every
+/// `{{value}}` for HTML; templates never use the unescaped `{{{...}}}` form for user data.
+public struct TemplateRenderer: Sendable {
+    private let library: MustacheLibrary
+    public let directory: String
+
+    public init(directory: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TemplateError(description: "template folder \(directory) does not exist")
+        }
+        guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
+            throw TemplateError(description: "template folder \(directory) cannot be read")
+        }
+        var library = MustacheLibrary()
+        var count = 0
+        for case let relative as String in enumerator where relative.hasSuffix(".mustache") {
+            let path = (directory as NSString).appendingPathComponent(relative)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw TemplateError(description: "template \(path) cannot be read")
+            }
+            do {
+                library.register(try MustacheTemplate(string: String(decoding: data, as: UTF8.self)),
+                                 named: String(relative.dropLast(".mustache".count)))
+            } catch {
+                throw TemplateError(description: "template \(path) has a syntax error: \(error)")
+            }
+            count += 1
+        }
+        guard library.getTemplate(named: "layout") != nil else {
+            throw TemplateError(description: "template folder \(directory) has no layout.mustache")
+        }
+        self.library = library
+        self.directory = directory
+        _ = count
+    }
+
+    /// Renders a registered template; throws when it does not exist, which is a programming error shown as 500.
+    public func render(_ name: String, _ context: [String: Any]) throws -> String {
+        guard let html = library.render(context, withTemplate: name) else {
+            throw TemplateError(description: "no template named \(name)")
+        }
+        return html
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import WebServer
+
+/// Everything `vnetd serve` can be told on its command line.
+public struct Configuration: Sendable {
+    public var listen: ListenAddress
+    public var dataDirectory: String
+    public var templatesDirectory: String
+    public var publicDirectory: String
+    public var threads: Int
+    public var connectionLimit: Int
+    public var maximumBodySize: Int
+
+    public init(
+        listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080),
+        dataDirectory: String = "var",
+        templatesDirectory: String = ResourceLocator.defaultFolder("Templates"),
+        publicDirectory: String = ResourceLocator.defaultFolder("Public"),
+        threads: Int = HTTPServerConfiguration.processorCount,
+        connectionLimit: Int = 1024,
+        maximumBodySize: Int = 1 << 20
+    ) {
+        self.listen = listen
+        self.dataDirectory = dataDirectory
+        self.templatesDirectory = templatesDirectory
+        self.publicDirectory = publicDirectory
+        self.threads = threads
+        self.connectionLimit = connectionLimit
+        self.maximumBodySize = maximumBodySize
+    }
+}
+
+/// Finds the repository's `Templates/` and `Public/` folders when no path is given: first in the
+/// working directory, then in the folders above the executable (a build under `.build/` runs from
+/// anywhere).
+public enum ResourceLocator {
+    public static func defaultFolder(_ name: String) -> String {
+        let manager = FileManager.default
+        let inWorkingDirectory = (manager.currentDirectoryPath as NSString).appendingPathComponent(name)
+        if manager.fileExists(atPath: inWorkingDirectory) { return inWorkingDirectory }
+        var folder = (Bundle.main.executablePath.map { ($0 as NSString).resolvingSymlinksInPath } ?? "") as NSString
+        for _ in 0..<5 {
+            folder = folder.deletingLastPathComponent as NSString
+            let candidate = folder.appendingPathComponent(name)
+            if manager.fileExists(atPath: candidate) { return candidate }
+        }
+        return inWorkingDirectory
+    }
+}

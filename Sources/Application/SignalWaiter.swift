@@ -1,0 +1,30 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Clean shutdown on SIGINT and SIGTERM.
+///
+/// `block()` must run before any server thread starts, so every thread inherits the blocked mask
+/// and the signals stay pending until `wait()` collects them in one place, on the main thread.
+public enum SignalWaiter {
+    public static func block() {
+        var set = signals()
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits for SIGINT or SIGTERM and returns its number.
+    public static func wait() -> Int32 {
+        var set = signals()
+        var received: Int32 = 0
+        while sigwait(&set, &received) != 0 {}
+        return received
+    }
+
+    private static func signals() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        return set
+    }
+}

@@ -1,0 +1,122 @@
+import AdminSite
+import Domain
+import Foundation
+import Logging
+import Storage
+import WebServer
+
+public struct SystemClock: Domain.Clock {
+    public init() {}
+    public func now() -> Date { Date() }
+}
+
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+public let vnetdVersion = "0.1.0"
+
+/// A running vnetd: the store, the admin site and the HTTP server, wired together.
+/// `main` and the tests build it the same way, through `buildApplication`.
+public final class VnetdApplication: Sendable {
+    public let configuration: Configuration
+    public let database: VnetdDatabase
+    public let events: EventRecorder
+    public let server: HTTPServer
+    let logger: Logger
+
+    /// The bound port (differs from the configured one when that is 0).
+    public var port: UInt16 { server.port }
+
+    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, logger: Logger) {
+        self.configuration = configuration
+        self.database = database
+        self.events = events
+        self.server = server
+        self.logger = logger
+    }
+
+    /// Records the stop, stops serving (open requests finish) and closes the store.
+    public func shutdown() {
+        server.stop()
+        do {
+            try events.record(.serverStopped, .server, "vnetd stopped.")
+            try database.close()
+        } catch {
+            logger.error("could not record the stop", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Opens the data folder, loads templates, starts serving and records the start.
+/// Every failure is a `StartupError` with one line a person can act on.
+public func buildApplication(
+    _ configuration: Configuration,
+    clock: any Domain.Clock = SystemClock(),
+    logger: Logger = Logger(label: "vnetd")
+) throws -> VnetdApplication {
+    let database = try openDatabase(in: configuration.dataDirectory)
+    let renderer: TemplateRenderer
+    do {
+        renderer = try TemplateRenderer(directory: configuration.templatesDirectory)
+    } catch {
+        throw StartupError(description: "\(error)")
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: configuration.publicDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw StartupError(description: "static file folder \(configuration.publicDirectory) does not exist")
+    }
+
+    let eventLog = SQLiteEventLog(database: database)
+    let recorder = EventRecorder(log: eventLog, clock: clock)
+    let startedAt = clock.now()
+    let info = ServerInfo(
+        version: vnetdVersion,
+        hostName: ProcessInfo.processInfo.hostName,
+        listenAddress: "http://\(configuration.listen)/",
+        dataDirectory: (configuration.dataDirectory as NSString).standardizingPath,
+        startedAt: startedAt)
+    let dependencies = SiteDependencies(
+        eventLog: eventLog, inventory: SQLiteInventory(database: database), clock: clock, info: info)
+    let responder = AdminSite.makeResponder(
+        dependencies: dependencies, renderer: renderer,
+        publicDirectory: configuration.publicDirectory, logger: logger)
+
+    let server: HTTPServer
+    do {
+        server = try HTTPServer(
+            configuration: HTTPServerConfiguration(
+                listen: configuration.listen,
+                threads: configuration.threads,
+                connectionLimit: configuration.connectionLimit,
+                maximumBodySize: configuration.maximumBodySize),
+            responder: responder,
+            logger: logger)
+    } catch {
+        throw StartupError(description: "\(error)")
+    }
+    do {
+        try recorder.record(.serverStarted, .server, "vnetd \(vnetdVersion) started, administration site on \(configuration.listen.host):\(server.port).")
+    } catch {
+        server.stop()
+        throw StartupError(description: "cannot write to the database \(database.path): \(error)")
+    }
+    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, logger: logger)
+}
+
+private func openDatabase(in directory: String) throws -> VnetdDatabase {
+    let manager = FileManager.default
+    do {
+        try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+        throw StartupError(description: "cannot create the data folder \(directory): \(error.localizedDescription)")
+    }
+    guard manager.isWritableFile(atPath: directory), manager.isReadableFile(atPath: directory) else {
+        throw StartupError(description: "the data folder \(directory) is not readable and writable by this user")
+    }
+    do {
+        return try VnetdDatabase(directory: directory)
+    } catch {
+        throw StartupError(description: "cannot open the database in \(directory): \(error)")
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// One line of the Event Viewer: something that happened, to what, when.
+public struct Event: Sendable, Equatable {
+    /// Assigned by the log when the event is stored; nil before.
+    public var id: Int64?
+    public var time: Date
+    public var kind: EventKind
+    public var subject: EventSubject
+    public var message: String
+
+    public init(id: Int64? = nil, time: Date, kind: EventKind, subject: EventSubject, message: String) {
+        self.id = id
+        self.time = time
+        self.kind = kind
+        self.subject = subject
+        self.message = message
+    }
+}
+
+/// What happened. An open set: kinds written by newer versions still load in older ones.
+public struct EventKind: RawRepresentable, Hashable, Sendable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let serverStarted = EventKind(rawValue: "server.started")
+    public static let serverStopped = EventKind(rawValue: "server.stopped")
+
+    /// The severity shown in the Event Viewer.
+    public var level: EventLevel {
+        if rawValue.hasSuffix(".failed") || rawValue.hasSuffix(".error") { return .error }
+        if rawValue.hasSuffix(".warning") || rawValue.hasSuffix(".missing") { return .warning }
+        return .information
+    }
+}
+
+public enum EventLevel: String, Sendable {
+    case information, warning, error
+}
+
+/// The object an event is about; `id` lets pages link to it while it exists.
+public struct EventSubject: Sendable, Equatable {
+    public var kind: Kind
+    public var id: String?
+    public var name: String
+
+    public enum Kind: String, Sendable {
+        case server, network, virtualMachine = "vm", adapter, nic
+    }
+
+    public init(kind: Kind, id: String? = nil, name: String) {
+        self.kind = kind
+        self.id = id
+        self.name = name
+    }
+
+    public static let server = EventSubject(kind: .server, name: "vnetd")
+}
+
+/// A page of events, newest first, and how many there are in all.
+public struct EventPage: Sendable {
+    public var events: [Event]
+    public var totalCount: Int
+
+    public init(events: [Event], totalCount: Int) {
+        self.events = events
+        self.totalCount = totalCount
+    }
+}
+
+/// The stored event log.
+public protocol EventLog: Sendable {
+    /// Stores an event and returns it with its id.
+    @discardableResult
+    func append(_ event: Event) throws -> Event
+    /// Events newest first, skipping `offset` of them.
+    func page(offset: Int, limit: Int) throws -> EventPage
+}
+
+/// Records events with the time taken from the injected clock.
+public struct EventRecorder: Sendable {
+    private let log: any EventLog
+    private let clock: any Clock
+
+    public init(log: any EventLog, clock: any Clock) {
+        self.log = log
+        self.clock = clock
+    }
+
+    @discardableResult
+    public func record(_ kind: EventKind, _ subject: EventSubject, _ message: String) throws -> Event {
+        try log.append(Event(time: clock.now(), kind: kind, subject: subject, message: message))
+    }
+}

@@ -1,0 +1,58 @@
+import Domain
+import Foundation
+import GRDB
+
+public struct SQLiteEventLog: EventLog {
+    private let database: VnetdDatabase
+
+    public init(database: VnetdDatabase) {
+        self.database = database
+    }
+
+    @discardableResult
+    public func append(_ event: Event) throws -> Event {
+        try database.writer.write { db in
+            try Self.insert(event, db)
+        }
+    }
+
+    public func page(offset: Int, limit: Int) throws -> EventPage {
+        try database.writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT id, occurred_at, kind, subject_kind, subject_id, subject_name, message
+                FROM event ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?
+                """, arguments: [max(0, limit), max(0, offset)])
+            return EventPage(events: rows.map(Self.event), totalCount: total)
+        }
+    }
+
+    /// Inserts inside a caller's transaction, so a change and its event commit together.
+    static func insert(_ event: Event, _ db: GRDB.Database) throws -> Event {
+        try db.execute(sql: """
+            INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [
+                Int64((event.time.timeIntervalSince1970 * 1000).rounded()),
+                event.kind.rawValue, event.subject.kind.rawValue, event.subject.id,
+                event.subject.name, event.message,
+            ])
+        var stored = event
+        stored.id = db.lastInsertedRowID
+        return stored
+    }
+
+    static func event(_ row: Row) -> Event {
+        let milliseconds: Int64 = row["occurred_at"]
+        let subjectKind: String = row["subject_kind"]
+        return Event(
+            id: row["id"],
+            time: Date(timeIntervalSince1970: Double(milliseconds) / 1000),
+            kind: EventKind(rawValue: row["kind"]),
+            subject: EventSubject(
+                kind: EventSubject.Kind(rawValue: subjectKind) ?? .server,
+                id: row["subject_id"],
+                name: row["subject_name"]),
+            message: row["message"])
+    }
+}

@@ -1,0 +1,65 @@
+/// Anything that turns a complete request into a response: the router, and filters wrapped around it.
+///
+/// Responders run on libmicrohttpd's worker threads and may block briefly (a database read);
+/// they must not wait for other requests.
+public protocol HTTPResponder: Sendable {
+    func respond(to request: Request) -> Response
+}
+
+/// Builds the pages for error statuses (403, 404, 405, 413, 500). The site supplies styled ones;
+/// `PlainErrorPages` is the fallback that needs nothing.
+public protocol ErrorPageRendering: Sendable {
+    func errorPage(status: Int, message: String, for request: Request) -> Response
+}
+
+public struct PlainErrorPages: ErrorPageRendering {
+    public init() {}
+
+    public func errorPage(status: Int, message: String, for request: Request) -> Response {
+        let title = "\(status) \(HTTPStatus.reason(status))"
+        let html = """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(title)</title></head>
+            <body><h1>\(title)</h1><p>\(HTMLEscaping.escape(message))</p></body></html>
+            """
+        return .html(html, status: status)
+    }
+}
+
+public enum HTTPStatus {
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 303: "See Other"
+        case 304: "Not Modified"
+        case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 422: "Unprocessable Content"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status"
+        }
+    }
+}
+
+public enum HTMLEscaping {
+    /// Escapes text for use in HTML element content and quoted attribute values.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

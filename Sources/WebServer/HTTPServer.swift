@@ -1,0 +1,333 @@
+import CMicroHTTPD
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct HTTPServerConfiguration: Sendable {
+    public var listen: ListenAddress
+    /// Worker threads in libmicrohttpd's pool; each polls with epoll.
+    public var threads: Int
+    /// Connections served at once; further clients wait in the kernel's backlog.
+    public var connectionLimit: Int
+    /// A connection idle this long is closed (slow or stalled clients).
+    public var connectionTimeoutSeconds: Int
+    /// Bodies larger than this get 413 and are never buffered whole.
+    public var maximumBodySize: Int
+    /// Per-connection buffer for the request line and headers; larger headers are refused by libmicrohttpd.
+    public var connectionMemoryLimit: Int
+    /// Headers added to every response unless the responder set the same header.
+    public var standardHeaders: [(name: String, value: String)]
+
+    public init(
+        listen: ListenAddress,
+        threads: Int = HTTPServerConfiguration.processorCount,
+        connectionLimit: Int = 1024,
+        connectionTimeoutSeconds: Int = 30,
+        maximumBodySize: Int = 1 << 20,
+        connectionMemoryLimit: Int = 64 << 10,
+        standardHeaders: [(name: String, value: String)] = HTTPServerConfiguration.securityHeaders
+    ) {
+        self.listen = listen
+        self.threads = max(1, threads)
+        self.connectionLimit = connectionLimit
+        self.connectionTimeoutSeconds = connectionTimeoutSeconds
+        self.maximumBodySize = maximumBodySize
+        self.connectionMemoryLimit = connectionMemoryLimit
+        self.standardHeaders = standardHeaders
+    }
+
+    public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// Same-origin only, no inline script, no framing, no MIME sniffing, no referrer leaks.
+    public static let securityHeaders: [(name: String, value: String)] = [
+        ("Content-Security-Policy",
+         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+    ]
+}
+
+/// The HTTP server: libmicrohttpd underneath, one `HTTPResponder` on top.
+///
+/// This file is the only place that knows libmicrohttpd's access-handler protocol. libmicrohttpd
+/// calls the handler several times per request: first with no per-request state (we allocate it
+/// and start a post processor for form bodies), then once per piece of upload data (we feed the
+/// post processor or buffer the raw body, and must report every byte consumed), and finally once
+/// with no data (we build the whole `Request`, call the responder and queue its response). The
+/// request-completed callback releases the per-request state, whatever happened to the connection.
+public final class HTTPServer: @unchecked Sendable {
+    public let configuration: HTTPServerConfiguration
+    /// The port actually bound (useful with port 0).
+    public let port: UInt16
+    private let context: ServerContext
+    private let logTarget: UnsafeMutablePointer<vnetd_mhd_log_target>
+    private var daemon: OpaquePointer?
+
+    /// Binds the socket and starts serving. Throws `ListenError` when the address cannot be used.
+    public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) throws {
+        self.configuration = configuration
+        let (fd, port) = try ListeningSocket.open(configuration.listen)
+        self.port = port
+        let context = ServerContext(
+            responder: responder, logger: logger, configuration: configuration,
+            errorPages: PlainErrorPages())
+        self.context = context
+        let unmanagedContext = Unmanaged.passUnretained(context).toOpaque()
+        logTarget = .allocate(capacity: 1)
+        logTarget.initialize(to: vnetd_mhd_log_target(sink: { context, line in
+            guard let context, let line else { return }
+            let server = Unmanaged<ServerContext>.fromOpaque(context).takeUnretainedValue()
+            server.logger.warning("libmicrohttpd: \(String(cString: line).trimmingNewlines)")
+        }, context: unmanagedContext))
+
+        daemon = vnetd_mhd_start(
+            fd,
+            UInt32(configuration.threads),
+            UInt32(configuration.connectionLimit),
+            UInt32(configuration.connectionTimeoutSeconds),
+            configuration.connectionMemoryLimit,
+            accessHandler,
+            unmanagedContext,
+            requestCompleted,
+            unmanagedContext,
+            logTarget)
+        guard daemon != nil else {
+            close(fd)
+            logTarget.deallocate()
+            throw ListenError(address: configuration.listen, reason: "libmicrohttpd refused to start")
+        }
+    }
+
+    /// Stops accepting, finishes with open connections and joins libmicrohttpd's threads.
+    public func stop() {
+        guard let daemon else { return }
+        MHD_stop_daemon(daemon)
+        self.daemon = nil
+        logTarget.deinitialize(count: 1)
+        logTarget.deallocate()
+    }
+
+    deinit { stop() }
+}
+
+/// What the C callbacks reach through their `cls` pointer. Immutable, so shared by all worker threads.
+final class ServerContext: Sendable {
+    let responder: any HTTPResponder
+    let logger: Logger
+    let configuration: HTTPServerConfiguration
+    let errorPages: any ErrorPageRendering
+
+    init(responder: any HTTPResponder, logger: Logger, configuration: HTTPServerConfiguration, errorPages: any ErrorPageRendering) {
+        self.responder = responder
+        self.logger = logger
+        self.configuration = configuration
+        self.errorPages = errorPages
+    }
+}
+
+/// State of one request between libmicrohttpd's calls. Only the connection's worker thread touches it.
+final class RequestState {
+    let method: String
+    let path: String
+    let started = ContinuousClock.now
+    var headers: [String: String] = [:]
+    var query: [String: String] = [:]
+    var cookies: [String: String] = [:]
+    var clientAddress: String?
+    var postProcessor: OpaquePointer?
+    var formParts: [FormPart] = []
+    var body: [UInt8] = []
+    var receivedSize = 0
+    var isTooLarge = false
+    var isMalformed = false
+    var isAnswered = false
+
+    struct FormPart {
+        var name: String
+        var filename: String?
+        var contentType: String?
+        var bytes: [UInt8]
+    }
+
+    init(method: String, path: String) {
+        self.method = method
+        self.path = path
+    }
+
+    func makeRequest() -> Request {
+        var form = FormData()
+        for part in formParts {
+            if let filename = part.filename {
+                form.attach(UploadedFile(fieldName: part.name, filename: filename, contentType: part.contentType, content: part.bytes))
+            } else {
+                form.append(String(decoding: part.bytes, as: UTF8.self), for: part.name)
+            }
+        }
+        return Request(
+            method: method, path: path, query: query, headers: headers, cookies: cookies,
+            form: form, body: body, clientAddress: clientAddress)
+    }
+}
+
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadDataSize, requestContext in
+    guard let cls, let connection, let requestContext, let uploadDataSize else { return MHD_Result.NO }
+    let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
+
+    guard let existing = requestContext.pointee else {
+        let state = RequestState(
+            method: method.map { String(cString: $0) } ?? "GET",
+            path: url.map { String(cString: $0) } ?? "/")
+        requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
+        gatherHeaders(of: connection, into: state)
+        if let declared = state.headers["content-length"].flatMap(Int.init), declared > server.configuration.maximumBodySize {
+            state.isTooLarge = true
+            return answer(connection, state, server, server.errorPages.errorPage(
+                status: 413, message: "The request body is larger than this server accepts.", for: state.makeRequest()))
+        }
+        let contentType = state.headers["content-type"]?.lowercased() ?? ""
+        if contentType.hasPrefix("application/x-www-form-urlencoded") || contentType.hasPrefix("multipart/form-data") {
+            state.postProcessor = MHD_create_post_processor(connection, 16 << 10, postIterator, Unmanaged.passUnretained(state).toOpaque())
+        }
+        return MHD_Result.YES
+    }
+    let state = Unmanaged<RequestState>.fromOpaque(existing).takeUnretainedValue()
+
+    let size = uploadDataSize.pointee
+    if size > 0 {
+        uploadDataSize.pointee = 0
+        if state.isAnswered { return MHD_Result.YES }
+        state.receivedSize += size
+        if state.receivedSize > server.configuration.maximumBodySize {
+            state.isTooLarge = true
+            // A body without a declared length that keeps coming far past the limit: hang up.
+            guard state.receivedSize <= server.configuration.maximumBodySize * 16 else {
+                server.logger.notice("closing a connection whose body keeps coming far past the limit", metadata: ["path": "\(state.path)"])
+                return MHD_Result.NO
+            }
+            return MHD_Result.YES
+        }
+        guard let uploadData else { return MHD_Result.YES }
+        if let processor = state.postProcessor {
+            if !state.isMalformed, MHD_post_process(processor, uploadData, size) != MHD_Result.YES {
+                // libmicrohttpd accepts a response only once the upload is complete: remember, answer at the end.
+                state.isMalformed = true
+            }
+        } else {
+            uploadData.withMemoryRebound(to: UInt8.self, capacity: size) {
+                state.body.append(contentsOf: UnsafeBufferPointer(start: $0, count: size))
+            }
+        }
+        return MHD_Result.YES
+    }
+    if state.isAnswered { return MHD_Result.YES }
+
+    if state.isTooLarge {
+        return answer(connection, state, server, server.errorPages.errorPage(
+            status: 413, message: "The request body is larger than this server accepts.", for: state.makeRequest()))
+    }
+    if state.isMalformed {
+        return answer(connection, state, server, server.errorPages.errorPage(
+            status: 400, message: "The form data could not be read.", for: state.makeRequest()))
+    }
+    let response = server.responder.respond(to: state.makeRequest())
+    return answer(connection, state, server, response)
+}
+
+/// Queues `response` with the standard headers added, and writes the access-log line.
+private func answer(_ connection: OpaquePointer, _ state: RequestState, _ server: ServerContext, _ response: Response) -> MHD_Result {
+    state.isAnswered = true
+    let mhdResponse = response.body.withUnsafeBytes { bytes in
+        MHD_create_response_from_buffer(bytes.count, UnsafeMutableRawPointer(mutating: bytes.baseAddress), .RESPMEM_MUST_COPY)
+    }
+    guard let mhdResponse else { return MHD_Result.NO }
+    defer { MHD_destroy_response(mhdResponse) }
+    for header in response.headers {
+        MHD_add_response_header(mhdResponse, header.name, header.value)
+    }
+    for header in server.configuration.standardHeaders where response.header(header.name) == nil {
+        MHD_add_response_header(mhdResponse, header.name, header.value)
+    }
+    let elapsed = ContinuousClock.now - state.started
+    let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+    server.logger.info(
+        "\(state.method) \(state.path) \(response.status) \(response.body.count)",
+        metadata: [
+            "client": "\(state.clientAddress ?? "-")",
+            "ms": "\((milliseconds * 100).rounded() / 100)",
+        ])
+    return MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+}
+
+private let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestContext, _ in
+    guard let requestContext, let existing = requestContext.pointee else { return }
+    let state = Unmanaged<RequestState>.fromOpaque(existing).takeRetainedValue()
+    if let processor = state.postProcessor {
+        MHD_destroy_post_processor(processor)
+        state.postProcessor = nil
+    }
+    requestContext.pointee = nil
+}
+
+private func gatherHeaders(of connection: OpaquePointer, into state: RequestState) {
+    let statePointer = Unmanaged.passUnretained(state).toOpaque()
+    MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, { cls, _, key, value in
+        guard let cls, let key else { return MHD_Result.YES }
+        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
+        let name = String(cString: key).lowercased()
+        let text = value.map { String(cString: $0) } ?? ""
+        if let earlier = state.headers[name] {
+            state.headers[name] = earlier + ", " + text
+        } else {
+            state.headers[name] = text
+        }
+        return MHD_Result.YES
+    }, statePointer)
+    MHD_get_connection_values(connection, MHD_ValueKind.GET_ARGUMENT_KIND, { cls, _, key, value in
+        guard let cls, let key else { return MHD_Result.YES }
+        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
+        let name = String(cString: key)
+        if state.query[name] == nil { state.query[name] = value.map { String(cString: $0) } ?? "" }
+        return MHD_Result.YES
+    }, statePointer)
+    MHD_get_connection_values(connection, MHD_ValueKind.COOKIE_KIND, { cls, _, key, value in
+        guard let cls, let key else { return MHD_Result.YES }
+        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
+        state.cookies[String(cString: key)] = value.map { String(cString: $0) } ?? ""
+        return MHD_Result.YES
+    }, statePointer)
+    if let address = vnetd_mhd_client_address(connection) {
+        state.clientAddress = ListeningSocket.describe(address)
+    }
+}
+
+/// libmicrohttpd's post processor hands over each field in one or more pieces; a piece at offset 0
+/// starts a new value, later pieces extend it.
+private let postIterator: MHD_PostDataIterator = { cls, _, key, filename, contentType, _, data, offset, size in
+    guard let cls, let key else { return MHD_Result.YES }
+    let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
+    let bytes: [UInt8] = data.map { pointer in
+        pointer.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
+    } ?? []
+    let name = String(cString: key)
+    if offset > 0, let last = state.formParts.indices.last, state.formParts[last].name == name {
+        state.formParts[last].bytes.append(contentsOf: bytes)
+    } else {
+        state.formParts.append(RequestState.FormPart(
+            name: name,
+            filename: filename.map { String(cString: $0) },
+            contentType: contentType.map { String(cString: $0) },
+            bytes: bytes))
+    }
+    return MHD_Result.YES
+}
+
+extension String {
+    var trimmingNewlines: String {
+        var text = self
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Application
+import Foundation
+import Logging
+import WebServer
+
+struct Vnetd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vnetd",
+        abstract: "Virtual networks for virtual machines, run from a browser.",
+        version: vnetdVersion,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the switching core and the administration website (the default command).")
+
+    @Option(help: ArgumentHelp("Address and port of the administration website.", valueName: "host:port"))
+    var listen: String = "127.0.0.1:8080"
+
+    @Option(help: ArgumentHelp("Folder for the database and runtime files; created if missing.", valueName: "path"))
+    var dataDir: String = "var"
+
+    @Option(help: ArgumentHelp("Folder of the page templates (default: the repository's Templates).", valueName: "path"))
+    var templates: String?
+
+    @Option(name: .customLong("public"), help: ArgumentHelp("Folder of static files served under /static/ (default: the repository's Public).", valueName: "path"))
+    var publicFolder: String?
+
+    @Option(help: ArgumentHelp("HTTP worker threads (default: one per processor core).", valueName: "count"))
+    var threads: Int = HTTPServerConfiguration.processorCount
+
+    @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard ListenAddress(parsing: listen) != nil else {
+            throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
+        }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "vnetd")
+        guard let address = ListenAddress(parsing: listen) else { throw ExitCode.validationFailure }
+        let configuration = Configuration(
+            listen: address,
+            dataDirectory: dataDir,
+            templatesDirectory: templates ?? ResourceLocator.defaultFolder("Templates"),
+            publicDirectory: publicFolder ?? ResourceLocator.defaultFolder("Public"),
+            threads: threads)
+
+        SignalWaiter.block()
+        let application: VnetdApplication
+        do {
+            application = try buildApplication(configuration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        logger.notice("vnetd \(vnetdVersion) serving http://\(address.host):\(application.port)/ with data in \(dataDir)")
+        let signal = SignalWaiter.wait()
+        logger.notice("received signal \(signal), stopping")
+        application.shutdown()
+    }
+}
+
+Vnetd.main()

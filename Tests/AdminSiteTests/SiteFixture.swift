@@ -1,0 +1,76 @@
+import AdminSite
+import Domain
+import Foundation
+import Logging
+import Storage
+import TestSupport
+import WebServer
+
+/// The admin site over a real temporary SQLite file and the repository's templates, called
+/// in process (no sockets). `get`/`post` behave like a browser: they keep the CSRF cookie.
+final class SiteFixture: @unchecked Sendable {
+    let folder: TemporaryDirectory
+    let database: VnetdDatabase
+    let clock = ManualClock()
+    let recorder: EventRecorder
+    let responder: any HTTPResponder
+    private var cookies: [String: String] = [:]
+
+    init() throws {
+        folder = try TemporaryDirectory()
+        database = try VnetdDatabase(directory: folder.path)
+        let eventLog = SQLiteEventLog(database: database)
+        recorder = EventRecorder(log: eventLog, clock: clock)
+        let info = ServerInfo(
+            version: "test", hostName: "testhost", listenAddress: "http://127.0.0.1:0/",
+            dataDirectory: folder.path, startedAt: clock.now())
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        responder = AdminSite.makeResponder(
+            dependencies: SiteDependencies(
+                eventLog: eventLog, inventory: SQLiteInventory(database: database), clock: clock, info: info),
+            renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
+            publicDirectory: repositoryRoot + "/Public",
+            logger: logger)
+    }
+
+    func get(_ path: String) -> Response {
+        let (pathOnly, query) = Self.split(path)
+        return send(Request(method: "GET", path: pathOnly, query: query))
+    }
+
+    /// Posts a form with the page's CSRF token added, as the browser would.
+    func post(_ path: String, _ fields: [(String, String)], withToken: Bool = true) -> Response {
+        if cookies[CSRFProtection.cookieName] == nil { _ = get("/") }
+        var form = FormData()
+        if withToken, let token = cookies[CSRFProtection.cookieName] { form.append(token, for: CSRFProtection.fieldName) }
+        for (name, value) in fields { form.append(value, for: name) }
+        return send(Request(method: "POST", path: path, form: form))
+    }
+
+    private func send(_ request: Request) -> Response {
+        var request = request
+        request.cookies = cookies
+        let response = responder.respond(to: request)
+        for header in response.headers where header.name == "Set-Cookie" {
+            let pair = header.value.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { cookies[String(pair[0])] = String(pair[1]) }
+        }
+        return response
+    }
+
+    static func split(_ path: String) -> (String, [String: String]) {
+        guard let mark = path.firstIndex(of: "?") else { return (path, [:]) }
+        var query: [String: String] = [:]
+        for pair in path[path.index(after: mark)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            query[String(parts[0])] = parts.count > 1 ? String(parts[1]).removingPercentEncoding ?? "" : ""
+        }
+        return (String(path[..<mark]), query)
+    }
+
+    deinit {
+        try? database.close()
+        folder.remove()
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+import Testing
+import TestSupport
+@testable import WebServer
+
+/// Requests through the real libmicrohttpd server on 127.0.0.1 with an ephemeral port.
+final class LiveServer: @unchecked Sendable {
+    let server: HTTPServer
+    let client: HTTPTestClient
+    let publicFolder: TemporaryDirectory
+    let outside: TemporaryDirectory
+    let postCount = Counter()
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func increment() { lock.withLock { value += 1 } }
+        var current: Int { lock.withLock { value } }
+    }
+
+    init(maximumBodySize: Int = 64 << 10) throws {
+        publicFolder = try TemporaryDirectory()
+        outside = try TemporaryDirectory()
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: publicFolder.path + "/css", withIntermediateDirectories: true)
+        try Data("body { color: red; }\n".utf8).write(to: URL(fileURLWithPath: publicFolder.path + "/css/site.css"))
+        try Data("secret\n".utf8).write(to: URL(fileURLWithPath: publicFolder.path + "/.hidden"))
+        try Data("outside secret\n".utf8).write(to: URL(fileURLWithPath: outside.path + "/secret.txt"))
+        try manager.createSymbolicLink(atPath: publicFolder.path + "/escape.txt", withDestinationPath: outside.path + "/secret.txt")
+        try manager.createSymbolicLink(atPath: publicFolder.path + "/out", withDestinationPath: outside.path)
+
+        var router = Router()
+        let counter = postCount
+        router.get("/") { request in .html("<h1>home</h1><p>token=\(request.csrfToken)</p>") }
+        router.get("/networks/{id}") { request in .text("network \(request.pathParameters["id"] ?? "?")") }
+        router.get("/echo") { request in
+            .text("q=\(request.query["q"] ?? "-") c=\(request.cookies["flavour"] ?? "-")")
+        }
+        router.get("/boom") { _ in throw DemoFailure(secret: "database password is hunter2") }
+        router.post("/form") { request in
+            counter.increment()
+            let tags = request.form.values("tag").joined(separator: "|")
+            let file = request.form.files["upload"].map { "\($0.filename):\($0.contentType ?? "-"):\(String(decoding: $0.content, as: UTF8.self))" } ?? "-"
+            return .text("name=\(request.form["name"] ?? "-") tags=\(tags) empty=[\(request.form["empty"] ?? "nil")] file=\(file)")
+        }
+        router.post("/things") { _ in
+            counter.increment()
+            return .seeOther("/")
+        }
+        let files = StaticFiles(root: publicFolder.path)
+        router.getPrefix("/static/") { files.respond(to: $0) }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        server = try HTTPServer(
+            configuration: HTTPServerConfiguration(
+                listen: ListenAddress(host: "127.0.0.1", port: 0), threads: 2, maximumBodySize: maximumBodySize),
+            responder: CSRFProtection(wrapping: router),
+            logger: logger)
+        client = HTTPTestClient(port: server.port)
+    }
+
+    /// A CSRF cookie and the matching token, as a browser gets them from any page.
+    func session() throws -> (cookie: String, token: String) {
+        let page = try client.get("/")
+        guard let token = page.cookie(CSRFProtection.cookieName) else { throw HTTPTestClient.ClientError(description: "no cookie") }
+        return ("\(CSRFProtection.cookieName)=\(token)", token)
+    }
+
+    deinit {
+        server.stop()
+        publicFolder.remove()
+        outside.remove()
+    }
+}
+
+struct DemoFailure: Error {
+    let secret: String
+}
+
+@Suite("HTTP server through libmicrohttpd")
+struct LiveServerTests {
+    let live: LiveServer
+    init() throws { live = try LiveServer() }
+
+    @Test func servesPagesWithTypeAndSecurityHeaders() throws {
+        let reply = try live.client.get("/")
+        #expect(reply.status == 200)
+        #expect(reply.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(reply.text.contains("<h1>home</h1>"))
+        #expect(reply.header("Content-Security-Policy")?.contains("default-src 'self'") == true)
+        #expect(reply.header("Content-Security-Policy")?.contains("unsafe-inline") == false)
+        #expect(reply.header("X-Content-Type-Options") == "nosniff")
+        #expect(reply.header("X-Frame-Options") == "DENY")
+        #expect(reply.header("Referrer-Policy") != nil)
+    }
+
+    @Test func routesPathParametersQueryAndCookies() throws {
+        #expect(try live.client.get("/networks/abc-123").text == "network abc-123")
+        let echo = try live.client.get("/echo?q=hello%20world", headers: ["Cookie": "flavour=mint; other=1"])
+        #expect(echo.text == "q=hello world c=mint")
+    }
+
+    @Test func headAnswersHeadersWithoutBody() throws {
+        let get = try live.client.get("/networks/7")
+        let head = try live.client.send(method: "HEAD", path: "/networks/7")
+        #expect(head.status == 200)
+        #expect(head.body.isEmpty)
+        #expect(head.header("Content-Length") == String(get.body.count))
+    }
+
+    @Test func unknownPathIs404AndWrongMethodIs405() throws {
+        #expect(try live.client.get("/nowhere").status == 404)
+        let session = try live.session()
+        let wrong = try live.client.postForm("/networks/1", [("csrf_token", session.token)], headers: ["Cookie": session.cookie])
+        #expect(wrong.status == 405)
+        #expect(wrong.header("Allow") == "GET, HEAD")
+    }
+
+    @Test func failingPageAnswers500WithoutInternalsAndServerKeepsServing() throws {
+        let reply = try live.client.get("/boom")
+        #expect(reply.status == 500)
+        #expect(!reply.text.contains("hunter2"))
+        #expect(!reply.text.contains("DemoFailure"))
+        #expect(try live.client.get("/").status == 200)
+    }
+
+    @Test func staticFileHasTypeETagAndRevalidates() throws {
+        let first = try live.client.get("/static/css/site.css")
+        #expect(first.status == 200)
+        #expect(first.header("Content-Type") == "text/css; charset=utf-8")
+        #expect(first.text == "body { color: red; }\n")
+        #expect(first.header("Cache-Control") != nil)
+        let etag = try #require(first.header("ETag"))
+        let again = try live.client.get("/static/css/site.css", headers: ["If-None-Match": etag])
+        #expect(again.status == 304)
+        #expect(again.body.isEmpty)
+        let stale = try live.client.get("/static/css/site.css", headers: ["If-None-Match": "\"other\""])
+        #expect(stale.status == 200)
+    }
+
+    @Test(arguments: [
+        "/static/../Package.swift",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static/%2E%2E%2Fetc%2Fpasswd",
+        "/static/css/../../etc/passwd",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/.hidden",
+        "/static/escape.txt",
+        "/static/out/secret.txt",
+        "/static/css",
+        "/static/",
+        "/static/css/site.css%00.png",
+    ])
+    func pathsLeavingThePublicFolderAre404(path: String) throws {
+        let reply = try live.client.get(path)
+        #expect(reply.status == 404)
+        #expect(!reply.text.contains("secret"))
+        #expect(!reply.text.contains("root:"))
+    }
+
+    @Test func postWithoutOrWithWrongTokenIsRefusedAndChangesNothing() throws {
+        let before = live.postCount.current
+        let bare = try live.client.postForm("/things", [("name", "x")])
+        #expect(bare.status == 403)
+        let session = try live.session()
+        let wrong = try live.client.postForm("/things", [("csrf_token", String(repeating: "0", count: 64))], headers: ["Cookie": session.cookie])
+        #expect(wrong.status == 403)
+        let noCookie = try live.client.postForm("/things", [("csrf_token", session.token)])
+        #expect(noCookie.status == 403)
+        let foreign = try live.client.postForm(
+            "/things", [("csrf_token", session.token)], headers: ["Cookie": session.cookie, "Origin": "http://evil.example"])
+        #expect(foreign.status == 403)
+        #expect(live.postCount.current == before)
+    }
+
+    @Test func postWithValidTokenRuns() throws {
+        let session = try live.session()
+        let before = live.postCount.current
+        let reply = try live.client.postForm(
+            "/things", [("csrf_token", session.token)],
+            headers: ["Cookie": session.cookie, "Origin": "http://127.0.0.1:\(live.server.port)"])
+        #expect(reply.status == 303)
+        #expect(reply.header("Location") == "/")
+        #expect(live.postCount.current == before + 1)
+    }
+
+    @Test func urlEncodedFormIsDecoded() throws {
+        let session = try live.session()
+        let reply = try live.client.postForm("/form", [
+            ("csrf_token", session.token), ("name", "Lab & Test <1> ünïcode"), ("tag", "a"), ("tag", "b c"), ("empty", ""),
+        ], headers: ["Cookie": session.cookie])
+        #expect(reply.status == 200)
+        #expect(reply.text == "name=Lab & Test <1> ünïcode tags=a|b c empty=[nil] file=-")
+    }
+
+    @Test func multipartFormIsDecoded() throws {
+        let session = try live.session()
+        let boundary = "----vnetdTestBoundary"
+        var body = ""
+        for (name, value) in [("csrf_token", session.token), ("name", "Multi part"), ("tag", "x")] {
+            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+        }
+        body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"net.xml\"\r\nContent-Type: application/xml\r\n\r\n<network/>\r\n"
+        body += "--\(boundary)--\r\n"
+        let reply = try live.client.send(
+            method: "POST", path: "/form",
+            headers: ["Cookie": session.cookie, "Content-Type": "multipart/form-data; boundary=\(boundary)"],
+            body: Array(body.utf8))
+        #expect(reply.status == 200)
+        #expect(reply.text == "name=Multi part tags=x empty=[nil] file=net.xml:application/xml:<network/>")
+    }
+
+    @Test func bodyOverTheLimitIs413() throws {
+        let session = try live.session()
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 200 << 10)
+        let declared = try live.client.send(
+            method: "POST", path: "/things",
+            headers: ["Cookie": session.cookie, "Content-Type": "application/octet-stream"], body: big)
+        #expect(declared.status == 413)
+
+        var chunked: [UInt8] = []
+        for _ in 0..<20 {
+            chunked += Array("2800\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "b"), count: 0x2800) + Array("\r\n".utf8)
+        }
+        chunked += Array("0\r\n\r\n".utf8)
+        let streamed = try live.client.send(
+            method: "POST", path: "/things",
+            headers: ["Cookie": session.cookie, "Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"],
+            body: chunked)
+        #expect(streamed.status == 413)
+        #expect(try live.client.get("/").status == 200)
+    }
+
+    @Test func fiftyConcurrentRequestsAreAllAnswered() async throws {
+        let client = live.client
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<50 {
+                group.addTask { try client.get(index % 2 == 0 ? "/" : "/static/css/site.css").status }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.count == 50)
+        #expect(statuses.allSatisfy { $0 == 200 })
+    }
+}
