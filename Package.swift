@@ -30,16 +30,18 @@ let package = Package(
             dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
-        .target(name: "Domain", swiftSettings: strictness),
+        .target(name: "Packets", swiftSettings: strictness),
+        .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "HostNet", dependencies: ["Packets"], swiftSettings: strictness),
         .target(
             name: "Storage",
-            dependencies: ["Domain", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["Domain", "Packets", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictness
         ),
         .target(
             name: "AdminSite",
             dependencies: [
-                "WebServer", "Domain",
+                "WebServer", "Domain", "Packets",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -48,7 +50,7 @@ let package = Package(
         .target(
             name: "Application",
             dependencies: [
-                "WebServer", "AdminSite", "Domain", "Storage",
+                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictness
@@ -63,11 +65,14 @@ let package = Package(
             swiftSettings: strictness
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
+        .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
+        .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Domain", "TestSupport"], swiftSettings: strictness),
         .testTarget(
             name: "AdminSiteTests",
-            dependencies: ["AdminSite", "Application", "WebServer", "Domain", "Storage", "TestSupport"],
+            dependencies: ["AdminSite", "Application", "WebServer", "Domain", "Storage", "Packets", "TestSupport"],
             swiftSettings: strictness
         ),
     ]

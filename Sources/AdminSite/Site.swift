@@ -7,13 +7,24 @@ import WebServer
 /// so the site never reaches the database or the network directly.
 public struct SiteDependencies: Sendable {
     public var eventLog: any EventLog
-    public var inventory: any InventoryReading
+    public var store: any InventoryStore
+    public var networks: NetworkService
+    public var vms: VirtualMachineService
+    public var adapters: AdapterService
+    public var status: any RuntimeStatusReading
     public var clock: any Clock
     public var info: ServerInfo
 
-    public init(eventLog: any EventLog, inventory: any InventoryReading, clock: any Clock, info: ServerInfo) {
+    public init(
+        eventLog: any EventLog, store: any InventoryStore, networks: NetworkService, vms: VirtualMachineService,
+        adapters: AdapterService, status: any RuntimeStatusReading, clock: any Clock, info: ServerInfo
+    ) {
         self.eventLog = eventLog
-        self.inventory = inventory
+        self.store = store
+        self.networks = networks
+        self.vms = vms
+        self.adapters = adapters
+        self.status = status
         self.clock = clock
         self.info = info
     }

@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import WebServer
 
@@ -10,6 +11,8 @@ public struct Configuration: Sendable {
     public var threads: Int
     public var connectionLimit: Int
     public var maximumBodySize: Int
+    /// Where host adapters come from; nil reads the host's sysfs. Tests pass a fixed list.
+    public var adapterDiscovery: (any AdapterDiscovering)?
 
     public init(
         listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080),
@@ -18,8 +21,10 @@ public struct Configuration: Sendable {
         publicDirectory: String = ResourceLocator.defaultFolder("Public"),
         threads: Int = HTTPServerConfiguration.processorCount,
         connectionLimit: Int = 1024,
-        maximumBodySize: Int = 1 << 20
+        maximumBodySize: Int = 1 << 20,
+        adapterDiscovery: (any AdapterDiscovering)? = nil
     ) {
+        self.adapterDiscovery = adapterDiscovery
         self.listen = listen
         self.dataDirectory = dataDirectory
         self.templatesDirectory = templatesDirectory

@@ -1,5 +1,6 @@
 import AdminSite
 import Domain
+import HostNet
 import Foundation
 import Logging
 import Storage
@@ -76,8 +77,15 @@ public func buildApplication(
         listenAddress: "http://\(configuration.listen)/",
         dataDirectory: (configuration.dataDirectory as NSString).standardizingPath,
         startedAt: startedAt)
+    let store = SQLiteInventoryStore(database: database)
+    let dataplane = NoDataplane()
+    let discovery = configuration.adapterDiscovery ?? SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
     let dependencies = SiteDependencies(
-        eventLog: eventLog, inventory: SQLiteInventory(database: database), clock: clock, info: info)
+        eventLog: eventLog, store: store,
+        networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery),
+        vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
+        adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
+        status: NotRunningStatus(), clock: clock, info: info)
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,
         publicDirectory: configuration.publicDirectory, logger: logger)

@@ -12,7 +12,3 @@ public struct InventorySummary: Sendable, Equatable {
         self.connectedNICs = connectedNICs
     }
 }
-
-public protocol InventoryReading: Sendable {
-    func summary() throws -> InventorySummary
-}

@@ -2,6 +2,7 @@ import AdminSite
 import Domain
 import Foundation
 import Logging
+import Packets
 import Storage
 import TestSupport
 import WebServer
@@ -13,6 +14,14 @@ final class SiteFixture: @unchecked Sendable {
     let database: VnetdDatabase
     let clock = ManualClock()
     let recorder: EventRecorder
+    let store: SQLiteInventoryStore
+    let adapters = TestAdapters([
+        DiscoveredAdapter(name: "eth0", mac: MACAddress(parsing: "52:54:00:aa:bb:01"), isUp: true, hasCarrier: true, speedMbps: 1000, isWireless: false),
+        DiscoveredAdapter(name: "eth1", mac: MACAddress(parsing: "52:54:00:aa:bb:02"), isUp: true, hasCarrier: false, speedMbps: nil, isWireless: false),
+    ])
+    let networks: NetworkService
+    let vms: VirtualMachineService
+    let bindings: AdapterService
     let responder: any HTTPResponder
     private var cookies: [String: String] = [:]
 
@@ -26,9 +35,14 @@ final class SiteFixture: @unchecked Sendable {
             dataDirectory: folder.path, startedAt: clock.now())
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        store = SQLiteInventoryStore(database: database)
+        networks = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: adapters)
+        vms = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
+        bindings = AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: adapters)
         responder = AdminSite.makeResponder(
             dependencies: SiteDependencies(
-                eventLog: eventLog, inventory: SQLiteInventory(database: database), clock: clock, info: info),
+                eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
+                status: NotRunningStatus(), clock: clock, info: info),
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
             publicDirectory: repositoryRoot + "/Public",
             logger: logger)
@@ -73,4 +87,12 @@ final class SiteFixture: @unchecked Sendable {
         try? database.close()
         folder.remove()
     }
+}
+
+final class TestAdapters: AdapterDiscovering, @unchecked Sendable {
+    private let lock = NSLock()
+    private var adapters: [DiscoveredAdapter]
+    init(_ adapters: [DiscoveredAdapter]) { self.adapters = adapters }
+    func presentAdapters() -> [DiscoveredAdapter] { lock.withLock { adapters } }
+    func unplug(_ name: String) { lock.withLock { adapters.removeAll { $0.name == name } } }
 }

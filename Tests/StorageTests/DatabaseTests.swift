@@ -61,7 +61,7 @@ struct DatabaseTests {
         defer { folder.remove() }
         let database = try VnetdDatabase(directory: folder.path)
         defer { try? database.close() }
-        #expect(try SQLiteInventory(database: database).summary() == InventorySummary())
+        #expect(try SQLiteInventoryStore(database: database).read { try $0.summary() } == InventorySummary())
         try database.writer.write { db in
             try db.execute(sql: """
                 INSERT INTO network (id, name, name_key, created_at, changed_at) VALUES ('n1', 'Lab', 'lab', 0, 0);
@@ -70,7 +70,7 @@ struct DatabaseTests {
                 INSERT INTO nic (id, vm_id, slot, mac) VALUES ('c2', 'v1', 2, '00:03:ff:00:00:02');
                 """)
         }
-        #expect(try SQLiteInventory(database: database).summary()
+        #expect(try SQLiteInventoryStore(database: database).read { try $0.summary() }
             == InventorySummary(networks: 1, virtualMachines: 1, nics: 2, connectedNICs: 1))
     }
 }

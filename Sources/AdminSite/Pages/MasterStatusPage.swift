@@ -9,7 +9,7 @@ struct MasterStatusPage: Sendable {
     static let recentEventCount = 10
 
     func respond(to request: Request) throws -> Response {
-        let summary = try dependencies.inventory.summary()
+        let summary = try dependencies.store.read { try $0.summary() }
         let recent = try dependencies.eventLog.page(offset: 0, limit: Self.recentEventCount)
         let info = dependencies.info
         var context = layout.context(title: "Master Status", section: .status, request: request)

@@ -1,0 +1,36 @@
+extension EventKind {
+    public static let networkCreated = EventKind(rawValue: "network.created")
+    public static let networkImported = EventKind(rawValue: "network.imported")
+    public static let networkChanged = EventKind(rawValue: "network.changed")
+    public static let networkRemoved = EventKind(rawValue: "network.removed")
+    public static let adapterBound = EventKind(rawValue: "adapter.bound")
+    public static let adapterUnbound = EventKind(rawValue: "adapter.unbound")
+    public static let vmCreated = EventKind(rawValue: "vm.created")
+    public static let vmChanged = EventKind(rawValue: "vm.changed")
+    public static let vmRemoved = EventKind(rawValue: "vm.removed")
+    public static let nicAdded = EventKind(rawValue: "nic.added")
+    public static let nicRemoved = EventKind(rawValue: "nic.removed")
+    public static let nicConnected = EventKind(rawValue: "nic.connected")
+    public static let nicDisconnected = EventKind(rawValue: "nic.disconnected")
+    public static let nicMoved = EventKind(rawValue: "nic.moved")
+    public static let nicAddressChanged = EventKind(rawValue: "nic.address-changed")
+}
+
+extension EventSubject {
+    public static func network(_ network: VirtualNetwork) -> EventSubject {
+        EventSubject(kind: .network, id: network.id.rawValue, name: network.name)
+    }
+
+    public static func vm(_ vm: VirtualMachine) -> EventSubject {
+        EventSubject(kind: .virtualMachine, id: vm.id.rawValue, name: vm.name)
+    }
+
+    public static func adapter(_ name: String) -> EventSubject {
+        EventSubject(kind: .adapter, id: name, name: name)
+    }
+}
+
+extension VirtualNIC {
+    /// "Virtual network adapter 2": Virtual Server's name for a slot.
+    public var label: String { "Virtual network adapter \(slot)" }
+}

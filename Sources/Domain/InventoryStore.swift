@@ -1,0 +1,153 @@
+import Packets
+
+/// The persistent inventory: networks, VMs, NICs, adapter bindings, and the event log.
+///
+/// Every change runs inside `write`, which is one database transaction: the closure reads the
+/// current state, the service applies its rules to it, writes, and records its event. If the
+/// closure throws, nothing it wrote is kept. Writes are serialised, so a rule checked inside
+/// `write` (a free name, an unused MAC) still holds when the transaction commits; the schema
+/// enforces the same invariants as a second line, and the store reports a violation as the
+/// matching `ValidationFailure`.
+public protocol InventoryStore: Sendable {
+    func read<T>(_ body: (any InventoryReader) throws -> T) throws -> T
+    func write<T>(_ body: (any InventoryWriter) throws -> T) throws -> T
+}
+
+public protocol InventoryReader {
+    func network(_ id: NetworkID) throws -> VirtualNetwork?
+    /// The network whose name has this uniqueness key (see `NameRules.uniquenessKey`).
+    func network(nameKey: String) throws -> VirtualNetwork?
+    func networkCount() throws -> Int
+    /// Networks ordered by name.
+    func networks(offset: Int, limit: Int) throws -> [NetworkListing]
+    func allNetworks() throws -> [VirtualNetwork]
+    func networks(usingAdapter name: String) throws -> [VirtualNetwork]
+
+    func vm(_ id: VMID) throws -> VirtualMachine?
+    func vm(nameKey: String) throws -> VirtualMachine?
+    func vmCount() throws -> Int
+    /// VMs ordered by name.
+    func vms(offset: Int, limit: Int) throws -> [VMListing]
+
+    func nic(_ id: NICID) throws -> VirtualNIC?
+    /// A VM's NICs by slot.
+    func nics(of vm: VMID) throws -> [VirtualNIC]
+    func nics(on network: NetworkID) throws -> [NICListing]
+    /// NICs that are not connected to any network, by VM name and slot.
+    func unconnectedNICs() throws -> [NICListing]
+    func nic(using mac: MACAddress) throws -> NICListing?
+
+    func adapterBindings() throws -> [AdapterBinding]
+    func adapterBinding(_ name: String) throws -> AdapterBinding?
+
+    func summary() throws -> InventorySummary
+}
+
+public protocol InventoryWriter: InventoryReader {
+    func insert(_ network: VirtualNetwork) throws
+    /// Stores `network` if the stored version is still `network.version - 1`; false otherwise.
+    func update(_ network: VirtualNetwork) throws -> Bool
+    func delete(_ network: NetworkID) throws
+
+    func insert(_ vm: VirtualMachine) throws
+    /// Stores `vm` if the stored version is still `vm.version - 1`; false otherwise.
+    func update(_ vm: VirtualMachine) throws -> Bool
+    func delete(_ vm: VMID) throws
+
+    func insert(_ nic: VirtualNIC) throws
+    func update(_ nic: VirtualNIC) throws
+    func delete(_ nic: NICID) throws
+
+    func save(_ binding: AdapterBinding) throws
+    func append(_ event: Event) throws
+}
+
+/// What the switching core is told after each committed change. Calls come after the
+/// transaction commits, in commit order; the dataplane brings its switches and ports in line.
+public protocol DataplaneApplying: Sendable {
+    func apply(_ change: DataplaneChange)
+}
+
+public enum DataplaneChange: Sendable, Equatable {
+    case networkAdded(VirtualNetwork)
+    case networkChanged(VirtualNetwork)
+    case networkRemoved(NetworkID)
+    case nicAdded(VirtualNIC)
+    /// Connection, MAC or backend changed; a move keeps the NIC's socket or TAP open.
+    case nicChanged(VirtualNIC)
+    case nicRemoved(NICID)
+    case adapterBindingChanged(AdapterBinding)
+}
+
+/// A dataplane that does nothing: used until the switching core runs, and in tests.
+public struct NoDataplane: DataplaneApplying {
+    public init() {}
+    public func apply(_ change: DataplaneChange) {}
+}
+
+/// Runtime state that pages show next to stored state.
+public protocol RuntimeStatusReading: Sendable {
+    func status(of network: NetworkID) -> NetworkRuntimeStatus
+    func status(of nic: NICID) -> PortRuntimeStatus
+}
+
+public struct NetworkRuntimeStatus: Sendable, Equatable {
+    public var isRunning: Bool
+    public var detail: String
+
+    public init(isRunning: Bool, detail: String) {
+        self.isRunning = isRunning
+        self.detail = detail
+    }
+}
+
+public struct PortRuntimeStatus: Sendable, Equatable {
+    public var isAttached: Bool
+    public var detail: String
+
+    public init(isAttached: Bool, detail: String) {
+        self.isAttached = isAttached
+        self.detail = detail
+    }
+}
+
+/// Status while no switching core runs.
+public struct NotRunningStatus: RuntimeStatusReading {
+    public init() {}
+    public func status(of network: NetworkID) -> NetworkRuntimeStatus {
+        NetworkRuntimeStatus(isRunning: false, detail: "Not running: the switching core is not part of this build.")
+    }
+    public func status(of nic: NICID) -> PortRuntimeStatus {
+        PortRuntimeStatus(isAttached: false, detail: "Not running")
+    }
+}
+
+/// The host's network adapters as the kernel reports them now.
+public protocol AdapterDiscovering: Sendable {
+    func presentAdapters() -> [DiscoveredAdapter]
+}
+
+public struct DiscoveredAdapter: Sendable, Equatable {
+    public var name: String
+    public var mac: MACAddress?
+    public var isUp: Bool
+    public var hasCarrier: Bool
+    public var speedMbps: Int?
+    public var isWireless: Bool
+
+    public init(name: String, mac: MACAddress?, isUp: Bool, hasCarrier: Bool, speedMbps: Int?, isWireless: Bool) {
+        self.name = name
+        self.mac = mac
+        self.isUp = isUp
+        self.hasCarrier = hasCarrier
+        self.speedMbps = speedMbps
+        self.isWireless = isWireless
+    }
+}
+
+/// A fixed list of adapters, for tests and for hosts where discovery is not available.
+public struct FixedAdapters: AdapterDiscovering {
+    public let adapters: [DiscoveredAdapter]
+    public init(_ adapters: [DiscoveredAdapter]) { self.adapters = adapters }
+    public func presentAdapters() -> [DiscoveredAdapter] { adapters }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+/// What the Create and Network Settings forms submit.
+public struct NetworkDraft: Sendable, Equatable {
+    public var name: String
+    /// nil: "None (Guest Only)".
+    public var adapter: String?
+    public var notes: String
+
+    public init(name: String, adapter: String?, notes: String) {
+        self.name = name
+        self.adapter = adapter
+        self.notes = notes
+    }
+}
+
+/// A network definition as exported and imported (Virtual Server's `.vnc` file).
+public struct NetworkDefinition: Sendable, Equatable {
+    public var name: String
+    public var kind: NetworkKind
+    public var notes: String
+
+    public init(name: String, kind: NetworkKind, notes: String) {
+        self.name = name
+        self.kind = kind
+        self.notes = notes
+    }
+}
+
+/// Creating, changing and removing virtual networks.
+public struct NetworkService: Sendable {
+    let store: any InventoryStore
+    let clock: any Clock
+    let dataplane: any DataplaneApplying
+    let adapters: any AdapterDiscovering
+
+    public init(store: any InventoryStore, clock: any Clock, dataplane: any DataplaneApplying, adapters: any AdapterDiscovering) {
+        self.store = store
+        self.clock = clock
+        self.dataplane = dataplane
+        self.adapters = adapters
+    }
+
+    /// Creates a network and connects the chosen unconnected NICs to it, in one transaction.
+    @discardableResult
+    public func create(_ draft: NetworkDraft, connecting nicIDs: [NICID] = [], imported: Bool = false) throws -> VirtualNetwork {
+        let now = clock.now()
+        let present = Set(adapters.presentAdapters().map(\.name))
+        let (network, connected) = try store.write { db in
+            let name = NameRules.normalized(draft.name)
+            var problems = NameRules.problems(draft.name) + NotesRules.problems(draft.notes)
+            if problems.isEmpty, try db.network(nameKey: NameRules.uniquenessKey(name)) != nil {
+                problems.append(Self.nameTaken(name))
+            }
+            let kind = try Self.kind(for: draft.adapter, current: nil, db, present: present, problems: &problems)
+            var toConnect: [VirtualNIC] = []
+            for id in nicIDs {
+                guard let nic = try db.nic(id) else {
+                    problems.append(Problem(.nicNotFound, field: "connect", "A network adapter you chose has been removed."))
+                    continue
+                }
+                guard nic.networkID == nil else {
+                    problems.append(Problem(.nicBelongsElsewhere, field: "connect", "\(nic.label) of a VM was connected to another network meanwhile; choose again."))
+                    continue
+                }
+                toConnect.append(nic)
+            }
+            guard problems.isEmpty else { throw ValidationFailure(problems) }
+
+            let network = VirtualNetwork(id: .generate(), name: name, kind: kind, notes: draft.notes, createdAt: now, changedAt: now)
+            try db.insert(network)
+            try db.append(Event(
+                time: now, kind: imported ? .networkImported : .networkCreated, subject: .network(network),
+                message: "\(imported ? "Imported" : "Created") \(Self.describe(kind)) network “\(name)”."))
+            var connected: [VirtualNIC] = []
+            for var nic in toConnect {
+                nic.networkID = network.id
+                try db.update(nic)
+                let vm = try Self.touch(nic.vmID, db, now)
+                try db.append(Event(time: now, kind: .nicConnected, subject: .vm(vm), message: "\(nic.label) of “\(vm.name)” connected to “\(name)”."))
+                connected.append(nic)
+            }
+            return (network, connected)
+        }
+        dataplane.apply(.networkAdded(network))
+        connected.forEach { dataplane.apply(.nicChanged($0)) }
+        return network
+    }
+
+    @discardableResult
+    public func importDefinition(_ definition: NetworkDefinition) throws -> VirtualNetwork {
+        try create(NetworkDraft(name: definition.name, adapter: definition.kind.adapterName, notes: definition.notes), imported: true)
+    }
+
+    public func definition(of id: NetworkID) throws -> NetworkDefinition {
+        guard let network = try store.read({ try $0.network(id) }) else { throw NotFound("No such virtual network.") }
+        return NetworkDefinition(name: network.name, kind: network.kind, notes: network.notes)
+    }
+
+    /// Saves the Network Settings form. `version` is the version the form was rendered from: if the
+    /// network changed since, nothing is saved and `staleEdit` is reported.
+    @discardableResult
+    public func update(
+        _ id: NetworkID, version: Int, _ draft: NetworkDraft, connecting: [NICID] = [], disconnecting: [NICID] = []
+    ) throws -> VirtualNetwork {
+        let now = clock.now()
+        let present = Set(adapters.presentAdapters().map(\.name))
+        let (network, changedNICs) = try store.write { db in
+            guard let current = try db.network(id) else { throw NotFound("No such virtual network.") }
+            guard current.version == version else {
+                throw ValidationFailure(.staleEdit, "This network was changed by someone else since you opened the form. The form now shows the current settings; make your changes again.")
+            }
+            let name = NameRules.normalized(draft.name)
+            var problems = NameRules.problems(draft.name) + NotesRules.problems(draft.notes)
+            if problems.isEmpty, let other = try db.network(nameKey: NameRules.uniquenessKey(name)), other.id != id {
+                problems.append(Self.nameTaken(name))
+            }
+            let kind = try Self.kind(for: draft.adapter, current: current.kind, db, present: present, problems: &problems)
+            var changes: [(VirtualNIC, EventKind, String)] = []
+            for nicID in disconnecting {
+                guard var nic = try db.nic(nicID), nic.networkID == id else { continue }
+                nic.networkID = nil
+                changes.append((nic, .nicDisconnected, "disconnected from “\(name)”"))
+            }
+            for nicID in connecting {
+                guard let nic = try db.nic(nicID) else {
+                    problems.append(Problem(.nicNotFound, field: "connect", "A network adapter you chose has been removed."))
+                    continue
+                }
+                if nic.networkID == id { continue }
+                guard nic.networkID == nil else {
+                    problems.append(Problem(.nicBelongsElsewhere, field: "connect", "\(nic.label) of a VM was connected to another network meanwhile; choose again."))
+                    continue
+                }
+                var connected = nic
+                connected.networkID = id
+                changes.append((connected, .nicConnected, "connected to “\(name)”"))
+            }
+            guard problems.isEmpty else { throw ValidationFailure(problems) }
+
+            var updated = current
+            updated.name = name
+            updated.kind = kind
+            updated.notes = draft.notes
+            updated.changedAt = now
+            updated.version = current.version + 1
+            guard try db.update(updated) else {
+                throw ValidationFailure(.staleEdit, "This network was changed by someone else since you opened the form. The form now shows the current settings; make your changes again.")
+            }
+            let what = Self.differences(current, updated)
+            if !what.isEmpty {
+                try db.append(Event(time: now, kind: .networkChanged, subject: .network(updated), message: what.joined(separator: " ")))
+            }
+            for (nic, kind, verb) in changes {
+                try db.update(nic)
+                let vm = try Self.touch(nic.vmID, db, now)
+                try db.append(Event(time: now, kind: kind, subject: .vm(vm), message: "\(nic.label) of “\(vm.name)” \(verb)."))
+            }
+            return (updated, changes.map(\.0))
+        }
+        dataplane.apply(.networkChanged(network))
+        changedNICs.forEach { dataplane.apply(.nicChanged($0)) }
+        return network
+    }
+
+    /// Removes a network after disconnecting every NIC on it. Returns the NICs it disconnected.
+    @discardableResult
+    public func remove(_ id: NetworkID) throws -> [NICListing] {
+        let now = clock.now()
+        let disconnected: [NICListing] = try store.write { db in
+            guard let network = try db.network(id) else { throw NotFound("No such virtual network.") }
+            let nics = try db.nics(on: id)
+            for listing in nics {
+                var nic = listing.nic
+                nic.networkID = nil
+                try db.update(nic)
+                let vm = try Self.touch(nic.vmID, db, now)
+                try db.append(Event(time: now, kind: .nicDisconnected, subject: .vm(vm), message: "\(nic.label) of “\(vm.name)” disconnected: network “\(network.name)” is being removed."))
+            }
+            try db.delete(id)
+            try db.append(Event(
+                time: now, kind: .networkRemoved, subject: EventSubject(kind: .network, name: network.name),
+                message: "Removed network “\(network.name)”\(nics.isEmpty ? "" : "; \(nics.count) network adapter\(nics.count == 1 ? "" : "s") disconnected")."))
+            return nics
+        }
+        disconnected.forEach {
+            var nic = $0.nic
+            nic.networkID = nil
+            dataplane.apply(.nicChanged(nic))
+        }
+        dataplane.apply(.networkRemoved(id))
+        return disconnected
+    }
+
+    // MARK: rules shared by create and update
+
+    static func nameTaken(_ name: String) -> Problem {
+        Problem(.nameTaken, field: "name", "A network named “\(name)” already exists. Network names must differ in more than case.")
+    }
+
+    /// The kind a draft asks for. A new adapter must be present and bound; keeping the adapter a
+    /// network already has is always allowed, even when that adapter is missing now.
+    static func kind(for adapter: String?, current: NetworkKind?, _ db: any InventoryReader, present: Set<String>, problems: inout [Problem]) throws -> NetworkKind {
+        guard let adapter, !adapter.isEmpty else { return .guestOnly }
+        if current?.adapterName == adapter { return .external(adapter: adapter) }
+        guard present.contains(adapter) else {
+            problems.append(Problem(.adapterNotFound, field: "adapter", "There is no host adapter named “\(adapter)” on this computer."))
+            return .guestOnly
+        }
+        guard try db.adapterBinding(adapter)?.isBound == true else {
+            problems.append(Problem(.adapterNotBound, field: "adapter", "Virtual Machine Network Services is off for “\(adapter)”. Turn it on under Host Adapters first."))
+            return .guestOnly
+        }
+        return .external(adapter: adapter)
+    }
+
+    static func describe(_ kind: NetworkKind) -> String {
+        switch kind {
+        case .guestOnly: "a guest-only"
+        case .external(let adapter): "an external (\(adapter))"
+        }
+    }
+
+    static func differences(_ old: VirtualNetwork, _ new: VirtualNetwork) -> [String] {
+        var what: [String] = []
+        if old.name != new.name { what.append("Renamed “\(old.name)” to “\(new.name)”.") }
+        if old.kind != new.kind {
+            let target = new.kind.adapterName.map { "host adapter \($0)" } ?? "None (Guest Only)"
+            what.append("“\(new.name)” now bound to \(target).")
+        }
+        if old.notes != new.notes { what.append("Notes of “\(new.name)” changed.") }
+        return what
+    }
+
+    /// Raises a VM's version because its NICs changed, so a stale NIC form is refused.
+    static func touch(_ vmID: VMID, _ db: any InventoryWriter, _ now: Date) throws -> VirtualMachine {
+        guard var vm = try db.vm(vmID) else { throw NotFound("No such virtual machine.") }
+        vm.version += 1
+        vm.changedAt = now
+        guard try db.update(vm) else { throw ValidationFailure(.staleEdit, "The virtual machine changed meanwhile; try again.") }
+        return vm
+    }
+}

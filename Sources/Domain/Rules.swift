@@ -1,0 +1,87 @@
+import Foundation
+import Packets
+
+/// The naming rules of Virtual Server, in one place (DESIGN.md §7).
+public enum NameRules {
+    public static let maximumLength = 256
+    public static let forbiddenCharacters: Set<Character> = ["*", "?", ":", "<", ">", "/", "\\", "|", "\""]
+
+    /// The name as stored: surrounding white space removed.
+    public static func normalized(_ name: String) -> String {
+        name.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The key two names share when they differ only in case (or Unicode composition).
+    public static func uniquenessKey(_ name: String) -> String {
+        normalized(name).precomposedStringWithCanonicalMapping.lowercased()
+    }
+
+    /// Problems with a name, before uniqueness (which needs the store).
+    public static func problems(_ name: String, field: String = "name") -> [Problem] {
+        let name = normalized(name)
+        if name.isEmpty {
+            return [Problem(.nameRequired, field: field, "Enter a name.")]
+        }
+        var problems: [Problem] = []
+        if name.count > maximumLength {
+            problems.append(Problem(.nameTooLong, field: field, "A name can have at most \(maximumLength) characters; this one has \(name.count)."))
+        }
+        let forbidden = name.filter { forbiddenCharacters.contains($0) }
+        let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        if !forbidden.isEmpty || control {
+            problems.append(Problem(
+                .nameHasForbiddenCharacters, field: field,
+                "A name cannot contain any of * ? : < > / \\ | \" or control characters."))
+        }
+        return problems
+    }
+}
+
+public enum NotesRules {
+    public static let maximumLength = 10_000
+
+    public static func problems(_ notes: String) -> [Problem] {
+        notes.count > maximumLength
+            ? [Problem(.notesTooLong, field: "notes", "Notes can have at most \(maximumLength) characters.")]
+            : []
+    }
+}
+
+/// MAC address rules for network adapters.
+public enum MACRules {
+    /// Virtual Server's organisationally unique identifier, used for every dynamic address.
+    public static let dynamicPrefix: UInt32 = 0x0003FF
+    public static let maximumNICsPerVM = 4
+
+    /// Parses and checks an address typed for a static assignment.
+    public static func staticAddress(_ text: String, field: String) -> Result<MACAddress, ValidationFailure> {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let mac = MACAddress(parsing: trimmed) else {
+            return .failure(ValidationFailure(
+                .macInvalid, field: field,
+                "“\(trimmed)” is not a MAC address. Write six pairs of hexadecimal digits, like 00-03-FF-12-34-56."))
+        }
+        if mac.isZero {
+            return .failure(ValidationFailure(.macZero, field: field, "00-00-00-00-00-00 cannot be used as an adapter's address."))
+        }
+        if mac.isMulticast {
+            return .failure(ValidationFailure(
+                .macNotUnicast, field: field,
+                "\(mac.formatted(separator: "-", uppercase: true)) is a multicast or broadcast address; an adapter needs a unicast one (even first octet)."))
+        }
+        return .success(mac)
+    }
+}
+
+/// Where dynamic addresses' random bits come from; tests pass a seeded one.
+public protocol RandomSource: Sendable {
+    func next24Bits() -> UInt32
+}
+
+public struct SystemRandomSource: RandomSource {
+    public init() {}
+    public func next24Bits() -> UInt32 {
+        var generator = SystemRandomNumberGenerator()
+        return UInt32.random(in: 0...0xFF_FFFF, using: &generator)
+    }
+}

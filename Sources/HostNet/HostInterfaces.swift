@@ -1,0 +1,57 @@
+import Foundation
+import Packets
+
+/// A network interface of the host, as `/sys/class/net` describes it.
+public struct HostInterface: Sendable, Equatable {
+    public var name: String
+    public var mac: MACAddress?
+    /// Administratively up (`IFF_UP`).
+    public var isUp: Bool
+    /// Link detected (`carrier` = 1).
+    public var hasCarrier: Bool
+    public var speedMbps: Int?
+    public var isWireless: Bool
+}
+
+/// Lists the host's Ethernet adapters that external networks could use.
+///
+/// Policy: loopback, non-Ethernet links (ARPHRD type other than 1) and vnetd's own interfaces
+/// (names starting with `ownPrefix`) are left out; everything else, physical or virtual
+/// (bridges, veth, bonds, VLANs), is listed, because an administrator may bind any of them.
+public struct HostInterfaceScanner: Sendable {
+    /// Prefix of every interface vnetd creates (TAP devices), so it never offers its own ports.
+    public static let ownPrefix = "vnd"
+    public let root: String
+
+    public init(root: String = "/sys/class/net") {
+        self.root = root
+    }
+
+    public func scan() -> [HostInterface] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return names.sorted().compactMap(interface(named:))
+    }
+
+    func interface(named name: String) -> HostInterface? {
+        guard name != "lo", !name.hasPrefix(Self.ownPrefix) else { return nil }
+        let folder = root + "/" + name
+        guard read(folder + "/type").flatMap(Int.init) == 1 else { return nil }
+        let flags = read(folder + "/flags").flatMap { Int($0.dropFirst(2), radix: 16) } ?? 0
+        let speed = read(folder + "/speed").flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+        let manager = FileManager.default
+        return HostInterface(
+            name: name,
+            mac: read(folder + "/address").flatMap(MACAddress.init(parsing:)),
+            isUp: flags & 0x1 != 0,
+            hasCarrier: read(folder + "/carrier") == "1",
+            speedMbps: speed,
+            isWireless: manager.fileExists(atPath: folder + "/wireless") || manager.fileExists(atPath: folder + "/phy80211"))
+    }
+
+    /// The trimmed first line of a sysfs attribute; nil when it cannot be read (some, like
+    /// `speed` of a down link, fail with EINVAL by design).
+    private func read(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
