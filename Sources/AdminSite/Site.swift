@@ -56,11 +56,18 @@ public enum AdminSite {
         logger: Logger
     ) -> any HTTPResponder {
         let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: logger)
-        let layout = Layout(info: dependencies.info)
+        let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info))
         var router = Router(errorPages: pages, logger: logger)
-        Routes.add(to: &router, dependencies: dependencies, renderer: renderer, layout: layout)
+        Routes.add(to: &router, site: site)
         let files = StaticFiles(root: publicDirectory, prefix: "/static/", errorPages: pages)
         router.getPrefix("/static/") { files.respond(to: $0) }
         return CSRFProtection(wrapping: router, errorPages: pages)
     }
+}
+
+/// What every page needs: the services, the templates and the shared layout values.
+struct SiteContext: Sendable {
+    let dependencies: SiteDependencies
+    let renderer: TemplateRenderer
+    let layout: Layout
 }

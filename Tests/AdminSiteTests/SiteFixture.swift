@@ -62,6 +62,21 @@ final class SiteFixture: @unchecked Sendable {
         return send(Request(method: "POST", path: path, form: form))
     }
 
+    /// Posts a multipart form with one file, as a browser upload would arrive.
+    func postFile(_ path: String, field: String, filename: String, content: [UInt8], fields: [(String, String)] = []) -> Response {
+        if cookies[CSRFProtection.cookieName] == nil { _ = get("/") }
+        var form = FormData()
+        if let token = cookies[CSRFProtection.cookieName] { form.append(token, for: CSRFProtection.fieldName) }
+        for (name, value) in fields { form.append(value, for: name) }
+        form.attach(UploadedFile(fieldName: field, filename: filename, contentType: "application/xml", content: content))
+        return send(Request(method: "POST", path: path, form: form))
+    }
+
+    /// The id at the end of a 303's Location, e.g. the new network's.
+    static func createdID(_ response: Response) -> String? {
+        response.header("Location")?.split(separator: "/").last.map { String($0.split(separator: "?")[0]) }
+    }
+
     private func send(_ request: Request) -> Response {
         var request = request
         request.cookies = cookies

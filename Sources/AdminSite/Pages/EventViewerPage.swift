@@ -3,9 +3,8 @@ import WebServer
 
 /// GET /events?page=N — every recorded event, newest first, a page at a time.
 struct EventViewerPage: Sendable {
-    let dependencies: SiteDependencies
-    let renderer: TemplateRenderer
-    let layout: Layout
+    let site: SiteContext
+    var dependencies: SiteDependencies { site.dependencies }
     static let pageSize = 50
 
     func respond(to request: Request) throws -> Response {
@@ -17,13 +16,13 @@ struct EventViewerPage: Sendable {
             page = pageCount
             result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
         }
-        var context = layout.context(title: "Event Viewer", section: .events, request: request)
+        var context = site.layout.context(title: "Event Viewer", section: .events, request: request)
         context["events"] = result.events.map(Formatting.eventRow)
         context["totalCount"] = result.totalCount
         context["page"] = page
         context["pageCount"] = pageCount
         if page > 1 { context["previousPage"] = page - 1 }
         if page < pageCount { context["nextPage"] = page + 1 }
-        return .html(try renderer.render("pages/events", context))
+        return .html(try site.renderer.render("pages/events", context))
     }
 }

@@ -3,16 +3,15 @@ import WebServer
 
 /// GET / — what this host runs, at a glance, and what happened last.
 struct MasterStatusPage: Sendable {
-    let dependencies: SiteDependencies
-    let renderer: TemplateRenderer
-    let layout: Layout
+    let site: SiteContext
+    var dependencies: SiteDependencies { site.dependencies }
     static let recentEventCount = 10
 
     func respond(to request: Request) throws -> Response {
         let summary = try dependencies.store.read { try $0.summary() }
         let recent = try dependencies.eventLog.page(offset: 0, limit: Self.recentEventCount)
         let info = dependencies.info
-        var context = layout.context(title: "Master Status", section: .status, request: request)
+        var context = site.layout.context(title: "Master Status", section: .status, request: request)
         context["summary"] = [
             "networks": summary.networks,
             "virtualMachines": summary.virtualMachines,
@@ -29,6 +28,6 @@ struct MasterStatusPage: Sendable {
         ]
         context["events"] = recent.events.map(Formatting.eventRow)
         context["hasMoreEvents"] = recent.totalCount > recent.events.count
-        return .html(try renderer.render("pages/status", context))
+        return .html(try site.renderer.render("pages/status", context))
     }
 }

@@ -1,0 +1,109 @@
+import Domain
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+/// The export format of a virtual network, in the spirit of Virtual Server's `.vnc` files.
+/// Documented in docs/network-definition.md. Unknown elements are ignored on import, so files
+/// written by newer versions still load; external entities are never resolved.
+enum NetworkDefinitionXML {
+    static let namespace = "urn:vnetd:virtual-network:1"
+    static let maximumSize = 256 << 10
+
+    static func encode(_ definition: NetworkDefinition) -> String {
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        xml += "<virtual_network xmlns=\"\(namespace)\" format=\"1\">\n"
+        xml += "  <name>\(escape(definition.name))</name>\n"
+        if let adapter = definition.kind.adapterName {
+            xml += "  <host_adapter>\(escape(adapter))</host_adapter>\n"
+        } else {
+            xml += "  <host_adapter/>\n"
+        }
+        xml += "  <notes>\(escape(definition.notes))</notes>\n"
+        xml += "</virtual_network>\n"
+        return xml
+    }
+
+    static func decode(_ bytes: [UInt8]) throws -> NetworkDefinition {
+        guard !bytes.isEmpty else { throw invalid("The file is empty.") }
+        guard bytes.count <= maximumSize else { throw invalid("The file is larger than a network definition can be.") }
+        let reader = Reader()
+        let parser = XMLParser(data: Data(bytes))
+        parser.shouldResolveExternalEntities = false
+        parser.shouldProcessNamespaces = true
+        parser.delegate = reader
+        guard parser.parse(), reader.failure == nil else {
+            throw reader.failure ?? invalid("The file is not well-formed XML (line \(parser.lineNumber)).")
+        }
+        guard reader.sawRoot else { throw invalid("The file is not a vnetd network definition: its root element must be <virtual_network>.") }
+        guard let name = reader.values["name"] else { throw invalid("The definition has no <name>.") }
+        let adapter = reader.values["host_adapter"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return NetworkDefinition(
+            name: name, kind: adapter.isEmpty ? .guestOnly : .external(adapter: adapter),
+            notes: reader.values["notes"] ?? "")
+    }
+
+    static func invalid(_ message: String) -> ValidationFailure {
+        ValidationFailure(.definitionInvalid, field: "file", message)
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+            default:
+                // Control characters cannot appear in XML 1.0 at all; notes never need them.
+                if scalar.value < 0x20 { continue }
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// Collects the text of the root's direct children.
+    private final class Reader: NSObject, XMLParserDelegate {
+        var values: [String: String] = [:]
+        var sawRoot = false
+        var failure: ValidationFailure?
+        private var depth = 0
+        private var current: String?
+        private var text = ""
+
+        func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+            depth += 1
+            if depth == 1 {
+                guard element == "virtual_network" else {
+                    failure = NetworkDefinitionXML.invalid("The file is not a vnetd network definition: its root element is <\(element)>, not <virtual_network>.")
+                    parser.abortParsing()
+                    return
+                }
+                sawRoot = true
+                if let format = attributes["format"], format != "1" {
+                    failure = NetworkDefinitionXML.invalid("The definition uses format \(format); this vnetd reads format 1.")
+                    parser.abortParsing()
+                }
+            } else if depth == 2 {
+                current = element
+                text = ""
+            }
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) {
+            if depth == 2 { text += string }
+        }
+
+        func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+            if depth == 2, let current {
+                values[current] = text
+                self.current = nil
+            }
+            depth -= 1
+        }
+    }
+}

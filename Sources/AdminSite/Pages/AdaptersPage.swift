@@ -1,0 +1,51 @@
+import Domain
+import WebServer
+
+/// GET/POST /adapters — host adapters and their Virtual Machine Network Services switch.
+struct AdaptersPage: Sendable {
+    let site: SiteContext
+
+    func show(_ request: Request) throws -> Response {
+        let saved = request.query["saved"] == "1"
+        return try render(request, chosen: nil, errors: FormErrors(), notice: saved ? "Bindings saved." : nil, status: 200)
+    }
+
+    func save(_ request: Request) throws -> Response {
+        let chosen = Set(request.form.values("bind"))
+        do {
+            try site.dependencies.adapters.setBindings(bound: chosen)
+            return .seeOther("/adapters?saved=1")
+        } catch let failure as ValidationFailure {
+            let fields = Set(try site.dependencies.adapters.adapters().map { "adapter-\($0.name)" })
+            return try render(request, chosen: chosen, errors: FormErrors(failure, knownFields: fields), notice: nil, status: 422)
+        }
+    }
+
+    /// - Parameter chosen: the check boxes as submitted, to keep them on a failed save.
+    private func render(_ request: Request, chosen: Set<String>?, errors: FormErrors, notice: String?, status: Int) throws -> Response {
+        let adapters = try site.dependencies.adapters.adapters()
+        let networks = try site.dependencies.store.read { try $0.allNetworks() }
+        var context = site.layout.context(title: "Host Adapters", section: .adapters, request: request)
+        context["adapters"] = adapters.map { adapter -> [String: Any] in
+            let users = networks.filter { $0.kind.adapterName == adapter.name }
+            let messages = errors.messages(for: "adapter-\(adapter.name)")
+            return [
+                "name": adapter.name,
+                "mac": adapter.mac.map(Labels.mac) ?? "—",
+                "state": Labels.adapterState(adapter),
+                "present": adapter.isPresent,
+                "checked": chosen.map { $0.contains(adapter.name) } ?? adapter.isBound,
+                // A missing adapter can be unbound but not bound.
+                "disabled": !adapter.isPresent && !adapter.isBound,
+                "networks": users.map { ["id": $0.id.rawValue, "name": $0.name] },
+                "hasNetworks": !users.isEmpty,
+                "errors": messages,
+                "invalid": !messages.isEmpty,
+            ]
+        }
+        context["hasAdapters"] = !adapters.isEmpty
+        if let notice { context["notice"] = notice }
+        errors.apply(to: &context)
+        return .html(try site.renderer.render("pages/adapters", context), status: status)
+    }
+}

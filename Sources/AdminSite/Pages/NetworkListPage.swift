@@ -1,0 +1,34 @@
+import Domain
+import WebServer
+
+/// GET /networks — Virtual Networks ▸ View All.
+struct NetworkListPage: Sendable {
+    let site: SiteContext
+    static let pageSize = 100
+
+    func respond(to request: Request) throws -> Response {
+        let dependencies = site.dependencies
+        let (total, paging, rows) = try dependencies.store.read { db in
+            let total = try db.networkCount()
+            let paging = Paging(request: request, total: total, pageSize: Self.pageSize)
+            return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize))
+        }
+        let adapters = try dependencies.adapters.adapters()
+        var context = site.layout.context(title: "Virtual Networks", section: .networks, request: request)
+        context["networks"] = rows.map { row -> [String: Any] in
+            let adapter = row.network.kind.adapterName.flatMap { name in adapters.first { $0.name == name } }
+            return [
+                "id": row.network.id.rawValue,
+                "name": row.network.name,
+                "kind": Labels.kind(row.network.kind),
+                "isExternal": row.network.kind.adapterName != nil,
+                "adapterMissing": row.network.kind.adapterName != nil && adapter?.isPresent != true,
+                "connected": row.connectedNICs,
+                "dhcp": "Off",
+            ]
+        }
+        context["total"] = total
+        paging.apply(to: &context, path: "/networks")
+        return .html(try site.renderer.render("pages/networks", context))
+    }
+}

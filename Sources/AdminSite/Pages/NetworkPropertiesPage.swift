@@ -1,0 +1,52 @@
+import Domain
+import WebServer
+
+/// GET /networks/{id} — Virtual Network Properties and live status.
+struct NetworkPropertiesPage: Sendable {
+    let site: SiteContext
+
+    func respond(to request: Request) throws -> Response {
+        let dependencies = site.dependencies
+        let id = try PathID.network(request)
+        let (network, nics) = try dependencies.store.read { db in
+            (try db.network(id), try db.nics(on: id))
+        }
+        let found = try lookup(network, "There is no such virtual network.")
+        let adapter = try found.kind.adapterName.map { name in try dependencies.adapters.adapters().first { $0.name == name } }
+        let runtime = dependencies.status.status(of: id)
+        var context = site.layout.context(title: "Virtual Network Properties: \(found.name)", section: .networks, request: request)
+        var summary: [String: Any] = [
+            "id": found.id.rawValue,
+            "name": found.name,
+            "kind": Labels.kind(found.kind),
+            "isExternal": found.kind.adapterName != nil,
+            "notes": found.notes,
+            "hasNotes": !found.notes.isEmpty,
+            "created": Formatting.utc(found.createdAt),
+            "changed": Formatting.utc(found.changedAt),
+            "dhcp": "Off",
+            "running": runtime.isRunning,
+            "runtimeDetail": runtime.detail,
+        ]
+        if found.kind.adapterName != nil {
+            summary["adapterState"] = Labels.adapterState(adapter.flatMap { $0 })
+            summary["adapterMissing"] = adapter.flatMap { $0 }?.isPresent != true
+        }
+        context["network"] = summary
+        context["nics"] = nics.map { listing -> [String: Any] in
+            let port = dependencies.status.status(of: listing.nic.id)
+            return [
+                "vmID": listing.nic.vmID.rawValue,
+                "vmName": listing.vmName,
+                "label": listing.nic.label,
+                "mac": Labels.mac(listing.nic.mac),
+                "assignment": Labels.assignment(listing.nic.assignment),
+                "backend": Labels.backend(listing.nic.backend),
+                "attached": port.isAttached,
+                "portDetail": port.detail,
+            ]
+        }
+        context["nicCount"] = nics.count
+        return .html(try site.renderer.render("pages/network", context))
+    }
+}
