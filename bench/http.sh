@@ -86,7 +86,7 @@ table=$(
   echo "| Request | Connections | vnetd req/s | vnetd p99 ms | vnetd, access log on: req/s | p99 ms | C baseline req/s | p99 ms | vnetd / C |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   for kind in page static; do
-    label=$([ $kind = page ] && echo "GET / ($(stat -c %s "$work/page.html") B, from SQLite)" || echo "GET /static/css/vnetd.css ($(stat -c %s "$work/static.css") B)")
+    label=$([ $kind = page ] && echo "GET / ($(stat -c %s "$work/page.html") B)" || echo "GET /static/css/vnetd.css ($(stat -c %s "$work/static.css") B)")
     for c in $CONNECTIONS; do
       read -r vr vp <<<"${result[vnetd-$kind-$c]}"
       read -r lr lp <<<"${result[vnetd-log-$kind-$c]}"
@@ -106,7 +106,8 @@ section=$(cat <<EOT
 Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/http.sh\` (\`make bench\`), wrk with 2 threads, $DURATION per run, on the same
 machine as the servers: $machine.
 Both servers use libmicrohttpd's internal polling thread with epoll and a pool of one thread per core.
-vnetd's \`GET /\` renders the master status page from SQLite on every request; the C program answers
+vnetd renders \`GET /\` (the master status page) from SQLite and Mustache, and reuses the rendered page until the
+store changes (a counter bumped by every write) or the shown uptime does; the C program answers
 every request with the same bytes from memory. Requests carry the CSRF cookie a browser would have.
 "Access log on" is vnetd's default (\`--log-level info\`, one line per request to standard error, here a file).
 

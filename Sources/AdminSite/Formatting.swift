@@ -13,13 +13,14 @@ enum Formatting {
             year, month, day, secondsOfDay / 3600, (secondsOfDay % 3600) / 60, secondsOfDay % 60)
     }
 
-    /// "3 d 4 h", "5 h 2 min", "42 s": how long something has been going.
+    /// "3 d 4 h", "5 h 2 min", "7 min", "42 s": how long something has been going, to the
+    /// precision a person reads (so a page showing it changes at most once a minute after the first).
     static func duration(_ seconds: TimeInterval) -> String {
         let whole = max(0, Int(seconds))
         let days = whole / 86_400, hours = (whole % 86_400) / 3600, minutes = (whole % 3600) / 60
         if days > 0 { return "\(days) d \(hours) h" }
         if hours > 0 { return "\(hours) h \(minutes) min" }
-        if minutes > 0 { return "\(minutes) min \(whole % 60) s" }
+        if minutes > 0 { return "\(minutes) min" }
         return "\(whole) s"
     }
 

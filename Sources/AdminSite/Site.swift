@@ -12,13 +12,15 @@ public struct SiteDependencies: Sendable {
     public var vms: VirtualMachineService
     public var adapters: AdapterService
     public var status: any RuntimeStatusReading
+    public var changes: any ChangeTracking
     public var clock: any Clock
     public var info: ServerInfo
 
     public init(
         eventLog: any EventLog, store: any InventoryStore, networks: NetworkService, vms: VirtualMachineService,
-        adapters: AdapterService, status: any RuntimeStatusReading, clock: any Clock, info: ServerInfo
+        adapters: AdapterService, status: any RuntimeStatusReading, changes: any ChangeTracking, clock: any Clock, info: ServerInfo
     ) {
+        self.changes = changes
         self.eventLog = eventLog
         self.store = store
         self.networks = networks
@@ -56,7 +58,7 @@ public enum AdminSite {
         logger: Logger
     ) -> any HTTPResponder {
         let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: logger)
-        let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info))
+        let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info), cache: RenderCache(), choices: NetworkChoices())
         var router = Router(errorPages: pages, logger: logger)
         Routes.add(to: &router, site: site)
         let files = StaticFiles(root: publicDirectory, prefix: "/static/", errorPages: pages)
@@ -70,4 +72,6 @@ struct SiteContext: Sendable {
     let dependencies: SiteDependencies
     let renderer: TemplateRenderer
     let layout: Layout
+    let cache: RenderCache
+    let choices: NetworkChoices
 }

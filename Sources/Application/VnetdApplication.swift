@@ -85,7 +85,7 @@ public func buildApplication(
         networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery),
         vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
-        status: NotRunningStatus(), clock: clock, info: info)
+        status: NotRunningStatus(), changes: database, clock: clock, info: info)
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,
         publicDirectory: configuration.publicDirectory, logger: logger)

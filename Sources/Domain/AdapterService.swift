@@ -40,6 +40,11 @@ public struct AdapterService: Sendable {
         return adapters.sorted { $0.name < $1.name }
     }
 
+    /// Names of the adapters present now (no database access).
+    public func presentAdapterNames() -> Set<String> {
+        Set(discovery.presentAdapters().map(\.name))
+    }
+
     /// Saves the binding check boxes: `bound` names the adapters whose binding is on; every other
     /// listed adapter is off. Turning off an adapter that networks use is refused, naming them,
     /// and then nothing changes.

@@ -151,3 +151,9 @@ public struct FixedAdapters: AdapterDiscovering {
     public init(_ adapters: [DiscoveredAdapter]) { self.adapters = adapters }
     public func presentAdapters() -> [DiscoveredAdapter] { adapters }
 }
+
+/// A number that grows with every committed change to stored state (inventory or events).
+/// Pages that show only stored state can reuse what they rendered for the same number.
+public protocol ChangeTracking: Sendable {
+    var generation: UInt64 { get }
+}

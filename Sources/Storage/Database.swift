@@ -1,15 +1,28 @@
+import Domain
 import Foundation
 import GRDB
+import Synchronization
 
 /// The SQLite store: one file, `vnetd.sqlite`, in the data folder.
 ///
 /// Opened as a GRDB `DatabasePool`, so SQLite runs in WAL mode: page reads proceed while a
 /// change is written. Foreign keys are enforced. Migrations run on open, before anything else
 /// reads the file.
-public final class VnetdDatabase: Sendable {
+public final class VnetdDatabase: Sendable, ChangeTracking {
     public static let fileName = "vnetd.sqlite"
     public let path: String
     let writer: DatabasePool
+    private let changes = Atomic<UInt64>(0)
+
+    /// Grows after every write transaction this process runs (see `ChangeTracking`).
+    public var generation: UInt64 { changes.load(ordering: .acquiring) }
+
+    /// Runs one write transaction and counts it, committed or not (a rolled-back one only
+    /// costs a cache miss).
+    func write<T>(_ body: (GRDB.Database) throws -> T) throws -> T {
+        defer { changes.add(1, ordering: .releasing) }
+        return try writer.write(body)
+    }
 
     public init(directory: String) throws {
         path = (directory as NSString).appendingPathComponent(Self.fileName)

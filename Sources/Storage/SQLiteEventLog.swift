@@ -11,7 +11,7 @@ public struct SQLiteEventLog: EventLog {
 
     @discardableResult
     public func append(_ event: Event) throws -> Event {
-        try database.writer.write { db in
+        try database.write { db in
             try Self.insert(event, db)
         }
     }

@@ -19,7 +19,7 @@ public struct SQLiteInventoryStore: InventoryStore {
 
     public func write<T>(_ body: (any InventoryWriter) throws -> T) throws -> T {
         do {
-            return try database.writer.write { db in try body(SQLiteInventoryAccess(db: db)) }
+            return try database.write { db in try body(SQLiteInventoryAccess(db: db)) }
         } catch let error as DatabaseError {
             throw ConstraintMapping.failure(for: error) ?? error
         }

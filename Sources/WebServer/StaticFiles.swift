@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,6 +14,7 @@ import Glibc
 /// and answer 304 to a matching `If-None-Match`.
 public struct StaticFiles: Sendable {
     public let root: String
+    private let cache = FileCache()
     public let prefix: String
     public let cacheControl: String
     private let errorPages: any ErrorPageRendering
@@ -36,6 +39,15 @@ public struct StaticFiles: Sendable {
     }
 
     public func respond(to request: Request) -> Response {
+        // Fast path: a file served before, unchanged since (same inode, size and time), is answered
+        // from memory after one stat. Any change, or a file replaced by a link, falls through to
+        // the full checks below.
+        if let cached = cache.lookup(request.path) {
+            var info = stat()
+            if lstat(cached.realPath, &info) == 0, FileCache.Identity(info) == cached.identity {
+                return answer(request, etag: cached.etag, contentType: cached.contentType, content: cached.content)
+            }
+        }
         guard let path = resolve(urlPath: request.path) else {
             return errorPages.errorPage(status: 404, message: "There is no file at this address.", for: request)
         }
@@ -45,23 +57,23 @@ public struct StaticFiles: Sendable {
         }
         let modified = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
         let etag = "\"\(String(Int(info.st_size), radix: 16))-\(String(modified, radix: 16))\""
-        let common: [(name: String, value: String)] = [
-            ("ETag", etag),
-            ("Cache-Control", cacheControl),
-        ]
+        guard let content = Self.read(path, size: Int(info.st_size)) else {
+            return errorPages.errorPage(status: 404, message: "There is no file at this address.", for: request)
+        }
+        let contentType = MediaType.forFile(path)
+        cache.store(request.path, FileCache.Entry(
+            realPath: path, identity: FileCache.Identity(info), etag: etag, contentType: contentType, content: content))
+        return answer(request, etag: etag, contentType: contentType, content: content)
+    }
+
+    private func answer(_ request: Request, etag: String, contentType: String, content: [UInt8]) -> Response {
+        let common: [(name: String, value: String)] = [("ETag", etag), ("Cache-Control", cacheControl)]
         if let candidates = request.header("If-None-Match"),
             candidates.split(separator: ",").contains(where: { $0.trimmingSpaces == etag || $0.trimmingSpaces == "*" })
         {
             return Response(status: 304, headers: common)
         }
-        guard let content = Self.read(path, size: Int(info.st_size)) else {
-            return errorPages.errorPage(status: 404, message: "There is no file at this address.", for: request)
-        }
-        return Response(
-            status: 200,
-            headers: [("Content-Type", MediaType.forFile(path))] + common,
-            body: content
-        )
+        return Response(status: 200, headers: [("Content-Type", contentType)] + common, body: content)
     }
 
     /// The real file path for a URL path, or nil when the URL path is not a safe path inside the root.
@@ -100,6 +112,45 @@ public struct StaticFiles: Sendable {
             offset += count
         }
         return content
+    }
+}
+
+/// Files already resolved and read, by URL path. Bounded: the folder holds a few assets.
+final class FileCache: Sendable {
+    struct Identity: Equatable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int
+        let modified: Int
+
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int(info.st_size)
+            modified = Int(info.st_mtim.tv_sec) * 1_000_000_000 + Int(info.st_mtim.tv_nsec)
+        }
+    }
+
+    struct Entry {
+        let realPath: String
+        let identity: Identity
+        let etag: String
+        let contentType: String
+        let content: [UInt8]
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    static let capacity = 512
+
+    func lookup(_ urlPath: String) -> Entry? {
+        entries.withLock { $0[urlPath] }
+    }
+
+    func store(_ urlPath: String, _ entry: Entry) {
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[urlPath] = entry
+        }
     }
 }
 

@@ -9,7 +9,7 @@ struct Vnetd: ParsableCommand {
         commandName: "vnetd",
         abstract: "Virtual networks for virtual machines, run from a browser.",
         version: vnetdVersion,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, Populate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -47,11 +47,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
         let logger = Logger(label: "vnetd")
         guard let address = ListenAddress(parsing: listen) else { throw ExitCode.validationFailure }
         let configuration = Configuration(
@@ -73,6 +69,39 @@ struct Serve: ParsableCommand {
         let signal = SignalWaiter.wait()
         logger.notice("received signal \(signal), stopping")
         application.shutdown()
+    }
+}
+
+struct Populate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fill a data folder with generated networks and VMs (for demonstrations and benchmarks).",
+        discussion: "Goes through the same rules as the pages. Stop vnetd before populating its data folder.")
+
+    @Option(help: ArgumentHelp("Folder for the database; created if missing.", valueName: "path"))
+    var dataDir: String = "var"
+
+    @Option(help: "Guest-only networks to create.")
+    var networks: Int = 10
+
+    @Option(help: "Virtual machines to create.")
+    var vms: Int = 10
+
+    @Option(help: "Network adapters per VM (1 to 4), each connected to a network.")
+    var nicsPerVM: Int = 1
+
+    func validate() throws {
+        guard networks >= 0, vms >= 0 else { throw ValidationError("counts cannot be negative") }
+        guard (1...4).contains(nicsPerVM) else { throw ValidationError("--nics-per-vm must be between 1 and 4") }
+    }
+
+    func run() throws {
+        do {
+            let report = try populate(dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM)
+            print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
     }
 }
 

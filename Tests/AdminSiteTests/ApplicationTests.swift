@@ -1,4 +1,5 @@
 import Application
+import Domain
 import Foundation
 import Logging
 import Storage
@@ -83,5 +84,53 @@ struct ApplicationTests {
         } throws: { error in
             "\(error)".hasPrefix("cannot create the data folder \(blocker)/data")
         }
+    }
+}
+
+@Suite("Configuration survives a restart")
+struct RestartTests {
+    @Test func networksVMsAndBindingsCreatedThroughTheSiteSurviveARestart() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let configuration = Configuration(
+            listen: ListenAddress(host: "127.0.0.1", port: 0),
+            dataDirectory: folder.path + "/data",
+            templatesDirectory: repositoryRoot + "/Templates",
+            publicDirectory: repositoryRoot + "/Public",
+            threads: 2,
+            adapterDiscovery: FixedAdapters([DiscoveredAdapter(name: "eth0", mac: nil, isUp: true, hasCarrier: true, speedMbps: nil, isWireless: false)]))
+
+        let first = try buildApplication(configuration, logger: logger)
+        let client = HTTPTestClient(port: first.port)
+        let home = try client.get("/")
+        let token = try #require(home.cookie("vnetd_csrf"))
+        let cookie = ["Cookie": "vnetd_csrf=\(token)"]
+        #expect(try client.postForm("/adapters", [("csrf_token", token), ("bind", "eth0")], headers: cookie).status == 303)
+        let network = try client.postForm("/networks", [("csrf_token", token), ("name", "LAN"), ("adapter", "eth0"), ("notes", "kept")], headers: cookie)
+        #expect(network.status == 303)
+        let networkPath = try #require(network.header("Location"))
+        let networkID = String(networkPath.split(separator: "/").last ?? "")
+        let vm = try client.postForm("/vms", [("csrf_token", token), ("name", "web"), ("network", networkID)], headers: cookie)
+        #expect(vm.status == 303)
+        let vmPath = try #require(vm.header("Location"))
+        let macBefore = try client.get(vmPath).text.firstMatch(of: /00-03-FF-[0-9A-F-]{8}/).map { String($0.output) }
+        first.shutdown()
+
+        let second = try buildApplication(configuration, logger: logger)
+        defer { second.shutdown() }
+        let again = HTTPTestClient(port: second.port)
+        let networkPage = try again.get(networkPath).text
+        #expect(networkPage.contains("Virtual Network Properties: LAN"))
+        #expect(networkPage.contains("eth0"))
+        #expect(networkPage.contains("kept"))
+        #expect(networkPage.contains(">web</a>"))
+        let macAfter = try again.get(vmPath).text.firstMatch(of: /00-03-FF-[0-9A-F-]{8}/).map { String($0.output) }
+        #expect(macBefore != nil)
+        #expect(macAfter == macBefore)
+        #expect(try again.get("/adapters").text.contains("name=\"bind\" value=\"eth0\" checked"))
+        let events = try again.get("/events").text
+        #expect(events.contains("network.created") && events.contains("vm.created") && events.contains("adapter.bound"))
     }
 }

@@ -26,6 +26,17 @@ struct StatusAndEventPagesTests {
         #expect(html.contains("href=\"/static/css/vnetd.css\""))
     }
 
+    @Test func statusAndEventPagesNeverShowStaleDataAfterAChange() throws {
+        let site = try SiteFixture()
+        #expect(site.get("/").bodyText.contains("<span class=\"figure\">0</span><span class=\"label\">Virtual networks</span>"))
+        #expect(!site.get("/events").bodyText.contains("Lab"))
+        try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        #expect(site.get("/").bodyText.contains("<span class=\"figure\">1</span><span class=\"label\">Virtual networks</span>"))
+        #expect(site.get("/events").bodyText.contains("Created a guest-only network “Lab”."))
+        site.clock.advance(by: 120)
+        #expect(site.get("/").bodyText.contains("(2 min)"))
+    }
+
     @Test func eventViewerPagesNewestFirst() throws {
         let site = try SiteFixture()
         for index in 1...120 {

@@ -160,6 +160,19 @@ struct LiveServerTests {
         #expect(!reply.text.contains("root:"))
     }
 
+    @Test func aChangedFileIsServedFreshAndALinkSwappedInIsRefused() throws {
+        let path = live.publicFolder.path + "/css/site.css"
+        #expect(try live.client.get("/static/css/site.css").text == "body { color: red; }\n")
+        try Data("body { color: blue; }\n".utf8).write(to: URL(fileURLWithPath: path))
+        let changed = try live.client.get("/static/css/site.css")
+        #expect(changed.text == "body { color: blue; }\n")
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: live.outside.path + "/secret.txt")
+        let swapped = try live.client.get("/static/css/site.css")
+        #expect(swapped.status == 404)
+        #expect(!swapped.text.contains("secret"))
+    }
+
     @Test func postWithoutOrWithWrongTokenIsRefusedAndChangesNothing() throws {
         let before = live.postCount.current
         let bare = try live.client.postForm("/things", [("name", "x")])

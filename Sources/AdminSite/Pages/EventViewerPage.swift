@@ -7,8 +7,16 @@ struct EventViewerPage: Sendable {
     var dependencies: SiteDependencies { site.dependencies }
     static let pageSize = 50
 
+    /// Cached between changes: the page shows only stored events.
     func respond(to request: Request) throws -> Response {
         let requested = request.query["page"].flatMap(Int.init) ?? 1
+        let key = "events|\(requested)|\(Layout.refreshSeconds(request) ?? 0)"
+        return try site.cache.response(key: key, generation: dependencies.changes.generation) {
+            try render(request, requested: requested)
+        }
+    }
+
+    private func render(_ request: Request, requested: Int) throws -> Response {
         var page = max(1, requested)
         var result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
         let pageCount = max(1, (result.totalCount + Self.pageSize - 1) / Self.pageSize)

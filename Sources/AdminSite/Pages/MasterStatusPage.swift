@@ -7,7 +7,16 @@ struct MasterStatusPage: Sendable {
     var dependencies: SiteDependencies { site.dependencies }
     static let recentEventCount = 10
 
+    /// Cached between changes: everything shown comes from the store, except the uptime, which is in the key.
     func respond(to request: Request) throws -> Response {
+        let uptime = Formatting.duration(dependencies.clock.now().timeIntervalSince(dependencies.info.startedAt))
+        let key = "status|\(Layout.refreshSeconds(request) ?? 0)|\(uptime)"
+        return try site.cache.response(key: key, generation: dependencies.changes.generation) {
+            try render(request, uptime: uptime)
+        }
+    }
+
+    private func render(_ request: Request, uptime: String) throws -> Response {
         let summary = try dependencies.store.read { try $0.summary() }
         let recent = try dependencies.eventLog.page(offset: 0, limit: Self.recentEventCount)
         let info = dependencies.info
@@ -24,7 +33,7 @@ struct MasterStatusPage: Sendable {
             "listenAddress": info.listenAddress,
             "dataDirectory": info.dataDirectory,
             "startedAt": Formatting.utc(info.startedAt),
-            "uptime": Formatting.duration(dependencies.clock.now().timeIntervalSince(info.startedAt)),
+            "uptime": uptime,
         ]
         context["events"] = recent.events.map(Formatting.eventRow)
         context["hasMoreEvents"] = recent.totalCount > recent.events.count

@@ -13,16 +13,15 @@ struct NetworkListPage: Sendable {
             let paging = Paging(request: request, total: total, pageSize: Self.pageSize)
             return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize))
         }
-        let adapters = try dependencies.adapters.adapters()
+        let present = rows.contains { $0.network.kind.adapterName != nil } ? dependencies.adapters.presentAdapterNames() : []
         var context = site.layout.context(title: "Virtual Networks", section: .networks, request: request)
         context["networks"] = rows.map { row -> [String: Any] in
-            let adapter = row.network.kind.adapterName.flatMap { name in adapters.first { $0.name == name } }
             return [
                 "id": row.network.id.rawValue,
                 "name": row.network.name,
                 "kind": Labels.kind(row.network.kind),
                 "isExternal": row.network.kind.adapterName != nil,
-                "adapterMissing": row.network.kind.adapterName != nil && adapter?.isPresent != true,
+                "adapterMissing": row.network.kind.adapterName.map { !present.contains($0) } ?? false,
                 "connected": row.connectedNICs,
                 "dhcp": "Off",
             ]

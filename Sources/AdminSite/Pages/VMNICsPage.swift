@@ -92,11 +92,10 @@ struct VMNICsPage: Sendable {
     }
 
     private func render(_ request: Request, vm: VirtualMachine, rows: [Row], version: Int, errors: FormErrors, notice: String?, status: Int) throws -> Response {
-        let networks = try site.dependencies.store.read { try $0.allNetworks() }
         var context = site.layout.context(title: "Network Adapters: \(vm.name)", section: .vms, request: request)
         context["vm"] = ["id": vm.id.rawValue, "name": vm.name]
         context["version"] = version
-        context["nics"] = rows.map { row -> [String: Any] in
+        context["nics"] = try rows.map { row -> [String: Any] in
             let slot = row.nic.slot
             let networkErrors = errors.messages(for: "nic-\(slot)-network")
             let macErrors = errors.messages(for: "nic-\(slot)-mac")
@@ -104,7 +103,7 @@ struct VMNICsPage: Sendable {
                 "slot": slot,
                 "id": row.nic.id.rawValue,
                 "label": row.nic.label,
-                "networkOptions": NetworkChoices.options(networks, selected: row.network),
+                "networkOptionsHTML": try site.choices.optionsHTML(site.dependencies, selected: row.network),
                 "isStatic": row.isStatic,
                 "isDynamic": !row.isStatic,
                 "macText": row.macText,

@@ -8,11 +8,14 @@ struct VMStatusPage: Sendable {
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
         let id = try PathID.vm(request)
-        let (vm, nics, networks) = try dependencies.store.read { db in
-            (try db.vm(id), try db.nics(of: id), try db.allNetworks())
+        let (vm, nics, names) = try dependencies.store.read { db in
+            let nics = try db.nics(of: id)
+            let names = try Dictionary(uniqueKeysWithValues: Set(nics.compactMap(\.networkID)).compactMap { id in
+                try db.network(id).map { (id, $0.name) }
+            })
+            return (try db.vm(id), nics, names)
         }
         let found = try lookup(vm, "There is no such virtual machine.")
-        let names = Dictionary(uniqueKeysWithValues: networks.map { ($0.id, $0.name) })
         var context = site.layout.context(title: "Virtual Machine: \(found.name)", section: .vms, request: request)
         context["vm"] = [
             "id": found.id.rawValue, "name": found.name, "notes": found.notes, "hasNotes": !found.notes.isEmpty,

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// vnetd's log output: one line per record on standard error, written with a single `write(2)`
+/// so lines from different threads never interleave.
+///
+/// `2026-11-26T13:46:43Z info vnetd: GET / 200 2762 client=127.0.0.1 ms=0.12`
+///
+/// Times are UTC, formatted once per second and shared, because the access log writes a line for
+/// every request and formatting local time takes a process-wide lock in glibc.
+public struct LineLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+    private let descriptor: Int32
+
+    public init(label: String, level: Logger.Level, descriptor: Int32 = STDERR_FILENO) {
+        self.label = label
+        self.logLevel = level
+        self.descriptor = descriptor
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var line = Timestamp.shared.current()
+        line += " "
+        line += event.level.rawValue
+        line += " "
+        line += label
+        line += ": "
+        line += event.message.description
+        let merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
+        for key in merged.keys.sorted() {
+            line += " \(key)=\(merged[key].map { "\($0)" } ?? "")"
+        }
+        line += "\n"
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
+
+    /// The current second as ISO 8601 UTC text, recomputed when the second changes.
+    final class Timestamp: Sendable {
+        static let shared = Timestamp()
+        private let cached = Mutex<(second: Int, text: String)>((-1, ""))
+
+        func current() -> String {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            let second = now.tv_sec
+            return cached.withLock { cache in
+                if cache.second != second {
+                    var parts = tm()
+                    var time = second
+                    gmtime_r(&time, &parts)
+                    cache = (second, String(
+                        format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                        parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec))
+                }
+                return cache.text
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Domain
+import Foundation
+import Storage
+
+/// Fills a data folder with generated networks and VMs through the domain services, exactly as
+/// the pages would: for demonstrations and for `bench/scale.sh`.
+public struct PopulationReport: Sendable {
+    public var networks: Int
+    public var virtualMachines: Int
+    public var nics: Int
+    public var seconds: Double
+}
+
+public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
+    let started = Date()
+    try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let database = try VnetdDatabase(directory: dataDirectory)
+    defer { try? database.close() }
+    let store = SQLiteInventoryStore(database: database)
+    let networkService = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: FixedAdapters([]))
+    let vmService = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
+    var networks: [NetworkID] = []
+    for index in 0..<networkCount {
+        networks.append(try networkService.create(NetworkDraft(name: String(format: "Network %04d", index), adapter: nil, notes: "")).id)
+    }
+    var nicCount = 0
+    for index in 0..<vmCount {
+        let first = networks.isEmpty ? nil : networks[index % networks.count]
+        let vm = try vmService.create(name: String(format: "VM %04d", index), notes: "", connectingTo: first)
+        nicCount += 1
+        var version = vm.version
+        for extra in 1..<max(1, min(nicsPerVM, MACRules.maximumNICsPerVM)) {
+            let nic = try vmService.addNIC(to: vm.id, version: version)
+            version += 1
+            if !networks.isEmpty {
+                try vmService.configureNICs(of: vm.id, version: version, [
+                    NICSetting(nicID: nic.id, networkID: networks[(index + extra * 7) % networks.count], assignment: .dynamic),
+                ])
+                version += 1
+            }
+            nicCount += 1
+        }
+    }
+    return PopulationReport(networks: networkCount, virtualMachines: vmCount, nics: nicCount, seconds: Date().timeIntervalSince(started))
+}
