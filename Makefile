@@ -32,6 +32,7 @@ release:
 
 bench: deps-bench
 	bash bench/http.sh
+	bash bench/scale.sh
 
 deps-run:
 	@$(call install,$(RUN_PACKAGES))
