@@ -32,6 +32,7 @@ let package = Package(
         ),
         .target(name: "Packets", swiftSettings: strictness),
         .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "HostNet", dependencies: ["Packets"], swiftSettings: strictness),
         .target(
             name: "Storage",
@@ -66,6 +67,7 @@ let package = Package(
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
+        .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
         .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),

@@ -1,0 +1,75 @@
+/// Identifies a port across all switches of one vnetd; stable while the port exists, so a port
+/// moved to another switch keeps its id.
+public struct PortID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(_ rawValue: UInt32) { self.rawValue = rawValue }
+    public static func < (lhs: PortID, rhs: PortID) -> Bool { lhs.rawValue < rhs.rawValue }
+    public var description: String { "port \(rawValue)" }
+}
+
+/// Why a frame was not delivered. Counted per port; shown on the network page.
+public enum DropReason: Int, CaseIterable, Sendable {
+    /// Shorter than an Ethernet header, or longer than the switch accepts.
+    case malformed
+    /// A multicast or broadcast source address: no station sends from one.
+    case badSource
+    /// The destination was learned on the port the frame came from.
+    case sameSegment
+    /// The port could not take the frame now (its queue is full, or the peer is slow).
+    case congested
+    /// The port has no peer attached, or its link is down.
+    case notAttached
+    /// The backend failed to send (an error other than congestion).
+    case failed
+
+    public var label: String {
+        switch self {
+        case .malformed: "malformed"
+        case .badSource: "bad source address"
+        case .sameSegment: "destination on the same port"
+        case .congested: "congested"
+        case .notAttached: "nothing attached"
+        case .failed: "send failed"
+        }
+    }
+}
+
+public enum SendResult: Equatable, Sendable {
+    case sent
+    case dropped(DropReason)
+}
+
+/// Something a switch delivers frames to: a TAP device, a QEMU socket, the host adapter, the
+/// DHCP server, or an in-memory port in tests.
+///
+/// Contract:
+/// - `send` borrows `frame` for the duration of the call only; a sink that keeps the bytes copies them;
+/// - `send` never blocks: when the sink cannot take the frame now it returns
+///   `.dropped(.congested)` and the switch counts the drop and moves on;
+/// - `send` is called on the switch's I/O thread only.
+public protocol FrameSink: AnyObject {
+    func send(_ frame: UnsafeRawBufferPointer) -> SendResult
+}
+
+/// A port that keeps what it is sent, up to a capacity: for tests and the fault harness.
+public final class MemoryPort: FrameSink {
+    public private(set) var frames: [[UInt8]] = []
+    public var capacity: Int
+    public var isAttached = true
+
+    public init(capacity: Int = .max) {
+        self.capacity = capacity
+    }
+
+    public func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+        guard isAttached else { return .dropped(.notAttached) }
+        guard frames.count < capacity else { return .dropped(.congested) }
+        frames.append(Array(frame))
+        return .sent
+    }
+
+    public func take() -> [[UInt8]] {
+        defer { frames.removeAll() }
+        return frames
+    }
+}

@@ -1,0 +1,123 @@
+import Packets
+
+/// A learning Ethernet switch: the data path of one virtual network.
+///
+/// `receive` follows Linux's br_handle_frame_finish: validate the frame, learn its source, look
+/// up its destination, then deliver to that one port or flood to every member but the ingress
+/// port. Learning comes after validation so that a malformed frame cannot move an entry.
+/// Frames never leave the switch except through its own members: two networks share nothing.
+///
+/// Threading: one switch belongs to one I/O thread; no locks. Nothing on the frame path
+/// allocates: members live in an array, counters in a parallel array.
+public final class VirtualSwitch {
+    public let name: String
+    /// Largest frame accepted, header included.
+    public let maximumFrameSize: Int
+    public private(set) var table: MACTable
+    public private(set) var members: [PortID] = []
+    private var sinks: [any FrameSink] = []
+    private var counters: [PortCounters] = []
+    private var histories: [TrafficHistory] = []
+    /// Counters of ports that left, so the network's totals never go backwards.
+    private var departed = PortCounters()
+    public private(set) var history = TrafficHistory()
+
+    public init(name: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, maximumFrameSize: Int = 65_535) {
+        self.name = name
+        self.maximumFrameSize = maximumFrameSize
+        table = MACTable(capacity: macTableCapacity, agingTime: agingTime)
+    }
+
+    /// Adds a port. Its counters start at zero, or at `counters` when it comes from another switch.
+    public func attach(_ port: PortID, sink: any FrameSink, counters carried: PortCounters = PortCounters(), history: TrafficHistory = TrafficHistory()) {
+        guard !members.contains(port) else { return }
+        members.append(port)
+        sinks.append(sink)
+        counters.append(carried)
+        histories.append(history)
+    }
+
+    /// Removes a port and the addresses learned on it; returns its counters and history.
+    @discardableResult
+    public func detach(_ port: PortID) -> (PortCounters, TrafficHistory)? {
+        guard let slot = members.firstIndex(of: port) else { return nil }
+        members.remove(at: slot)
+        sinks.remove(at: slot)
+        let gone = counters.remove(at: slot)
+        let history = histories.remove(at: slot)
+        departed = departed + gone
+        table.forget(port: port)
+        return (gone, history)
+    }
+
+    public func isMember(_ port: PortID) -> Bool { members.contains(port) }
+
+    /// Switches one frame that arrived on `ingress`. `now` is monotonic milliseconds.
+    public func receive(_ frame: UnsafeRawBufferPointer, from ingress: PortID, now: Int64) {
+        guard let inSlot = members.firstIndex(of: ingress) else { return }
+        counters[inSlot].rxFrames &+= 1
+        counters[inSlot].rxBytes &+= UInt64(frame.count)
+        guard frame.count <= maximumFrameSize, let (destination, source) = EthernetFrame.addresses(of: frame) else {
+            counters[inSlot].rxDrops.count(.malformed)
+            return
+        }
+        guard source.isUnicast else {
+            counters[inSlot].rxDrops.count(.badSource)
+            return
+        }
+        table.learn(source, on: ingress, now: now)
+
+        if destination.isUnicast, let egress = table.port(of: destination, now: now) {
+            guard egress != ingress else {
+                counters[inSlot].rxDrops.count(.sameSegment)
+                return
+            }
+            if let outSlot = members.firstIndex(of: egress) { deliver(frame, slot: outSlot) }
+            return
+        }
+        for outSlot in members.indices where outSlot != inSlot {
+            deliver(frame, slot: outSlot)
+        }
+    }
+
+    /// Sends a frame that originates at a member port itself (the DHCP server's replies) as if it
+    /// had arrived there.
+    public func inject(_ frame: UnsafeRawBufferPointer, from port: PortID, now: Int64) {
+        receive(frame, from: port, now: now)
+    }
+
+    @inline(__always)
+    private func deliver(_ frame: UnsafeRawBufferPointer, slot: Int) {
+        switch sinks[slot].send(frame) {
+        case .sent:
+            counters[slot].txFrames &+= 1
+            counters[slot].txBytes &+= UInt64(frame.count)
+        case .dropped(let reason):
+            counters[slot].txDrops.count(reason)
+        }
+    }
+
+    /// Closes the second: ages the table and appends to every history. Call once a second.
+    public func tick(now: Int64) {
+        table.expire(now: now)
+        var total = departed
+        for slot in members.indices {
+            histories[slot].record(totalFrames: counters[slot].rxFrames &+ counters[slot].txFrames, totalBytes: counters[slot].rxBytes &+ counters[slot].txBytes)
+            total = total + counters[slot]
+        }
+        history.record(totalFrames: total.rxFrames, totalBytes: total.rxBytes)
+    }
+
+    public func counters(of port: PortID) -> PortCounters? {
+        members.firstIndex(of: port).map { counters[$0] }
+    }
+
+    public func history(of port: PortID) -> TrafficHistory? {
+        members.firstIndex(of: port).map { histories[$0] }
+    }
+
+    /// Totals over every port that is or was a member.
+    public var totals: PortCounters {
+        counters.reduce(departed, +)
+    }
+}
