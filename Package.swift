@@ -33,7 +33,17 @@ let package = Package(
         .target(name: "Packets", swiftSettings: strictness),
         .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
-        .target(name: "HostNet", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "CLinuxNet", cSettings: [.define("_GNU_SOURCE")]),
+        .target(
+            name: "HostNet",
+            dependencies: ["Packets", "Switching", "CLinuxNet", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictness
+        ),
+        .target(
+            name: "Dataplane",
+            dependencies: ["Domain", "Switching", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictness
+        ),
         .target(
             name: "Storage",
             dependencies: ["Domain", "Packets", .product(name: "GRDB", package: "GRDB.swift")],
@@ -51,7 +61,7 @@ let package = Package(
         .target(
             name: "Application",
             dependencies: [
-                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets",
+                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets", "Dataplane",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictness

@@ -100,7 +100,8 @@ enum Labels {
 
     static func backend(_ backend: NICBackend) -> String {
         switch backend {
-        case .socket: "QEMU socket"
+        case .socket: "QEMU stream socket"
+        case .datagram: "QEMU datagram socket"
         case .tap: "TAP device"
         }
     }

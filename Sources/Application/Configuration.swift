@@ -11,6 +11,8 @@ public struct Configuration: Sendable {
     public var threads: Int
     public var connectionLimit: Int
     public var maximumBodySize: Int
+    /// Folder for the QEMU sockets; nil means `run` inside the data folder.
+    public var runtimeFolder: String?
     /// Where host adapters come from; nil reads the host's sysfs. Tests pass a fixed list.
     public var adapterDiscovery: (any AdapterDiscovering)?
 
@@ -25,6 +27,7 @@ public struct Configuration: Sendable {
         adapterDiscovery: (any AdapterDiscovering)? = nil
     ) {
         self.adapterDiscovery = adapterDiscovery
+        self.runtimeFolder = nil
         self.listen = listen
         self.dataDirectory = dataDirectory
         self.templatesDirectory = templatesDirectory
@@ -32,6 +35,15 @@ public struct Configuration: Sendable {
         self.threads = threads
         self.connectionLimit = connectionLimit
         self.maximumBodySize = maximumBodySize
+    }
+}
+
+extension Configuration {
+    /// The runtime folder as an absolute path (QEMU is told these socket paths).
+    public var runtimeDirectory: String {
+        let folder = runtimeFolder ?? (dataDirectory as NSString).appendingPathComponent("run")
+        if folder.hasPrefix("/") { return (folder as NSString).standardizingPath }
+        return ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(folder) as NSString).standardizingPath
     }
 }
 

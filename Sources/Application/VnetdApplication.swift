@@ -1,4 +1,5 @@
 import AdminSite
+import Dataplane
 import Domain
 import HostNet
 import Foundation
@@ -24,12 +25,14 @@ public final class VnetdApplication: Sendable {
     public let database: VnetdDatabase
     public let events: EventRecorder
     public let server: HTTPServer
+    public let dataplane: Dataplane
     let logger: Logger
 
     /// The bound port (differs from the configured one when that is 0).
     public var port: UInt16 { server.port }
 
-    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, logger: Logger) {
+    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, logger: Logger) {
+        self.dataplane = dataplane
         self.configuration = configuration
         self.database = database
         self.events = events
@@ -40,6 +43,7 @@ public final class VnetdApplication: Sendable {
     /// Records the stop, stops serving (open requests finish) and closes the store.
     public func shutdown() {
         server.stop()
+        dataplane.shutdown()
         do {
             try events.record(.serverStopped, .server, "vnetd stopped.")
             try database.close()
@@ -78,14 +82,25 @@ public func buildApplication(
         dataDirectory: (configuration.dataDirectory as NSString).standardizingPath,
         startedAt: startedAt)
     let store = SQLiteInventoryStore(database: database)
-    let dataplane = NoDataplane()
+    let dataplane: Dataplane
+    do {
+        dataplane = try Dataplane(
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory), logger: logger)
+        let (networks, nics, bindings, vms) = try store.read { db in
+            (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max))
+        }
+        dataplane.start(networks: networks, nics: nics, bindings: bindings,
+                        vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }))
+    } catch {
+        throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
+    }
     let discovery = configuration.adapterDiscovery ?? SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
     let dependencies = SiteDependencies(
         eventLog: eventLog, store: store,
         networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery),
         vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
-        status: NotRunningStatus(), changes: database, clock: clock, info: info)
+        status: dataplane, changes: database, clock: clock, info: info)
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,
         publicDirectory: configuration.publicDirectory, logger: logger)
@@ -101,15 +116,17 @@ public func buildApplication(
             responder: responder,
             logger: logger)
     } catch {
+        dataplane.shutdown()
         throw StartupError(description: "\(error)")
     }
     do {
         try recorder.record(.serverStarted, .server, "vnetd \(vnetdVersion) started, administration site on \(configuration.listen.host):\(server.port).")
     } catch {
         server.stop()
+        dataplane.shutdown()
         throw StartupError(description: "cannot write to the database \(database.path): \(error)")
     }
-    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, logger: logger)
+    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, logger: logger)
 }
 
 private func openDatabase(in directory: String) throws -> VnetdDatabase {

@@ -97,6 +97,8 @@ public struct VirtualMachine: Sendable, Equatable {
 public enum NICBackend: String, Sendable, CaseIterable {
     /// A unix socket QEMU connects to with `-netdev stream`.
     case socket
+    /// A unix datagram socket for QEMU's `-netdev dgram`.
+    case datagram = "dgram"
     /// A TAP interface, which can be moved into a network namespace.
     case tap
 }

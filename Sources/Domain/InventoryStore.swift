@@ -36,6 +36,8 @@ public protocol InventoryReader {
     /// NICs that are not connected to any network, by VM name and slot.
     func unconnectedNICs() throws -> [NICListing]
     func nic(using mac: MACAddress) throws -> NICListing?
+    /// Every NIC of every VM (for the dataplane at start).
+    func allNICs() throws -> [VirtualNIC]
 
     func adapterBindings() throws -> [AdapterBinding]
     func adapterBinding(_ name: String) throws -> AdapterBinding?
@@ -77,6 +79,8 @@ public enum DataplaneChange: Sendable, Equatable {
     case nicChanged(VirtualNIC)
     case nicRemoved(NICID)
     case adapterBindingChanged(AdapterBinding)
+    /// Only for labels on status pages.
+    case vmRenamed(VMID, String)
 }
 
 /// A dataplane that does nothing: used until the switching core runs, and in tests.
@@ -91,23 +95,103 @@ public protocol RuntimeStatusReading: Sendable {
     func status(of nic: NICID) -> PortRuntimeStatus
 }
 
+/// Frames and bytes through a port or a whole network, with drops by reason.
+public struct TrafficCounters: Sendable, Equatable {
+    public var rxFrames: UInt64 = 0
+    public var rxBytes: UInt64 = 0
+    public var txFrames: UInt64 = 0
+    public var txBytes: UInt64 = 0
+    /// Reason (as shown) and count, only reasons that happened.
+    public var drops: [Drop] = []
+
+    public struct Drop: Sendable, Equatable {
+        public var reason: String
+        public var count: UInt64
+        public init(reason: String, count: UInt64) {
+            self.reason = reason
+            self.count = count
+        }
+    }
+
+    public init() {}
+
+    public var droppedTotal: UInt64 { drops.reduce(0) { $0 + $1.count } }
+}
+
+/// One second of traffic.
+public struct TrafficSample: Sendable, Equatable {
+    public var frames: UInt64
+    public var bytes: UInt64
+    public init(frames: UInt64, bytes: UInt64) {
+        self.frames = frames
+        self.bytes = bytes
+    }
+}
+
 public struct NetworkRuntimeStatus: Sendable, Equatable {
     public var isRunning: Bool
     public var detail: String
+    public var ports: [PortRuntimeStatus]
+    /// Learned addresses, most recently seen first.
+    public var addresses: [LearnedAddress]
+    public var addressCount: Int
+    public var tableCounters: TableCounters
+    /// The last 60 seconds, oldest first.
+    public var history: [TrafficSample]
+    public var totals: TrafficCounters
 
-    public init(isRunning: Bool, detail: String) {
+    public init(isRunning: Bool, detail: String, ports: [PortRuntimeStatus] = [], addresses: [LearnedAddress] = [], addressCount: Int = 0,
+                tableCounters: TableCounters = TableCounters(), history: [TrafficSample] = [], totals: TrafficCounters = TrafficCounters()) {
         self.isRunning = isRunning
         self.detail = detail
+        self.ports = ports
+        self.addresses = addresses
+        self.addressCount = addressCount
+        self.tableCounters = tableCounters
+        self.history = history
+        self.totals = totals
+    }
+}
+
+public struct TableCounters: Sendable, Equatable {
+    public var learned: UInt64 = 0
+    public var moved: UInt64 = 0
+    public var expired: UInt64 = 0
+    public var evicted: UInt64 = 0
+    public init() {}
+}
+
+public struct LearnedAddress: Sendable, Equatable {
+    public var mac: MACAddress
+    /// The port's label: "web, adapter 1" or "uplink eth0".
+    public var port: String
+    public var ageSeconds: Int
+    public init(mac: MACAddress, port: String, ageSeconds: Int) {
+        self.mac = mac
+        self.port = port
+        self.ageSeconds = ageSeconds
     }
 }
 
 public struct PortRuntimeStatus: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case nic(NICID)
+        case uplink(adapter: String)
+    }
+
+    public var kind: Kind?
     public var isAttached: Bool
     public var detail: String
+    /// Where the VM attaches: the socket path or the TAP interface name.
+    public var endpoint: String?
+    public var counters: TrafficCounters
 
-    public init(isAttached: Bool, detail: String) {
+    public init(kind: Kind? = nil, isAttached: Bool, detail: String, endpoint: String? = nil, counters: TrafficCounters = TrafficCounters()) {
+        self.kind = kind
         self.isAttached = isAttached
         self.detail = detail
+        self.endpoint = endpoint
+        self.counters = counters
     }
 }
 
@@ -115,7 +199,7 @@ public struct PortRuntimeStatus: Sendable, Equatable {
 public struct NotRunningStatus: RuntimeStatusReading {
     public init() {}
     public func status(of network: NetworkID) -> NetworkRuntimeStatus {
-        NetworkRuntimeStatus(isRunning: false, detail: "Not running: the switching core is not part of this build.")
+        NetworkRuntimeStatus(isRunning: false, detail: "The switching core is not running.")
     }
     public func status(of nic: NICID) -> PortRuntimeStatus {
         PortRuntimeStatus(isAttached: false, detail: "Not running")

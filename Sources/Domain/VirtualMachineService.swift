@@ -62,6 +62,7 @@ public struct VirtualMachineService: Sendable {
             try db.append(Event(time: now, kind: .vmCreated, subject: .vm(vm), message: "Created virtual machine “\(name)” with one network adapter (\(nic.mac), \(where_))."))
             return (vm, nic)
         }
+        dataplane.apply(.vmRenamed(vm.id, vm.name))
         dataplane.apply(.nicAdded(nic))
         return vm
     }
@@ -70,7 +71,7 @@ public struct VirtualMachineService: Sendable {
     @discardableResult
     public func update(_ id: VMID, version: Int, name rawName: String, notes: String) throws -> VirtualMachine {
         let now = clock.now()
-        return try store.write { db in
+        let vm: VirtualMachine = try store.write { db in
             guard let current = try db.vm(id) else { throw NotFound("No such virtual machine.") }
             guard current.version == version else { throw Self.stale }
             let name = NameRules.normalized(rawName)
@@ -93,6 +94,8 @@ public struct VirtualMachineService: Sendable {
             }
             return updated
         }
+        dataplane.apply(.vmRenamed(vm.id, vm.name))
+        return vm
     }
 
     /// Removes a VM and its network adapters.
@@ -245,7 +248,12 @@ public struct VirtualMachineService: Sendable {
             messages.append((.nicAddressChanged, "now uses the \(how) address \(after.mac)"))
         }
         if before.backend != after.backend {
-            messages.append((.nicAddressChanged, "now attaches as \(after.backend == .tap ? "a TAP device" : "a QEMU socket")"))
+            let how = switch after.backend {
+            case .tap: "a TAP device"
+            case .socket: "a QEMU stream socket"
+            case .datagram: "a QEMU datagram socket"
+            }
+            messages.append((.nicAddressChanged, "now attaches as \(how)"))
         }
         return messages
     }

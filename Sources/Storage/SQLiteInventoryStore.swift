@@ -192,6 +192,10 @@ struct SQLiteInventoryAccess: InventoryWriter {
             """, arguments: [mac.description]).flatMap(Self.listing)
     }
 
+    func allNICs() throws -> [VirtualNIC] {
+        try Row.fetchAll(db, sql: "SELECT * FROM nic ORDER BY vm_id, slot").compactMap(Self.nic)
+    }
+
     func insert(_ nic: VirtualNIC) throws {
         try db.execute(sql: """
             INSERT INTO nic (id, vm_id, slot, network_id, mac, mac_is_static, backend) VALUES (?, ?, ?, ?, ?, ?, ?)

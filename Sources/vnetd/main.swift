@@ -23,6 +23,9 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Folder for the database and runtime files; created if missing.", valueName: "path"))
     var dataDir: String = "var"
 
+    @Option(help: ArgumentHelp("Folder for the QEMU sockets of VM network adapters (default: run inside the data folder).", valueName: "path"))
+    var runtimeDir: String?
+
     @Option(help: ArgumentHelp("Folder of the page templates (default: the repository's Templates).", valueName: "path"))
     var templates: String?
 
@@ -56,11 +59,13 @@ struct Serve: ParsableCommand {
             templatesDirectory: templates ?? ResourceLocator.defaultFolder("Templates"),
             publicDirectory: publicFolder ?? ResourceLocator.defaultFolder("Public"),
             threads: threads)
+        var withRuntime = configuration
+        withRuntime.runtimeFolder = runtimeDir
 
         SignalWaiter.block()
         let application: VnetdApplication
         do {
-            application = try buildApplication(configuration, logger: logger)
+            application = try buildApplication(withRuntime, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -1,0 +1,52 @@
+// Linux networking calls that need structures or macros Swift cannot import cleanly.
+// Every function returns a file descriptor or 0 on success, and -errno on failure.
+#ifndef VNETD_CLINUXNET_H
+#define VNETD_CLINUXNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+
+/// Creates (or attaches to) the TAP interface `name`, in non-blocking mode, without packet
+/// information headers. With `vnet_hdr`, frames carry a virtio-net header. Returns the fd.
+int vnetd_tap_open(const char *name, int vnet_hdr);
+
+/// Sets the offloads a TAP may hand over (TUNSETOFFLOAD flags) and the vnet header size.
+int vnetd_tap_set_offload(int fd, unsigned int flags, int vnet_hdr_size);
+
+/// Brings an interface of this network namespace up (IFF_UP).
+int vnetd_interface_up(const char *name);
+
+/// Sets an interface's hardware address (6 bytes).
+int vnetd_interface_set_mac(const char *name, const uint8_t *mac);
+
+/// Index of an interface of this network namespace.
+int vnetd_interface_index(const char *name);
+
+/// An AF_PACKET raw socket bound to one interface, promiscuous, not reading back its own
+/// transmissions (PACKET_IGNORE_OUTGOING), non-blocking. Returns the fd.
+int vnetd_packet_socket(const char *interface_name);
+
+/// A non-blocking unix stream socket listening on `path` (an existing file there is removed
+/// first). Returns the fd.
+int vnetd_unix_listen(const char *path, int backlog);
+
+/// A non-blocking unix datagram socket bound to `path` (an existing file is removed first).
+int vnetd_unix_datagram(const char *path);
+
+/// Receives one datagram; the sender's path is copied into `peer` (NUL-terminated, at most
+/// `peer_size` bytes) when it has one. Returns the datagram's size or -errno.
+long vnetd_unix_recvfrom(int fd, void *buffer, size_t size, char *peer, size_t peer_size);
+
+/// Sends one datagram to the unix socket at `path`. Returns bytes sent or -errno.
+long vnetd_unix_sendto(int fd, const void *buffer, size_t size, const char *path);
+
+/// Accepts one connection, non-blocking and close-on-exec. Returns the fd or -errno.
+int vnetd_accept(int listener);
+
+/// Maximum length of a unix socket path on this system (sun_path size - 1).
+size_t vnetd_unix_path_max(void);
+
+#endif

@@ -1,0 +1,182 @@
+#include "CLinuxNet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/ethernet.h>
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+int vnetd_tap_open(const char *name, int vnet_hdr) {
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    request.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &request) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int vnetd_tap_set_offload(int fd, unsigned int flags, int vnet_hdr_size) {
+    if (vnet_hdr_size > 0 && ioctl(fd, TUNSETVNETHDRSZ, &vnet_hdr_size) < 0) return -errno;
+    if (ioctl(fd, TUNSETOFFLOAD, flags) < 0) return -errno;
+    return 0;
+}
+
+static int control_socket(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int vnetd_interface_up(const char *name) {
+    int fd = control_socket();
+    if (fd < 0) return fd;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    int result = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &request) < 0) {
+        result = -errno;
+    } else {
+        request.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &request) < 0) result = -errno;
+    }
+    close(fd);
+    return result;
+}
+
+int vnetd_interface_index(const char *name) {
+    int fd = control_socket();
+    if (fd < 0) return fd;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    int result = ioctl(fd, SIOCGIFINDEX, &request) < 0 ? -errno : request.ifr_ifindex;
+    close(fd);
+    return result;
+}
+
+int vnetd_packet_socket(const char *interface_name) {
+    int index = vnetd_interface_index(interface_name);
+    if (index < 0) return index;
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) return -errno;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(ETH_P_ALL);
+    address.sll_ifindex = index;
+    struct packet_mreq membership;
+    memset(&membership, 0, sizeof membership);
+    membership.mr_ifindex = index;
+    membership.mr_type = PACKET_MR_PROMISC;
+    int one = 1;
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+static int unix_address(const char *path, struct sockaddr_un *address) {
+    memset(address, 0, sizeof *address);
+    address->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address->sun_path) return -ENAMETOOLONG;
+    strcpy(address->sun_path, path);
+    return 0;
+}
+
+int vnetd_unix_listen(const char *path, int backlog) {
+    struct sockaddr_un address;
+    int status = unix_address(path, &address);
+    if (status < 0) return status;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, backlog) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int vnetd_unix_datagram(const char *path) {
+    struct sockaddr_un address;
+    int status = unix_address(path, &address);
+    if (status < 0) return status;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+long vnetd_unix_recvfrom(int fd, void *buffer, size_t size, char *peer, size_t peer_size) {
+    struct sockaddr_un address;
+    socklen_t length = sizeof address;
+    memset(&address, 0, sizeof address);
+    ssize_t received = recvfrom(fd, buffer, size, 0, (struct sockaddr *)&address, &length);
+    if (received < 0) return -errno;
+    if (peer != NULL && peer_size > 0) {
+        peer[0] = '\0';
+        if (length > offsetof(struct sockaddr_un, sun_path) && address.sun_path[0] != '\0') {
+            strncpy(peer, address.sun_path, peer_size - 1);
+            peer[peer_size - 1] = '\0';
+        }
+    }
+    return (long)received;
+}
+
+long vnetd_unix_sendto(int fd, const void *buffer, size_t size, const char *path) {
+    struct sockaddr_un address;
+    int status = unix_address(path, &address);
+    if (status < 0) return status;
+    ssize_t sent = sendto(fd, buffer, size, MSG_DONTWAIT, (struct sockaddr *)&address, sizeof address);
+    return sent < 0 ? -errno : (long)sent;
+}
+
+size_t vnetd_unix_path_max(void) {
+    struct sockaddr_un address;
+    return sizeof address.sun_path - 1;
+}
+
+int vnetd_accept(int listener) {
+    int fd = accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int vnetd_interface_set_mac(const char *name, const uint8_t *mac) {
+    int fd = control_socket();
+    if (fd < 0) return fd;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+    request.ifr_hwaddr.sa_family = 1; /* ARPHRD_ETHER */
+    memcpy(request.ifr_hwaddr.sa_data, mac, 6);
+    int result = ioctl(fd, SIOCSIFHWADDR, &request) < 0 ? -errno : 0;
+    close(fd);
+    return result;
+}

@@ -1,0 +1,416 @@
+import Domain
+import Foundation
+import HostNet
+import Logging
+import Packets
+import Switching
+import Synchronization
+
+/// The running switches: one `VirtualSwitch` per virtual network, one port per VM network
+/// adapter, one uplink per external network whose adapter is bound and present.
+///
+/// Threading: everything below `// Loop-thread state` is touched only on the event loop's thread.
+/// Domain changes arrive through `apply` from request threads and are posted to the loop in
+/// commit order. Pages read a status snapshot the loop publishes after every change and every
+/// second, so a page never waits for the data path.
+///
+/// A NIC's backend (socket or TAP) lives as long as the NIC and its backend kind: connecting,
+/// disconnecting and moving it between networks only changes which switch its port belongs to.
+public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecked Sendable {
+    public struct Configuration: Sendable {
+        /// Folder for the QEMU sockets; created if missing, stale sockets removed at start.
+        public var runtimeDirectory: String
+        public var macTableCapacity: Int
+        /// Milliseconds.
+        public var agingTime: Int64
+
+        public init(runtimeDirectory: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000) {
+            self.runtimeDirectory = runtimeDirectory
+            self.macTableCapacity = macTableCapacity
+            self.agingTime = agingTime
+        }
+    }
+
+    let configuration: Configuration
+    let loop: EventLoop
+    let logger: Logger
+    private let snapshot = Mutex(StatusSnapshot())
+
+    // Loop-thread state.
+    private var networks: [NetworkID: VirtualNetwork] = [:]
+    private var switches: [NetworkID: VirtualSwitch] = [:]
+    private var bindings: [String: Bool] = [:]
+    private var nics: [NICID: NICPort] = [:]
+    private var uplinks: [NetworkID: Uplink] = [:]
+    private var vmNames: [VMID: String] = [:]
+    private var nextPort: UInt32 = 1
+    private var ticks = 0
+
+    final class NICPort {
+        var nic: VirtualNIC
+        let id: PortID
+        var backend: IOPort?
+        var failure: String?
+        /// Counters and history carried across moves and backend changes.
+        var counters = PortCounters()
+        var history = TrafficHistory()
+
+        init(nic: VirtualNIC, id: PortID) {
+            self.nic = nic
+            self.id = id
+        }
+    }
+
+    final class Uplink {
+        let adapter: String
+        let id: PortID
+        var port: PacketSocketPort?
+        var failure: String?
+
+        init(adapter: String, id: PortID) {
+            self.adapter = adapter
+            self.id = id
+        }
+    }
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(
+            atPath: configuration.runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        Self.removeStaleSockets(in: configuration.runtimeDirectory)
+        loop = try EventLoop(logger: logger)
+        loop.tick = { [unowned self] now in tick(now) }
+        loop.start(name: "vnetd-dataplane")
+    }
+
+    /// Builds every switch and port from the stored configuration.
+    public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String]) {
+        loop.post { [self] in
+            self.vmNames = vmNames
+            for binding in bindings { self.bindings[binding.name] = binding.isBound }
+            for network in networks { addNetwork(network) }
+            for nic in nics { addNIC(nic) }
+            publish()
+        }
+    }
+
+    public func apply(_ change: DataplaneChange) {
+        loop.post { [self] in
+            switch change {
+            case .networkAdded(let network): addNetwork(network)
+            case .networkChanged(let network): changeNetwork(network)
+            case .networkRemoved(let id): removeNetwork(id)
+            case .nicAdded(let nic): addNIC(nic)
+            case .nicChanged(let nic): changeNIC(nic)
+            case .nicRemoved(let id): removeNIC(id)
+            case .adapterBindingChanged(let binding): changeBinding(binding)
+            case .vmRenamed(let id, let name): vmNames[id] = name
+            }
+            publish()
+        }
+    }
+
+    /// Waits until every change applied so far has taken effect (tests, clean shutdown).
+    public func settle() {
+        loop.sync { [self] in publish() }
+    }
+
+    /// Closes every port and socket, removes the socket files, and stops the loop thread.
+    public func shutdown() {
+        loop.sync { [self] in
+            for port in nics.values { port.backend?.close() }
+            for uplink in uplinks.values { uplink.port?.close() }
+            nics.removeAll()
+            uplinks.removeAll()
+            switches.removeAll()
+        }
+        loop.stop()
+    }
+
+    // MARK: status
+
+    public func status(of network: NetworkID) -> NetworkRuntimeStatus {
+        snapshot.withLock { $0.networks[network] }
+            ?? NetworkRuntimeStatus(isRunning: false, detail: "Starting…")
+    }
+
+    public func status(of nic: NICID) -> PortRuntimeStatus {
+        snapshot.withLock { $0.ports[nic] } ?? PortRuntimeStatus(isAttached: false, detail: "Starting…")
+    }
+
+    // MARK: changes, on the loop thread
+
+    private func addNetwork(_ network: VirtualNetwork) {
+        networks[network.id] = network
+        if switches[network.id] == nil {
+            switches[network.id] = VirtualSwitch(
+                name: network.name, macTableCapacity: configuration.macTableCapacity, agingTime: configuration.agingTime)
+        }
+        syncUplink(network.id)
+    }
+
+    private func changeNetwork(_ network: VirtualNetwork) {
+        networks[network.id] = network
+        if switches[network.id] == nil { addNetwork(network) }
+        syncUplink(network.id)
+    }
+
+    private func removeNetwork(_ id: NetworkID) {
+        for port in nics.values where port.nic.networkID == id {
+            leaveSwitch(port)
+            port.nic.networkID = nil
+        }
+        closeUplink(id)
+        switches[id] = nil
+        networks[id] = nil
+    }
+
+    private func addNIC(_ nic: VirtualNIC) {
+        guard nics[nic.id] == nil else { return changeNIC(nic) }
+        let port = NICPort(nic: nic, id: allocatePortID())
+        nics[nic.id] = port
+        openBackend(port)
+        joinSwitch(port)
+    }
+
+    private func changeNIC(_ nic: VirtualNIC) {
+        guard let port = nics[nic.id] else { return addNIC(nic) }
+        let old = port.nic
+        port.nic = nic
+        // A different backend kind, or a lost one, needs a new descriptor; anything else keeps it.
+        if old.backend != nic.backend || port.backend == nil || isLost(port.backend) {
+            leaveSwitch(port)
+            port.backend?.close()
+            port.backend = nil
+            openBackend(port)
+            joinSwitch(port)
+        } else if old.networkID != nic.networkID {
+            leaveSwitch(port, from: old.networkID)
+            joinSwitch(port)
+        }
+    }
+
+    private func removeNIC(_ id: NICID) {
+        guard let port = nics.removeValue(forKey: id) else { return }
+        leaveSwitch(port)
+        port.backend?.close()
+    }
+
+    private func changeBinding(_ binding: AdapterBinding) {
+        bindings[binding.name] = binding.isBound
+        for network in networks.values where network.kind.adapterName == binding.name {
+            syncUplink(network.id)
+        }
+    }
+
+    // MARK: ports and switches
+
+    private func allocatePortID() -> PortID {
+        defer { nextPort += 1 }
+        return PortID(nextPort)
+    }
+
+    private func isLost(_ backend: IOPort?) -> Bool {
+        if case .unavailable = backend?.state { return true }
+        return false
+    }
+
+    private func openBackend(_ port: NICPort) {
+        let nic = port.nic
+        do {
+            switch nic.backend {
+            case .socket:
+                port.backend = try StreamSocketPort(id: port.id, loop: loop, path: socketPath(nic, suffix: "sock"))
+            case .datagram:
+                port.backend = try DatagramSocketPort(id: port.id, loop: loop, path: socketPath(nic, suffix: "dgram"))
+            case .tap:
+                let tap = try TAPPort(id: port.id, loop: loop, interfaceName: Self.tapName(nic.id))
+                tap.setAddress(nic.mac.octets)
+                port.backend = tap
+            }
+            port.failure = nil
+        } catch {
+            port.failure = error.isPermissionDenied
+                ? (nic.backend == .tap
+                    ? "Needs CAP_NET_ADMIN: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to create TAP devices."
+                    : "Permission denied for \(socketPath(nic, suffix: "sock")).")
+                : "Could not be created: \(error)."
+            logger.warning("port for \(nic.label) unavailable", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func joinSwitch(_ port: NICPort) {
+        guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
+        fabric.attach(port.id, sink: backend, counters: port.counters, history: port.history)
+        backend.fabric = fabric
+    }
+
+    private func leaveSwitch(_ port: NICPort, from network: NetworkID? = nil) {
+        guard let id = network ?? port.nic.networkID, let fabric = switches[id] else { return }
+        if let (counters, history) = fabric.detach(port.id) {
+            port.counters = counters
+            port.history = history
+        }
+        port.backend?.fabric = nil
+    }
+
+    /// Opens or closes a network's uplink so that it exists exactly when the network is external
+    /// and its adapter is bound.
+    private func syncUplink(_ id: NetworkID) {
+        let wanted = networks[id].flatMap { network in network.kind.adapterName.flatMap { bindings[$0] == true ? $0 : nil } }
+        if let current = uplinks[id], current.adapter != wanted {
+            closeUplink(id)
+        }
+        guard let adapter = wanted else { return }
+        let uplink = uplinks[id] ?? Uplink(adapter: adapter, id: allocatePortID())
+        uplinks[id] = uplink
+        openUplink(uplink, network: id)
+    }
+
+    private func openUplink(_ uplink: Uplink, network: NetworkID) {
+        guard uplink.port?.isOpen != true, let fabric = switches[network] else { return }
+        if let stale = uplink.port {
+            fabric.detach(stale.id)
+            uplink.port = nil
+        }
+        do {
+            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter)
+            fabric.attach(uplink.id, sink: port)
+            port.fabric = fabric
+            uplink.port = port
+            uplink.failure = nil
+        } catch {
+            uplink.failure = error.isPermissionDenied
+                ? "Needs CAP_NET_RAW: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to use host adapters."
+                : (error.errno == ENODEV ? "Adapter not found: vnetd attaches when \(uplink.adapter) is back." : "Could not open \(uplink.adapter): \(error).")
+        }
+    }
+
+    private func closeUplink(_ id: NetworkID) {
+        guard let uplink = uplinks.removeValue(forKey: id) else { return }
+        switches[id]?.detach(uplink.id)
+        uplink.port?.close()
+    }
+
+    private func tick(_ now: Int64) {
+        for fabric in switches.values { fabric.tick(now: now) }
+        ticks += 1
+        if ticks % 5 == 0 {
+            // Uplinks whose adapter was missing or down: try again.
+            for (network, uplink) in uplinks where uplink.port?.isOpen != true {
+                openUplink(uplink, network: network)
+            }
+        }
+        publish()
+    }
+
+    func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
+        (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
+    }
+
+    /// `vnd` and the first 12 hex digits of the NIC's id: at most 15 characters, as Linux allows,
+    /// and the prefix host adapter discovery leaves out.
+    public static func tapName(_ nic: NICID) -> String {
+        HostInterfaceScanner.ownPrefix + String(nic.rawValue.filter(\.isHexDigit).prefix(12))
+    }
+
+    static func removeStaleSockets(in directory: String) {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".sock") || name.hasSuffix(".dgram") {
+            try? manager.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
+        }
+    }
+
+    // MARK: snapshot
+
+    struct StatusSnapshot {
+        var networks: [NetworkID: NetworkRuntimeStatus] = [:]
+        var ports: [NICID: PortRuntimeStatus] = [:]
+    }
+
+    private func publish() {
+        let now = loop.now == 0 ? Syscall.monotonicMilliseconds() : loop.now
+        var next = StatusSnapshot()
+        var labels: [PortID: String] = [:]
+        for port in nics.values {
+            labels[port.id] = "\(vmNames[port.nic.vmID] ?? "VM"), adapter \(port.nic.slot)"
+            let fabric = port.nic.networkID.flatMap { switches[$0] }
+            let counters = fabric?.counters(of: port.id) ?? port.counters
+            next.ports[port.nic.id] = portStatus(port, counters: counters)
+        }
+        for (id, uplink) in uplinks { labels[uplink.id] = "uplink \(uplink.adapter)"; _ = id }
+        for (id, fabric) in switches {
+            var ports: [PortRuntimeStatus] = []
+            for member in fabric.members {
+                if let port = nics.values.first(where: { $0.id == member }), let status = next.ports[port.nic.id] {
+                    ports.append(status)
+                }
+            }
+            if let uplink = uplinks[id] {
+                let counters = fabric.counters(of: uplink.id) ?? PortCounters()
+                ports.append(PortRuntimeStatus(
+                    kind: .uplink(adapter: uplink.adapter), isAttached: uplink.port?.isOpen == true,
+                    detail: uplink.port?.isOpen == true ? "Attached to \(uplink.adapter)" : (uplink.failure ?? stateText(uplink.port?.state)),
+                    endpoint: uplink.adapter, counters: Self.traffic(counters)))
+            }
+            let table = fabric.table
+            let entries = table.entries(now: now, limit: 256)
+            var tableCounters = TableCounters()
+            tableCounters.learned = table.counters.learned
+            tableCounters.moved = table.counters.moved
+            tableCounters.expired = table.counters.expired
+            tableCounters.evicted = table.counters.evicted
+            next.networks[id] = NetworkRuntimeStatus(
+                isRunning: true,
+                detail: "Switching \(fabric.members.count) port\(fabric.members.count == 1 ? "" : "s").",
+                ports: ports,
+                addresses: entries.map { LearnedAddress(mac: $0.address, port: labels[$0.port] ?? "\($0.port)", ageSeconds: Int($0.age / 1000)) },
+                addressCount: table.count,
+                tableCounters: tableCounters,
+                history: fabric.history.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
+                totals: Self.traffic(fabric.totals))
+        }
+        snapshot.withLock { $0 = next }
+    }
+
+    private func portStatus(_ port: NICPort, counters: PortCounters) -> PortRuntimeStatus {
+        let backend = port.backend
+        let attached = backend?.state == .attached
+        var detail: String
+        if let failure = port.failure {
+            detail = failure
+        } else if port.nic.networkID == nil {
+            detail = "Not connected to a network" + (attached ? " (a VM is attached)" : "")
+        } else {
+            detail = stateText(backend?.state)
+        }
+        if let backend, backend.protocolErrors > 0 {
+            detail += " · \(backend.protocolErrors) peer\(backend.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
+        }
+        return PortRuntimeStatus(
+            kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: backend?.endpoint, counters: Self.traffic(counters))
+    }
+
+    private func stateText(_ state: PortState?) -> String {
+        switch state {
+        case .attached: "Attached"
+        case .waiting: "Waiting for the VM to connect"
+        case .unavailable(let reason): reason
+        case nil: "Not available"
+        }
+    }
+
+    static func traffic(_ counters: PortCounters) -> TrafficCounters {
+        var traffic = TrafficCounters()
+        traffic.rxFrames = counters.rxFrames
+        traffic.rxBytes = counters.rxBytes
+        traffic.txFrames = counters.txFrames
+        traffic.txBytes = counters.txBytes
+        for reason in DropReason.allCases where reason != .sameSegment {
+            let count = counters.rxDrops[reason] &+ counters.txDrops[reason]
+            if count > 0 { traffic.drops.append(TrafficCounters.Drop(reason: reason.label, count: count)) }
+        }
+        return traffic
+    }
+}

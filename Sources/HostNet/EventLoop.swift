@@ -1,0 +1,150 @@
+import CLinuxNet
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A port with buffered output, flushed once after each round of events (batched writes).
+public protocol Flushable: AnyObject {
+    func flushOutput()
+}
+
+/// Something the loop calls when its file descriptor is ready.
+public protocol IOHandler: AnyObject {
+    /// Called on the loop thread with the epoll event bits.
+    func handle(events: UInt32)
+}
+
+/// An epoll loop on a dedicated thread: the only thread that touches switches and ports.
+///
+/// Other threads talk to it by `post`ing closures, which run on the loop thread in order; an
+/// eventfd wakes the loop. Every second the loop runs its `tick` callback (aging, history).
+/// After each round of events it runs `flush`, so ports can batch their writes.
+public final class EventLoop: @unchecked Sendable {
+    private let epoll: Int32
+    private let wake: Int32
+    private let pending = Mutex<[@Sendable () -> Void]>([])
+    // Loop-thread state.
+    private var handlers: [Int32: any IOHandler] = [:]
+    private var running = true
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    private var nextTick: Int64 = 0
+    private var dirty: [any Flushable] = []
+    /// Monotonic milliseconds at the start of the current round: one clock read per round, not per frame.
+    public private(set) var now: Int64 = 0
+    public var tick: (Int64) -> Void = { _ in }
+    public var flush: () -> Void = {}
+    let logger: Logger
+
+    public init(logger: Logger) throws(SystemError) {
+        self.logger = logger
+        epoll = Int32(try Syscall.check("epoll_create1") { Int(epoll_create1(Int32(EPOLL_CLOEXEC))) })
+        wake = Int32(try Syscall.check("eventfd") { Int(eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))) })
+        var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wake))
+        try Syscall.check("epoll_ctl") { Int(epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event)) }
+    }
+
+    public func start(name: String) {
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Runs `work` on the loop thread, after everything posted before it.
+    public func post(_ work: @escaping @Sendable () -> Void) {
+        pending.withLock { $0.append(work) }
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    /// Runs `work` on the loop thread and waits for its result (for status reads and tests).
+    public func sync<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T {
+        let box = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        post {
+            let value = work()
+            box.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        return box.withLock { $0! }
+    }
+
+    /// Stops the loop after the work already posted, and waits for the thread to end.
+    public func stop() {
+        post { [self] in running = false }
+        finished.wait()
+        Syscall.close(epoll)
+        Syscall.close(wake)
+    }
+
+    // MARK: loop-thread API
+
+    public func register(_ fd: Int32, _ handler: any IOHandler, events: UInt32 = EPOLLIN.rawValue) throws(SystemError) {
+        var event = epoll_event(events: events, data: epoll_data_t(fd: fd))
+        try Syscall.check("epoll_ctl(ADD)") { Int(epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)) }
+        handlers[fd] = handler
+    }
+
+    public func modify(_ fd: Int32, events: UInt32) {
+        var event = epoll_event(events: events, data: epoll_data_t(fd: fd))
+        _ = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+    }
+
+    /// Asks for `port.flushOutput()` at the end of this round.
+    public func markDirty(_ port: any Flushable) {
+        dirty.append(port)
+    }
+
+    public func unregister(_ fd: Int32) {
+        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
+        handlers[fd] = nil
+    }
+
+    private func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        nextTick = Syscall.monotonicMilliseconds() + 1000
+        while running {
+            let now = Syscall.monotonicMilliseconds()
+            let timeout = Int32(max(0, min(1000, nextTick - now)))
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, timeout) }
+            self.now = Syscall.monotonicMilliseconds()
+            if count < 0 && errno != EINTR {
+                logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
+                break
+            }
+            for index in 0..<max(0, Int(count)) {
+                let fd = events[index].data.fd
+                if fd == wake {
+                    var value: UInt64 = 0
+                    _ = read(wake, &value, 8)
+                    let work = pending.withLock { queue -> [@Sendable () -> Void] in
+                        defer { queue.removeAll() }
+                        return queue
+                    }
+                    work.forEach { $0() }
+                } else if let handler = handlers[fd] {
+                    handler.handle(events: events[index].events)
+                }
+            }
+            if !dirty.isEmpty {
+                let ports = dirty
+                dirty.removeAll(keepingCapacity: true)
+                for port in ports { port.flushOutput() }
+            }
+            flush()
+            let after = Syscall.monotonicMilliseconds()
+            if after >= nextTick {
+                tick(after)
+                nextTick = after + 1000
+            }
+        }
+        finished.signal()
+    }
+}

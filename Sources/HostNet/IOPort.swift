@@ -1,0 +1,52 @@
+import Switching
+
+/// What a port can tell the status pages about its backend.
+public enum PortState: Sendable, Equatable {
+    /// Ready, and a peer is attached (TAP present, QEMU connected, adapter up).
+    case attached
+    /// Ready, waiting for a peer (QEMU not connected yet).
+    case waiting
+    /// Could not be created or was lost; the text says why and what to do.
+    case unavailable(String)
+}
+
+/// A switch port backed by a file descriptor, owned by the event loop's thread.
+///
+/// Ingress: the backend reads frames into its own reusable buffer and hands each to the switch
+/// it currently belongs to (`fabric`), or drops it when the NIC is not connected. Egress: the
+/// switch calls `send` (the `FrameSink` contract: never block, drop and say why).
+/// Moving a NIC to another network only changes `fabric`; the descriptor stays open.
+public class IOPort: FrameSink, IOHandler {
+    public let id: PortID
+    public let loop: EventLoop
+    /// The switch this port belongs to now; nil while "Not connected".
+    public var fabric: VirtualSwitch?
+    public internal(set) var state: PortState = .waiting
+    /// Frames that arrived while the port belonged to no switch.
+    public internal(set) var unswitchedFrames: UInt64 = 0
+    /// Peers disconnected for breaking the framing, or reconnections replacing a peer.
+    public internal(set) var protocolErrors: UInt64 = 0
+    var buffer: [UInt8]
+
+    init(id: PortID, loop: EventLoop, bufferSize: Int = 65_536 + 16) {
+        self.id = id
+        self.loop = loop
+        buffer = [UInt8](repeating: 0, count: bufferSize)
+    }
+
+    @inline(__always)
+    final func ingest(_ frame: UnsafeRawBufferPointer) {
+        if let fabric {
+            fabric.receive(frame, from: id, now: loop.now)
+        } else {
+            unswitchedFrames &+= 1
+        }
+    }
+
+    public func send(_ frame: UnsafeRawBufferPointer) -> SendResult { .dropped(.notAttached) }
+    public func handle(events: UInt32) {}
+    /// Releases the descriptor(s) and any file the port created.
+    public func close() {}
+    /// Where a VM attaches: a socket path or an interface name.
+    public var endpoint: String { "" }
+}

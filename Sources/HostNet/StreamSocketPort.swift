@@ -1,0 +1,186 @@
+import CLinuxNet
+import Switching
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A unix stream socket QEMU connects to with
+/// `-netdev stream,server=off,addr.type=unix,addr.path=PATH`: each frame is preceded by its
+/// length, 4 bytes big-endian.
+///
+/// vnetd listens before any QEMU starts (QEMU 7.2 connects once and never retries) and accepts a
+/// new connection at any time: a QEMU that restarts simply connects again, replacing the old
+/// connection. A peer that sends a length of 0 or over 65,535 is disconnected and counted; the
+/// switch carries on. Output is buffered and flushed once per loop round (one `write` for many
+/// frames); when the buffer is full, frames are dropped as congested rather than blocking.
+public final class StreamSocketPort: IOPort, Flushable {
+    public let path: String
+    private var listener: Int32
+    private var connection: Int32 = -1
+    private var framer = LengthPrefixedFramer()
+    private var output: [UInt8]
+    private var outputStart = 0
+    private var outputEnd = 0
+    private var flushScheduled = false
+    private var waitingForWritable = false
+    static let outputCapacity = 1 << 20
+
+    public init(id: PortID, loop: EventLoop, path: String) throws(SystemError) {
+        self.path = path
+        listener = Int32(try Syscall.helper("listen on \(path)") { Int(vnetd_unix_listen(path, 4)) })
+        output = [UInt8](repeating: 0, count: Self.outputCapacity)
+        super.init(id: id, loop: loop, bufferSize: 0)
+        chmod(path, 0o660)
+        do {
+            try loop.register(listener, Listener(port: self))
+        } catch {
+            Syscall.close(listener)
+            throw error
+        }
+    }
+
+    public override var endpoint: String { path }
+    public var isConnected: Bool { connection >= 0 }
+
+    /// The listening socket has its own handler, so the two descriptors can be told apart.
+    private final class Listener: IOHandler {
+        unowned let port: StreamSocketPort
+        init(port: StreamSocketPort) { self.port = port }
+        func handle(events: UInt32) { port.acceptPeers() }
+    }
+
+    func acceptPeers() {
+        while true {
+            let fd = vnetd_accept(listener)
+            if fd < 0 {
+                if -fd == EINTR || -fd == ECONNABORTED { continue }
+                return
+            }
+            if connection >= 0 {
+                protocolErrors &+= 1
+                disconnect()
+            }
+            connection = fd
+            framer = LengthPrefixedFramer()
+            outputStart = 0
+            outputEnd = 0
+            do {
+                try loop.register(fd, self, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+                state = .attached
+            } catch {
+                Syscall.close(fd)
+                connection = -1
+            }
+        }
+    }
+
+    public override func handle(events: UInt32) {
+        guard connection >= 0 else { return }
+        if events & EPOLLOUT.rawValue != 0 { flushOutput() }
+        guard events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue) != 0 else { return }
+        for _ in 0..<64 {
+            let fd = connection
+            let count = framer.write { space in read(fd, space.baseAddress, space.count) }
+            if count > 0 {
+                do {
+                    try framer.drain { ingest($0) }
+                } catch {
+                    protocolErrors &+= 1
+                    disconnect()
+                    return
+                }
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            disconnect()  // end of stream or error: the VM went away
+            return
+        }
+    }
+
+    public override func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+        guard connection >= 0 else { return .dropped(.notAttached) }
+        let needed = frame.count + 4
+        if outputEnd + needed > output.count {
+            compactOutput()
+            guard outputEnd + needed <= output.count else { return .dropped(.congested) }
+        }
+        let prefix = LengthPrefixedFramer.prefix(frame.count)
+        output.withUnsafeMutableBytes { bytes in
+            bytes[outputEnd] = prefix.0
+            bytes[outputEnd + 1] = prefix.1
+            bytes[outputEnd + 2] = prefix.2
+            bytes[outputEnd + 3] = prefix.3
+            if let base = bytes.baseAddress, let source = frame.baseAddress {
+                (base + outputEnd + 4).copyMemory(from: source, byteCount: frame.count)
+            }
+        }
+        outputEnd += needed
+        if !flushScheduled && !waitingForWritable {
+            flushScheduled = true
+            loop.markDirty(self)
+        }
+        return .sent
+    }
+
+    public func flushOutput() {
+        flushScheduled = false
+        guard connection >= 0 else { return }
+        while outputStart < outputEnd {
+            let fd = connection, start = outputStart, end = outputEnd
+            let count = output.withUnsafeBytes { write(fd, $0.baseAddress! + start, end - start) }
+            if count > 0 {
+                outputStart += count
+                continue
+            }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if !waitingForWritable {
+                    waitingForWritable = true
+                    loop.modify(connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue)
+                }
+                return
+            }
+            disconnect()
+            return
+        }
+        outputStart = 0
+        outputEnd = 0
+        if waitingForWritable {
+            waitingForWritable = false
+            loop.modify(connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+        }
+    }
+
+    private func compactOutput() {
+        guard outputStart > 0 else { return }
+        let count = outputEnd - outputStart, start = outputStart
+        output.withUnsafeMutableBytes { bytes in
+            if let base = bytes.baseAddress { base.copyMemory(from: base + start, byteCount: count) }
+        }
+        outputStart = 0
+        outputEnd = count
+    }
+
+    private func disconnect() {
+        guard connection >= 0 else { return }
+        loop.unregister(connection)
+        Syscall.close(connection)
+        connection = -1
+        waitingForWritable = false
+        outputStart = 0
+        outputEnd = 0
+        state = .waiting
+    }
+
+    public override func close() {
+        disconnect()
+        if listener >= 0 {
+            loop.unregister(listener)
+            Syscall.close(listener)
+            listener = -1
+            unlink(path)
+        }
+    }
+}
