@@ -37,6 +37,43 @@ enum Formatting {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
+    /// "1.5 MB", "812 B": byte counts as people read them (decimal units, like network tools).
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "kB", "MB", "GB", "TB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1000 && unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
+    }
+
+    static func counters(_ traffic: TrafficCounters) -> [String: Any] {
+        [
+            "rxFrames": traffic.rxFrames, "rxBytes": bytes(traffic.rxBytes),
+            "txFrames": traffic.txFrames, "txBytes": bytes(traffic.txBytes),
+            "dropsText": traffic.drops.map { "\($0.count) \($0.reason)" }.joined(separator: ", "),
+            "hasDrops": !traffic.drops.isEmpty,
+        ]
+    }
+
+    /// An inline SVG polyline of bytes per second (no script, allowed by the site's CSP): the
+    /// points are numbers computed here, so the template can insert them escaped as usual.
+    static func historyChart(_ samples: [TrafficSample], width: Int = 600, height: Int = 120) -> [String: Any] {
+        let peak = max(samples.map(\.bytes).max() ?? 0, 1)
+        let step = samples.count > 1 ? Double(width) / Double(samples.count - 1) : 0
+        let points = samples.enumerated().map { index, sample in
+            String(format: "%.1f,%.1f", Double(index) * step, Double(height) - Double(sample.bytes) / Double(peak) * Double(height - 4))
+        }.joined(separator: " ")
+        let last = samples.last ?? TrafficSample(frames: 0, bytes: 0)
+        return [
+            "points": points, "width": width, "height": height,
+            "peak": bytes(peak) + "/s", "current": bytes(last.bytes) + "/s", "currentFrames": last.frames,
+            "hasTraffic": samples.contains { $0.bytes > 0 },
+        ]
+    }
+
     static func eventRow(_ event: Event) -> [String: Any] {
         var row: [String: Any] = [
             "time": utc(event.time),

@@ -26,13 +26,16 @@ public final class VnetdApplication: Sendable {
     public let events: EventRecorder
     public let server: HTTPServer
     public let dataplane: Dataplane
+    /// The services the pages use, for tools and tests that drive vnetd the same way.
+    public let services: SiteDependencies
     let logger: Logger
 
     /// The bound port (differs from the configured one when that is 0).
     public var port: UInt16 { server.port }
 
-    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, logger: Logger) {
+    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, services: SiteDependencies, logger: Logger) {
         self.dataplane = dataplane
+        self.services = services
         self.configuration = configuration
         self.database = database
         self.events = events
@@ -126,7 +129,7 @@ public func buildApplication(
         dataplane.shutdown()
         throw StartupError(description: "cannot write to the database \(database.path): \(error)")
     }
-    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, logger: logger)
+    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, services: dependencies, logger: logger)
 }
 
 private func openDatabase(in directory: String) throws -> VnetdDatabase {

@@ -33,9 +33,26 @@ struct NetworkPropertiesPage: Sendable {
             summary["adapterMissing"] = adapter.flatMap { $0 }?.isPresent != true
         }
         context["network"] = summary
+        context["switch"] = [
+            "history": Formatting.historyChart(runtime.history),
+            "totals": Formatting.counters(runtime.totals),
+            "addresses": runtime.addresses.prefix(100).map { ["mac": Labels.mac($0.mac), "port": $0.port, "age": "\($0.ageSeconds) s"] },
+            "addressCount": runtime.addressCount,
+            "hasAddresses": !runtime.addresses.isEmpty,
+            "moreAddresses": runtime.addressCount > 100,
+            "table": [
+                "learned": runtime.tableCounters.learned, "moved": runtime.tableCounters.moved,
+                "expired": runtime.tableCounters.expired, "evicted": runtime.tableCounters.evicted,
+            ],
+        ]
+        context["uplinks"] = runtime.ports.compactMap { port -> [String: Any]? in
+            guard case .uplink(let adapter) = port.kind else { return nil }
+            return ["adapter": adapter, "attached": port.isAttached, "detail": port.detail, "counters": Formatting.counters(port.counters)]
+        }
         context["nics"] = nics.map { listing -> [String: Any] in
             let port = dependencies.status.status(of: listing.nic.id)
             return [
+                "counters": Formatting.counters(port.counters),
                 "vmID": listing.nic.vmID.rawValue,
                 "vmName": listing.vmName,
                 "label": listing.nic.label,

@@ -24,6 +24,8 @@ struct VMStatusPage: Sendable {
         context["nics"] = nics.map { nic -> [String: Any] in
             let port = dependencies.status.status(of: nic.id)
             var row: [String: Any] = [
+                "counters": Formatting.counters(port.counters),
+                "attach": AttachInstructions.lines(for: nic, vmName: found.name, endpoint: port.endpoint),
                 "label": nic.label,
                 "mac": Labels.mac(nic.mac),
                 "assignment": Labels.assignment(nic.assignment),
