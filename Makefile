@@ -10,8 +10,8 @@ ARGS ?=
 
 # Debian packages: building and running vnetd, and what the test suite uses on top.
 RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
-TEST_PACKAGES := $(RUN_PACKAGES)
-BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc
+TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

@@ -78,6 +78,12 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "TestSupport",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictness
+        ),
         .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),

@@ -151,10 +151,12 @@ public struct VirtualMachineService: Sendable {
 
     /// Applies the Network Adapters form: connection, MAC assignment and backend of every NIC, all
     /// or nothing. A NIC moved to another network keeps its port; only its switch changes.
+    /// Every saved adapter is handed to the dataplane, changed or not: saving again is how an
+    /// administrator asks for a lost port (a TAP whose namespace was deleted) to be recreated.
     @discardableResult
     public func configureNICs(of id: VMID, version: Int, _ settings: [NICSetting]) throws -> [VirtualNIC] {
         let now = clock.now()
-        let changed: [VirtualNIC] = try store.write { db in
+        let (changed, saved): ([VirtualNIC], [VirtualNIC]) = try store.write { db in
             guard let vm = try db.vm(id) else { throw NotFound("No such virtual machine.") }
             guard vm.version == version else { throw Self.stale }
             let current = Dictionary(uniqueKeysWithValues: try db.nics(of: id).map { ($0.id, $0) })
@@ -211,7 +213,7 @@ public struct VirtualMachineService: Sendable {
             guard problems.isEmpty else { throw ValidationFailure(problems) }
 
             let changes = planned.filter { current[$0.id] != $0 }
-            guard !changes.isEmpty else { return [] }
+            guard !changes.isEmpty else { return ([], planned) }
             let networkNames = Dictionary(uniqueKeysWithValues: try db.allNetworks().map { ($0.id, $0.name) })
             // Free every changed address first, so two NICs may swap addresses within one save.
             for nic in changes where current[nic.id]?.mac != nic.mac {
@@ -228,9 +230,9 @@ public struct VirtualMachineService: Sendable {
                 }
             }
             _ = try NetworkService.touch(id, db, now)
-            return changes
+            return (changes, planned)
         }
-        changed.forEach { dataplane.apply(.nicChanged($0)) }
+        saved.forEach { dataplane.apply(.nicChanged($0)) }
         return changed
     }
 

@@ -1,0 +1,74 @@
+import Foundation
+import Switching
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Speaks QEMU's `-netdev stream` framing over a unix socket, as a QEMU VM would.
+final class StreamPeer {
+    private var fd: Int32
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw CommandFailure(description: "connect \(path): \(errno)") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        let sent = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard sent == bytes.count else { throw CommandFailure(description: "short write") }
+    }
+
+    func send(_ frame: [UInt8]) throws {
+        let prefix = LengthPrefixedFramer.prefix(frame.count)
+        try write([prefix.0, prefix.1, prefix.2, prefix.3] + frame)
+    }
+
+    /// Sends `frame` every half second until a received frame satisfies `matches` (5 s at most).
+    func exchange(_ frame: [UInt8], until matches: ([UInt8]) -> Bool) throws -> Bool {
+        var framer = LengthPrefixedFramer()
+        let deadline = Date().addingTimeInterval(5)
+        var nextSend = Date.distantPast
+        while Date() < deadline {
+            if Date() >= nextSend {
+                try send(frame)
+                nextSend = Date().addingTimeInterval(0.5)
+            }
+            let count = framer.write { space in Glibc.read(fd, space.baseAddress, space.count) }
+            if count == 0 { return false }
+            var found = false
+            try framer.drain { if matches(Array($0)) { found = true } }
+            if found { return true }
+        }
+        return false
+    }
+
+    /// True when the other side closes the connection within 2 s.
+    func waitForClose() -> Bool {
+        var byte: UInt8 = 0
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline {
+            let count = read(fd, &byte, 1)
+            if count == 0 { return true }
+            if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR { return true }
+        }
+        return false
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    deinit { close() }
+}
