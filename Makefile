@@ -33,6 +33,7 @@ release:
 bench: deps-bench
 	bash bench/http.sh
 	bash bench/scale.sh
+	bash bench/switch.sh
 
 deps-run:
 	@$(call install,$(RUN_PACKAGES))

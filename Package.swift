@@ -69,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "vnetd",
             dependencies: [
-                "Application",
+                "Application", "Domain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -11,7 +11,7 @@ public struct PopulationReport: Sendable {
     public var seconds: Double
 }
 
-public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
+public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, backend: NICBackend = .socket, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
     let started = Date()
     try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let database = try VnetdDatabase(directory: dataDirectory)
@@ -29,12 +29,16 @@ public func populate(dataDirectory: String, networks networkCount: Int, vms vmCo
         let vm = try vmService.create(name: String(format: "VM %04d", index), notes: "", connectingTo: first)
         nicCount += 1
         var version = vm.version
+        if backend != .socket, let nic = try store.read({ try $0.nics(of: vm.id) }).first {
+            try vmService.configureNICs(of: vm.id, version: version, [NICSetting(nicID: nic.id, networkID: first, assignment: .dynamic, backend: backend)])
+            version += 1
+        }
         for extra in 1..<max(1, min(nicsPerVM, MACRules.maximumNICsPerVM)) {
             let nic = try vmService.addNIC(to: vm.id, version: version)
             version += 1
             if !networks.isEmpty {
                 try vmService.configureNICs(of: vm.id, version: version, [
-                    NICSetting(nicID: nic.id, networkID: networks[(index + extra * 7) % networks.count], assignment: .dynamic),
+                    NICSetting(nicID: nic.id, networkID: networks[(index + extra * 7) % networks.count], assignment: .dynamic, backend: backend),
                 ])
                 version += 1
             }

@@ -180,3 +180,7 @@ int vnetd_interface_set_mac(const char *name, const uint8_t *mac) {
     close(fd);
     return result;
 }
+
+unsigned int vnetd_tap_offload_flags(void) {
+    return TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+}

@@ -244,6 +244,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
         fabric.attach(port.id, sink: backend, counters: port.counters, history: port.history)
         backend.fabric = fabric
+        updateOffloads(network)
     }
 
     private func leaveSwitch(_ port: NICPort, from network: NetworkID? = nil) {
@@ -253,6 +254,20 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.history = history
         }
         port.backend?.fabric = nil
+        (port.backend as? TAPPort)?.setOffloads(false)
+        updateOffloads(id)
+    }
+
+    /// Offload policy: a network's TAPs hand over whole TCP segments and unfinished checksums
+    /// only while every member of its switch can take them (all TAPs). A socket port or an
+    /// uplink joining turns them off for the whole network; frames already in flight that it
+    /// cannot take are dropped and counted as "offloaded frame for a port without offloads".
+    private func updateOffloads(_ network: NetworkID) {
+        guard let fabric = switches[network] else { return }
+        let allowed = fabric.allMembersHandleOffloads
+        for port in nics.values where port.nic.networkID == network {
+            (port.backend as? TAPPort)?.setOffloads(allowed)
+        }
     }
 
     /// Opens or closes a network's uplink so that it exists exactly when the network is external
@@ -280,6 +295,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.fabric = fabric
             uplink.port = port
             uplink.failure = nil
+            updateOffloads(network)
         } catch {
             uplink.failure = error.isPermissionDenied
                 ? "Needs CAP_NET_RAW: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to use host adapters."
@@ -291,6 +307,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         guard let uplink = uplinks.removeValue(forKey: id) else { return }
         switches[id]?.detach(uplink.id)
         uplink.port?.close()
+        updateOffloads(id)
     }
 
     private func tick(_ now: Int64) {

@@ -50,7 +50,8 @@ public final class DatagramSocketPort: IOPort {
         }
     }
 
-    public override func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+    public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
+        guard offload.isPlain else { return .dropped(.needsOffload) }
         guard hasPeer else { return .dropped(.notAttached) }
         let result = peer.withUnsafeBufferPointer { vnetd_unix_sendto(fd, frame.baseAddress, frame.count, $0.baseAddress) }
         if result >= 0 { return .sent }

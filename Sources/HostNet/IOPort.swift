@@ -35,15 +35,16 @@ public class IOPort: FrameSink, IOHandler {
     }
 
     @inline(__always)
-    final func ingest(_ frame: UnsafeRawBufferPointer) {
+    final func ingest(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo = .none) {
         if let fabric {
-            fabric.receive(frame, from: id, now: loop.now)
+            fabric.receive(frame, offload: offload, from: id, now: loop.now)
         } else {
             unswitchedFrames &+= 1
         }
     }
 
-    public func send(_ frame: UnsafeRawBufferPointer) -> SendResult { .dropped(.notAttached) }
+    public func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult { .dropped(.notAttached) }
+    public var handlesOffloads: Bool { false }
     public func handle(events: UInt32) {}
     /// Releases the descriptor(s) and any file the port created.
     public func close() {}

@@ -47,7 +47,8 @@ public final class PacketSocketPort: IOPort {
         }
     }
 
-    public override func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+    public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
+        guard offload.isPlain else { return .dropped(.needsOffload) }
         guard fd >= 0 else { return .dropped(.notAttached) }
         while true {
             let count = Glibc.send(fd, frame.baseAddress, frame.count, Int32(MSG_DONTWAIT))

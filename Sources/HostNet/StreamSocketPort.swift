@@ -99,7 +99,8 @@ public final class StreamSocketPort: IOPort, Flushable {
         }
     }
 
-    public override func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+    public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
+        guard offload.isPlain else { return .dropped(.needsOffload) }
         guard connection >= 0 else { return .dropped(.notAttached) }
         let needed = frame.count + 4
         if outputEnd + needed > output.count {

@@ -32,6 +32,7 @@ public struct DropCounts: Sendable, Equatable {
     public var congested: UInt64 = 0
     public var notAttached: UInt64 = 0
     public var failed: UInt64 = 0
+    public var needsOffload: UInt64 = 0
 
     public init() {}
 
@@ -44,6 +45,7 @@ public struct DropCounts: Sendable, Equatable {
         case .congested: congested &+= 1
         case .notAttached: notAttached &+= 1
         case .failed: failed &+= 1
+        case .needsOffload: needsOffload &+= 1
         }
     }
 
@@ -55,11 +57,12 @@ public struct DropCounts: Sendable, Equatable {
         case .congested: congested
         case .notAttached: notAttached
         case .failed: failed
+        case .needsOffload: needsOffload
         }
     }
 
     /// Drops that mean trouble; same-segment filtering is normal switch behaviour.
-    public var total: UInt64 { malformed &+ badSource &+ congested &+ notAttached &+ failed }
+    public var total: UInt64 { malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload }
 
     public static func + (lhs: DropCounts, rhs: DropCounts) -> DropCounts {
         var sum = DropCounts()
@@ -72,6 +75,7 @@ public struct DropCounts: Sendable, Equatable {
             case .congested: sum.congested = value
             case .notAttached: sum.notAttached = value
             case .failed: sum.failed = value
+            case .needsOffload: sum.needsOffload = value
             }
         }
         return sum

@@ -21,6 +21,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case notAttached
     /// The backend failed to send (an error other than congestion).
     case failed
+    /// An offloaded frame (checksum left to the receiver, or a TCP segment larger than the
+    /// link) reached a port that cannot take one: only while a network's offloads change.
+    case needsOffload
 
     public var label: String {
         switch self {
@@ -30,6 +33,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .congested: "congested"
         case .notAttached: "nothing attached"
         case .failed: "send failed"
+        case .needsOffload: "offloaded frame for a port without offloads"
         }
     }
 }
@@ -48,7 +52,42 @@ public enum SendResult: Equatable, Sendable {
 ///   `.dropped(.congested)` and the switch counts the drop and moves on;
 /// - `send` is called on the switch's I/O thread only.
 public protocol FrameSink: AnyObject {
-    func send(_ frame: UnsafeRawBufferPointer) -> SendResult
+    func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult
+    /// True when the sink can take frames whose checksum or segmentation is left to the
+    /// receiver (a TAP with a virtio-net header). The dataplane enables offloads on a network
+    /// only while every member can.
+    var handlesOffloads: Bool { get }
+}
+
+extension FrameSink {
+    public var handlesOffloads: Bool { false }
+
+    public func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+        send(frame, offload: .none)
+    }
+}
+
+/// The virtio-net header (10 bytes) a frame arrived with from a TAP that uses one, or none.
+///
+/// Offsets: flags (bit 0: the checksum is to be completed by the receiver), gso_type (0: not a
+/// segmentation offload), hdr_len, gso_size, csum_start, csum_offset.
+public struct OffloadInfo {
+    public static let headerSize = 10
+    /// Borrowed, like the frame: valid only during the call.
+    public let header: UnsafeRawBufferPointer?
+
+    public init(header: UnsafeRawBufferPointer?) {
+        self.header = header
+    }
+
+    public static var none: OffloadInfo { OffloadInfo(header: nil) }
+
+    /// The frame is complete as it stands (no checksum to finish, no segmentation to do).
+    @inline(__always)
+    public var isPlain: Bool {
+        guard let header, header.count >= 2 else { return true }
+        return header[0] & 1 == 0 && header[1] == 0
+    }
 }
 
 /// A port that keeps what it is sent, up to a capacity: for tests and the fault harness.
@@ -61,7 +100,8 @@ public final class MemoryPort: FrameSink {
         self.capacity = capacity
     }
 
-    public func send(_ frame: UnsafeRawBufferPointer) -> SendResult {
+    public func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
+        guard offload.isPlain else { return .dropped(.needsOffload) }
         guard isAttached else { return .dropped(.notAttached) }
         guard frames.count < capacity else { return .dropped(.congested) }
         frames.append(Array(frame))

@@ -22,7 +22,9 @@ public final class VirtualSwitch {
     private var departed = PortCounters()
     public private(set) var history = TrafficHistory()
 
-    public init(name: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, maximumFrameSize: Int = 65_535) {
+    /// The largest frame is a 64 KiB TCP segment handed over whole by a TAP with offloads,
+    /// plus its Ethernet header and one VLAN tag.
+    public init(name: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, maximumFrameSize: Int = 65_535 + 18) {
         self.name = name
         self.maximumFrameSize = maximumFrameSize
         table = MACTable(capacity: macTableCapacity, agingTime: agingTime)
@@ -52,8 +54,15 @@ public final class VirtualSwitch {
 
     public func isMember(_ port: PortID) -> Bool { members.contains(port) }
 
-    /// Switches one frame that arrived on `ingress`. `now` is monotonic milliseconds.
-    public func receive(_ frame: UnsafeRawBufferPointer, from ingress: PortID, now: Int64) {
+    /// True while every member can take offloaded frames: the dataplane then lets TAPs hand
+    /// over whole TCP segments.
+    public var allMembersHandleOffloads: Bool {
+        sinks.allSatisfy(\.handlesOffloads)
+    }
+
+    /// Switches one frame that arrived on `ingress`. `now` is monotonic milliseconds. `offload`
+    /// travels with the frame to every port it is delivered to.
+    public func receive(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo = .none, from ingress: PortID, now: Int64) {
         guard let inSlot = members.firstIndex(of: ingress) else { return }
         counters[inSlot].rxFrames &+= 1
         counters[inSlot].rxBytes &+= UInt64(frame.count)
@@ -72,11 +81,11 @@ public final class VirtualSwitch {
                 counters[inSlot].rxDrops.count(.sameSegment)
                 return
             }
-            if let outSlot = members.firstIndex(of: egress) { deliver(frame, slot: outSlot) }
+            if let outSlot = members.firstIndex(of: egress) { deliver(frame, offload, slot: outSlot) }
             return
         }
         for outSlot in members.indices where outSlot != inSlot {
-            deliver(frame, slot: outSlot)
+            deliver(frame, offload, slot: outSlot)
         }
     }
 
@@ -87,8 +96,8 @@ public final class VirtualSwitch {
     }
 
     @inline(__always)
-    private func deliver(_ frame: UnsafeRawBufferPointer, slot: Int) {
-        switch sinks[slot].send(frame) {
+    private func deliver(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int) {
+        switch sinks[slot].send(frame, offload: offload) {
         case .sent:
             counters[slot].txFrames &+= 1
             counters[slot].txBytes &+= UInt64(frame.count)

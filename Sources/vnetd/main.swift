@@ -1,5 +1,6 @@
 import ArgumentParser
 import Application
+import Domain
 import Foundation
 import Logging
 import WebServer
@@ -94,14 +95,19 @@ struct Populate: ParsableCommand {
     @Option(help: "Network adapters per VM (1 to 4), each connected to a network.")
     var nicsPerVM: Int = 1
 
+    @Option(help: "How the adapters attach: socket, dgram or tap.")
+    var backend: String = "socket"
+
     func validate() throws {
         guard networks >= 0, vms >= 0 else { throw ValidationError("counts cannot be negative") }
         guard (1...4).contains(nicsPerVM) else { throw ValidationError("--nics-per-vm must be between 1 and 4") }
+        guard NICBackend(rawValue: backend) != nil else { throw ValidationError("--backend must be socket, dgram or tap") }
     }
 
     func run() throws {
         do {
-            let report = try populate(dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM)
+            let report = try populate(
+                dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))

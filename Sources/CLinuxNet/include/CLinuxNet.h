@@ -16,6 +16,9 @@ int vnetd_tap_open(const char *name, int vnet_hdr);
 /// Sets the offloads a TAP may hand over (TUNSETOFFLOAD flags) and the vnet header size.
 int vnetd_tap_set_offload(int fd, unsigned int flags, int vnet_hdr_size);
 
+/// The TUNSETOFFLOAD flags vnetd asks for: checksum offload and TCP segmentation (v4, v6, ECN).
+unsigned int vnetd_tap_offload_flags(void);
+
 /// Brings an interface of this network namespace up (IFF_UP).
 int vnetd_interface_up(const char *name);
 
