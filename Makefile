@@ -10,7 +10,7 @@ ARGS ?=
 
 # Debian packages: building and running vnetd, and what the test suite uses on top.
 RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
-TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping
+TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -21,7 +21,9 @@ run: deps-run
 	$(SWIFT) build -c $(CONFIG) --product vnetd
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/vnetd --listen $(LISTEN) --data-dir $(DATA_DIR) $(ARGS)
 
+# The integration tests run the vnetd executable itself (as an unprivileged user), so build it first.
 test: deps-test
+	$(SWIFT) build --product vnetd
 	$(SWIFT) test
 
 build: deps-run
