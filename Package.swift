@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "Packets", swiftSettings: strictness),
         .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "DHCP", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "CLinuxNet", cSettings: [.define("_GNU_SOURCE")]),
         .target(
             name: "HostNet",
@@ -78,6 +79,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
+        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "TestSupport",
