@@ -42,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "Dataplane",
-            dependencies: ["Domain", "Switching", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Domain", "Switching", "DHCP", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
         .target(

@@ -23,6 +23,9 @@ enum Routes {
         let settings = NetworkSettingsPage(site: site)
         router.get("/networks/{id}/settings") { try settings.show($0) }
         router.post("/networks/{id}/settings") { try settings.save($0) }
+        let dhcp = DHCPPage(site: site)
+        router.get("/networks/{id}/dhcp") { try dhcp.show($0) }
+        router.post("/networks/{id}/dhcp") { try dhcp.save($0) }
         let removeNetwork = NetworkRemovePage(site: site)
         router.get("/networks/{id}/remove") { try removeNetwork.confirm($0) }
         router.post("/networks/{id}/remove") { try removeNetwork.remove($0) }

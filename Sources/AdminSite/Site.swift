@@ -11,6 +11,7 @@ public struct SiteDependencies: Sendable {
     public var networks: NetworkService
     public var vms: VirtualMachineService
     public var adapters: AdapterService
+    public var dhcp: DHCPService
     public var status: any RuntimeStatusReading
     public var changes: any ChangeTracking
     public var clock: any Clock
@@ -18,8 +19,9 @@ public struct SiteDependencies: Sendable {
 
     public init(
         eventLog: any EventLog, store: any InventoryStore, networks: NetworkService, vms: VirtualMachineService,
-        adapters: AdapterService, status: any RuntimeStatusReading, changes: any ChangeTracking, clock: any Clock, info: ServerInfo
+        adapters: AdapterService, dhcp: DHCPService, status: any RuntimeStatusReading, changes: any ChangeTracking, clock: any Clock, info: ServerInfo
     ) {
+        self.dhcp = dhcp
         self.changes = changes
         self.eventLog = eventLog
         self.store = store

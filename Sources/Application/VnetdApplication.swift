@@ -4,8 +4,13 @@ import Domain
 import HostNet
 import Foundation
 import Logging
+import Packets
 import Storage
 import WebServer
+
+struct SystemHostNetworks: HostNetworksReading {
+    func ipv4Networks() -> [(network: IPv4Address, mask: IPv4Address)] { HostAddresses.ipv4Networks() }
+}
 
 public struct SystemClock: Domain.Clock {
     public init() {}
@@ -87,13 +92,16 @@ public func buildApplication(
     let store = SQLiteInventoryStore(database: database)
     let dataplane: Dataplane
     do {
+        let leases = SQLiteLeaseStore(database: database)
         dataplane = try Dataplane(
-            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory), logger: logger)
-        let (networks, nics, bindings, vms) = try store.read { db in
-            (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max))
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory),
+            leaseStore: leases, clock: clock, logger: logger)
+        let (networks, nics, bindings, vms, dhcp) = try store.read { db in
+            (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max), try db.allDHCPSettings())
         }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
-                        vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }))
+                        vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
+                        dhcp: dhcp, leases: try leases.allLeases())
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }
@@ -103,6 +111,7 @@ public func buildApplication(
         networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery),
         vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
+        dhcp: DHCPService(store: store, clock: clock, dataplane: dataplane, hostNetworks: SystemHostNetworks()),
         status: dataplane, changes: database, clock: clock, info: info)
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,

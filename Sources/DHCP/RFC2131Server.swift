@@ -63,6 +63,13 @@ public final class RFC2131Server {
         self.configuration = configuration
     }
 
+    /// Forgets every lease and offer of an adapter that was removed; returns the addresses freed.
+    public func forget(_ mac: MACAddress) -> [IPv4Address] {
+        let gone = byAddress.filter { $0.value.lease.mac == mac }.map(\.key)
+        gone.forEach(unbind)
+        return gone
+    }
+
     /// Bound leases, for status pages.
     public func leases(now: Int64) -> [Lease] {
         byAddress.values.filter { !$0.isOffer && $0.lease.expires > now }.map(\.lease).sorted { $0.address < $1.address }

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import HostNet
 import Logging
+import DHCP
 import Packets
 import Switching
 import Synchronization
@@ -34,7 +35,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     let configuration: Configuration
     let loop: EventLoop
     let logger: Logger
+    let clock: any Domain.Clock
     private let snapshot = Mutex(StatusSnapshot())
+    private var persister: LeasePersister!
 
     // Loop-thread state.
     private var networks: [NetworkID: VirtualNetwork] = [:]
@@ -43,6 +46,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private var nics: [NICID: NICPort] = [:]
     private var uplinks: [NetworkID: Uplink] = [:]
     private var vmNames: [VMID: String] = [:]
+    private var endpoints: [NetworkID: DHCPEndpoint] = [:]
     private var nextPort: UInt32 = 1
     private var ticks = 0
 
@@ -73,24 +77,31 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         }
     }
 
-    public init(configuration: Configuration, logger: Logger) throws {
+    public init(configuration: Configuration, leaseStore: any LeaseStore, clock: any Domain.Clock, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        self.clock = clock
         try FileManager.default.createDirectory(
             atPath: configuration.runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         Self.removeStaleSockets(in: configuration.runtimeDirectory)
         loop = try EventLoop(logger: logger)
         loop.tick = { [unowned self] now in tick(now) }
+        persister = LeasePersister(
+            store: leaseStore,
+            deliver: { [unowned self] replies in loop.post { [self] in deliverStoredReplies(replies) } },
+            report: { [logger] error in logger.error("could not store DHCP leases; their ACKs are not sent", metadata: ["error": "\(error)"]) })
         loop.start(name: "vnetd-dataplane")
     }
 
     /// Builds every switch and port from the stored configuration.
-    public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String]) {
+    public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String],
+                      dhcp: [(NetworkID, DHCPSettings)] = [], leases: [DHCPLease] = []) {
         loop.post { [self] in
             self.vmNames = vmNames
             for binding in bindings { self.bindings[binding.name] = binding.isBound }
             for network in networks { addNetwork(network) }
             for nic in nics { addNIC(nic) }
+            for (network, settings) in dhcp { changeDHCP(network, settings, leases: leases.filter { $0.network == network }) }
             publish()
         }
     }
@@ -106,6 +117,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .nicRemoved(let id): removeNIC(id)
             case .adapterBindingChanged(let binding): changeBinding(binding)
             case .vmRenamed(let id, let name): vmNames[id] = name
+            case .dhcpChanged(let id, let settings): changeDHCP(id, settings, leases: [])
             }
             publish()
         }
@@ -123,9 +135,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             for uplink in uplinks.values { uplink.port?.close() }
             nics.removeAll()
             uplinks.removeAll()
+            endpoints.removeAll()
             switches.removeAll()
         }
         loop.stop()
+        persister.stop()
     }
 
     // MARK: status
@@ -162,6 +176,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.nic.networkID = nil
         }
         closeUplink(id)
+        endpoints[id] = nil
         switches[id] = nil
         networks[id] = nil
     }
@@ -195,6 +210,33 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         guard let port = nics.removeValue(forKey: id) else { return }
         leaveSwitch(port)
         port.backend?.close()
+        // The domain deleted its stored leases in the same transaction; free the addresses here.
+        for endpoint in endpoints.values { _ = endpoint.server.forget(port.nic.mac) }
+    }
+
+    /// Starts, reconfigures or stops a network's DHCP server. Off means off at once: the
+    /// endpoint leaves the switch and nothing answers.
+    private func changeDHCP(_ id: NetworkID, _ settings: DHCPSettings, leases: [DHCPLease]) {
+        guard settings.isEnabled, let fabric = switches[id] else {
+            if let endpoint = endpoints.removeValue(forKey: id) { switches[id]?.detach(endpoint.id) }
+            return
+        }
+        if let endpoint = endpoints[id] {
+            endpoint.update(settings)
+            return
+        }
+        let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, settings: settings, leases: leases, loop: loop, persister: persister, clock: clock)
+        endpoint.fabric = fabric
+        endpoint.excludedPort = uplinks[id]?.id
+        fabric.attach(endpoint.id, sink: endpoint)
+        endpoints[id] = endpoint
+    }
+
+    /// Replies whose leases are now stored, back on the loop thread.
+    private func deliverStoredReplies(_ replies: [LeasePersister.Pending]) {
+        for reply in replies {
+            endpoints[reply.network]?.queue(reply.frame, to: reply.port)
+        }
     }
 
     private func changeBinding(_ binding: AdapterBinding) {
@@ -280,6 +322,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         guard let adapter = wanted else { return }
         let uplink = uplinks[id] ?? Uplink(adapter: adapter, id: allocatePortID())
         uplinks[id] = uplink
+        endpoints[id]?.excludedPort = uplink.id
         openUplink(uplink, network: id)
     }
 
@@ -378,6 +421,23 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             tableCounters.moved = table.counters.moved
             tableCounters.expired = table.counters.expired
             tableCounters.evicted = table.counters.evicted
+            var dhcp: DHCPRuntimeStatus?
+            if let endpoint = endpoints[id] {
+                let counters = endpoint.server.counters
+                var status = DHCPRuntimeStatus()
+                status.discovers = counters.discovers
+                status.offers = counters.offers
+                status.acks = counters.acks
+                status.naks = counters.naks
+                status.declines = counters.declines
+                status.releases = counters.releases
+                status.informs = counters.informs
+                status.exhausted = counters.exhausted
+                status.malformed = endpoint.malformed
+                status.ignoredFromLAN = endpoint.ignoredFromUplink
+                dhcp = status
+                labels[endpoint.id] = "DHCP server"
+            }
             next.networks[id] = NetworkRuntimeStatus(
                 isRunning: true,
                 detail: "Switching \(fabric.members.count) port\(fabric.members.count == 1 ? "" : "s").",
@@ -386,7 +446,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
                 addressCount: table.count,
                 tableCounters: tableCounters,
                 history: fabric.history.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
-                totals: Self.traffic(fabric.totals))
+                totals: Self.traffic(fabric.totals),
+                dhcp: dhcp)
         }
         snapshot.withLock { $0 = next }
     }

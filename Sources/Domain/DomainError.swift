@@ -10,6 +10,7 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
         case staleEdit
         case notesTooLong
         case definitionInvalid
+        case dhcpInvalid, reservationInvalid
     }
 
     public let code: Code

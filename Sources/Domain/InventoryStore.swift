@@ -43,6 +43,11 @@ public protocol InventoryReader {
     func adapterBinding(_ name: String) throws -> AdapterBinding?
 
     func summary() throws -> InventorySummary
+
+    func dhcpSettings(of network: NetworkID) throws -> DHCPSettings?
+    func allDHCPSettings() throws -> [(NetworkID, DHCPSettings)]
+    func leases(of network: NetworkID) throws -> [DHCPLease]
+    func leases(of mac: MACAddress) throws -> [DHCPLease]
 }
 
 public protocol InventoryWriter: InventoryReader {
@@ -62,6 +67,10 @@ public protocol InventoryWriter: InventoryReader {
 
     func save(_ binding: AdapterBinding) throws
     func append(_ event: Event) throws
+    /// Stores settings and their reservations (replacing the stored ones).
+    func save(_ settings: DHCPSettings, for network: NetworkID) throws
+    /// Forgets every lease of an adapter that is gone.
+    func deleteLeases(of mac: MACAddress) throws
 }
 
 /// What the switching core is told after each committed change. Calls come after the
@@ -81,6 +90,7 @@ public enum DataplaneChange: Sendable, Equatable {
     case adapterBindingChanged(AdapterBinding)
     /// Only for labels on status pages.
     case vmRenamed(VMID, String)
+    case dhcpChanged(NetworkID, DHCPSettings)
 }
 
 /// A dataplane that does nothing: used until the switching core runs, and in tests.
@@ -139,9 +149,13 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
     /// The last 60 seconds, oldest first.
     public var history: [TrafficSample]
     public var totals: TrafficCounters
+    /// The DHCP server's activity, when it is on.
+    public var dhcp: DHCPRuntimeStatus?
 
     public init(isRunning: Bool, detail: String, ports: [PortRuntimeStatus] = [], addresses: [LearnedAddress] = [], addressCount: Int = 0,
-                tableCounters: TableCounters = TableCounters(), history: [TrafficSample] = [], totals: TrafficCounters = TrafficCounters()) {
+                tableCounters: TableCounters = TableCounters(), history: [TrafficSample] = [], totals: TrafficCounters = TrafficCounters(),
+                dhcp: DHCPRuntimeStatus? = nil) {
+        self.dhcp = dhcp
         self.isRunning = isRunning
         self.detail = detail
         self.ports = ports
@@ -151,6 +165,16 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
         self.history = history
         self.totals = totals
     }
+}
+
+public struct DHCPRuntimeStatus: Sendable, Equatable {
+    public var discovers: UInt64 = 0, offers: UInt64 = 0, acks: UInt64 = 0, naks: UInt64 = 0
+    public var declines: UInt64 = 0, releases: UInt64 = 0, informs: UInt64 = 0
+    /// DISCOVERs that found no free address.
+    public var exhausted: UInt64 = 0
+    /// Malformed DHCP messages dropped, and requests from the LAN ignored.
+    public var malformed: UInt64 = 0, ignoredFromLAN: UInt64 = 0
+    public init() {}
 }
 
 public struct TableCounters: Sendable, Equatable {

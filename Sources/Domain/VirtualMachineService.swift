@@ -104,6 +104,7 @@ public struct VirtualMachineService: Sendable {
         let nics: [VirtualNIC] = try store.write { db in
             guard let vm = try db.vm(id) else { throw NotFound("No such virtual machine.") }
             let nics = try db.nics(of: id)
+            for nic in nics { try db.deleteLeases(of: nic.mac) }
             try db.delete(id)
             try db.append(Event(
                 time: now, kind: .vmRemoved, subject: EventSubject(kind: .virtualMachine, name: vm.name),
@@ -142,6 +143,7 @@ public struct VirtualMachineService: Sendable {
             guard let vm = try db.vm(id) else { throw NotFound("No such virtual machine.") }
             guard vm.version == version else { throw Self.stale }
             guard let nic = try db.nic(nicID), nic.vmID == id else { throw NotFound("No such network adapter.") }
+            try db.deleteLeases(of: nic.mac)
             try db.delete(nicID)
             let touched = try NetworkService.touch(id, db, now)
             try db.append(Event(time: now, kind: .nicRemoved, subject: .vm(touched), message: "Removed \(nic.label) (\(nic.mac)) from “\(vm.name)”."))

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Packets
 
 /// A network interface of the host, as `/sys/class/net` describes it.
@@ -53,5 +56,25 @@ public struct HostInterfaceScanner: Sendable {
     private func read(_ path: String) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The IPv4 networks the host's interfaces are on (from getifaddrs), loopback included.
+public enum HostAddresses {
+    public static func ipv4Networks() -> [(network: IPv4Address, mask: IPv4Address)] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return [] }
+        defer { freeifaddrs(list) }
+        var result: [(IPv4Address, IPv4Address)] = []
+        var cursor: UnsafeMutablePointer<ifaddrs>? = first
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, let netmask = entry.pointee.ifa_netmask,
+                  address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
+            let ip = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            let mask = netmask.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+            result.append((IPv4Address(value: ip & mask), IPv4Address(value: mask)))
+        }
+        return result
     }
 }

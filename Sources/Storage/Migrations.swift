@@ -61,6 +61,34 @@ enum Migrations {
                 CREATE INDEX nic_by_network ON nic(network_id);
                 """)
         }
+        migrator.registerMigration("v3-dhcp") { db in
+            try db.execute(sql: """
+                CREATE TABLE dhcp_settings (
+                    network_id TEXT PRIMARY KEY NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                    enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+                    network TEXT NOT NULL, mask TEXT NOT NULL,
+                    range_start TEXT NOT NULL, range_end TEXT NOT NULL, server TEXT NOT NULL,
+                    gateway TEXT, dns TEXT NOT NULL DEFAULT '', wins TEXT NOT NULL DEFAULT '',
+                    lease_time INTEGER NOT NULL CHECK (lease_time >= 60),
+                    renewal_time INTEGER NOT NULL CHECK (renewal_time >= 30),
+                    rebinding_time INTEGER NOT NULL CHECK (rebinding_time >= 45),
+                    version INTEGER NOT NULL,
+                    CHECK (renewal_time < rebinding_time AND rebinding_time < lease_time)
+                );
+                CREATE TABLE dhcp_reservation (
+                    network_id TEXT NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                    mac TEXT NOT NULL, address TEXT NOT NULL, host_name TEXT NOT NULL DEFAULT '',
+                    PRIMARY KEY (network_id, mac), UNIQUE (network_id, address)
+                );
+                CREATE TABLE dhcp_lease (
+                    network_id TEXT NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                    address TEXT NOT NULL, mac TEXT NOT NULL, client_id BLOB NOT NULL, host_name TEXT,
+                    expires_at INTEGER NOT NULL,                -- milliseconds since 1970
+                    PRIMARY KEY (network_id, address)
+                );
+                CREATE INDEX dhcp_lease_by_mac ON dhcp_lease(mac);
+                """)
+        }
         return migrator
     }()
 

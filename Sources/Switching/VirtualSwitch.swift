@@ -89,10 +89,14 @@ public final class VirtualSwitch {
         }
     }
 
-    /// Sends a frame that originates at a member port itself (the DHCP server's replies) as if it
-    /// had arrived there.
-    public func inject(_ frame: UnsafeRawBufferPointer, from port: PortID, now: Int64) {
-        receive(frame, from: port, now: now)
+    /// Sends a frame from one member straight to another, without learning or flooding: the
+    /// DHCP server answers only the port a request came from, so its broadcasts never reach the
+    /// uplink or other VMs.
+    public func forward(_ frame: UnsafeRawBufferPointer, from source: PortID, to destination: PortID) {
+        guard let inSlot = members.firstIndex(of: source), let outSlot = members.firstIndex(of: destination), inSlot != outSlot else { return }
+        counters[inSlot].rxFrames &+= 1
+        counters[inSlot].rxBytes &+= UInt64(frame.count)
+        deliver(frame, .none, slot: outSlot)
     }
 
     @inline(__always)

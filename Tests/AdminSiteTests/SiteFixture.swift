@@ -42,6 +42,7 @@ final class SiteFixture: @unchecked Sendable {
         responder = AdminSite.makeResponder(
             dependencies: SiteDependencies(
                 eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
+                dhcp: DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: NoHostNetworks()),
                 status: NotRunningStatus(), changes: database, clock: clock, info: info),
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
             publicDirectory: repositoryRoot + "/Public",

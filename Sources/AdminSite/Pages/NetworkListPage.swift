@@ -8,10 +8,11 @@ struct NetworkListPage: Sendable {
 
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
-        let (total, paging, rows) = try dependencies.store.read { db in
+        let (total, paging, rows, dhcpOn) = try dependencies.store.read { db in
             let total = try db.networkCount()
             let paging = Paging(request: request, total: total, pageSize: Self.pageSize)
-            return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize))
+            let on = Set(try db.allDHCPSettings().filter { $0.1.isEnabled }.map(\.0))
+            return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize), on)
         }
         let present = rows.contains { $0.network.kind.adapterName != nil } ? dependencies.adapters.presentAdapterNames() : []
         var context = site.layout.context(title: "Virtual Networks", section: .networks, request: request)
@@ -23,7 +24,7 @@ struct NetworkListPage: Sendable {
                 "isExternal": row.network.kind.adapterName != nil,
                 "adapterMissing": row.network.kind.adapterName.map { !present.contains($0) } ?? false,
                 "connected": row.connectedNICs,
-                "dhcp": "Off",
+                "dhcp": dhcpOn.contains(row.network.id) ? "On" : "Off",
             ]
         }
         context["total"] = total

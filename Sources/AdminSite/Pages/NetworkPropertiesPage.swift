@@ -8,8 +8,8 @@ struct NetworkPropertiesPage: Sendable {
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
         let id = try PathID.network(request)
-        let (network, nics) = try dependencies.store.read { db in
-            (try db.network(id), try db.nics(on: id))
+        let (network, nics, dhcp, leases) = try dependencies.store.read { db in
+            (try db.network(id), try db.nics(on: id), try db.dhcpSettings(of: id), try db.leases(of: id))
         }
         let found = try lookup(network, "There is no such virtual network.")
         let adapter = try found.kind.adapterName.map { name in try dependencies.adapters.adapters().first { $0.name == name } }
@@ -24,7 +24,7 @@ struct NetworkPropertiesPage: Sendable {
             "hasNotes": !found.notes.isEmpty,
             "created": Formatting.utc(found.createdAt),
             "changed": Formatting.utc(found.changedAt),
-            "dhcp": "Off",
+            "dhcp": dhcp.map { $0.isEnabled ? "On: \($0.rangeStart)–\($0.rangeEnd), server \($0.server)" : "Off" } ?? "Off",
             "running": runtime.isRunning,
             "runtimeDetail": runtime.detail,
         ]
@@ -64,6 +64,8 @@ struct NetworkPropertiesPage: Sendable {
             ]
         }
         context["nicCount"] = nics.count
+        context["leases"] = try LeaseRows.rows(leases, store: dependencies.store, now: dependencies.clock.now())
+        context["hasLeases"] = !leases.isEmpty
         return .html(try site.renderer.render("pages/network", context))
     }
 }

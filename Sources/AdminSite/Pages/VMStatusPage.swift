@@ -8,14 +8,16 @@ struct VMStatusPage: Sendable {
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
         let id = try PathID.vm(request)
-        let (vm, nics, names) = try dependencies.store.read { db in
+        let (vm, nics, names, leases) = try dependencies.store.read { db in
             let nics = try db.nics(of: id)
+            let leases = Dictionary(grouping: try nics.flatMap { try db.leases(of: $0.mac) }, by: \.mac)
             let names = try Dictionary(uniqueKeysWithValues: Set(nics.compactMap(\.networkID)).compactMap { id in
                 try db.network(id).map { (id, $0.name) }
             })
-            return (try db.vm(id), nics, names)
+            return (try db.vm(id), nics, names, leases)
         }
         let found = try lookup(vm, "There is no such virtual machine.")
+        let now = dependencies.clock.now()
         var context = site.layout.context(title: "Virtual Machine: \(found.name)", section: .vms, request: request)
         context["vm"] = [
             "id": found.id.rawValue, "name": found.name, "notes": found.notes, "hasNotes": !found.notes.isEmpty,
@@ -25,6 +27,7 @@ struct VMStatusPage: Sendable {
             let port = dependencies.status.status(of: nic.id)
             var row: [String: Any] = [
                 "counters": Formatting.counters(port.counters),
+                "addresses": (leases[nic.mac] ?? []).filter { $0.expires > now }.map { "\($0.address) (DHCP, until \(Formatting.utc($0.expires)))" },
                 "attach": AttachInstructions.lines(for: nic, vmName: found.name, endpoint: port.endpoint),
                 "label": nic.label,
                 "mac": Labels.mac(nic.mac),

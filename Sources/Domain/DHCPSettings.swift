@@ -1,0 +1,239 @@
+import Foundation
+import Packets
+
+/// A network's virtual DHCP server, as configured on its DHCP Server page.
+public struct DHCPSettings: Sendable, Equatable {
+    public var isEnabled: Bool
+    public var network: IPv4Address
+    public var mask: IPv4Address
+    public var rangeStart: IPv4Address
+    public var rangeEnd: IPv4Address
+    public var server: IPv4Address
+    public var gateway: IPv4Address?
+    public var dnsServers: [IPv4Address]
+    public var winsServers: [IPv4Address]
+    /// Seconds.
+    public var leaseTime: Int
+    public var renewalTime: Int
+    public var rebindingTime: Int
+    public var reservations: [DHCPReservation]
+    /// Raised by every save; a stale form is refused.
+    public var version: Int
+
+    public init(isEnabled: Bool, network: IPv4Address, mask: IPv4Address, rangeStart: IPv4Address, rangeEnd: IPv4Address,
+                server: IPv4Address, gateway: IPv4Address?, dnsServers: [IPv4Address], winsServers: [IPv4Address],
+                leaseTime: Int, renewalTime: Int, rebindingTime: Int, reservations: [DHCPReservation] = [], version: Int = 0) {
+        self.isEnabled = isEnabled
+        self.network = network
+        self.mask = mask
+        self.rangeStart = rangeStart
+        self.rangeEnd = rangeEnd
+        self.server = server
+        self.gateway = gateway
+        self.dnsServers = dnsServers
+        self.winsServers = winsServers
+        self.leaseTime = leaseTime
+        self.renewalTime = renewalTime
+        self.rebindingTime = rebindingTime
+        self.reservations = reservations
+        self.version = version
+    }
+
+    /// Virtual Server's layout for a /24: hosts .1–.15 reserved, the server at .1, addresses
+    /// handed out from .16 to .254, leases of a day renewed at half and rebound at 7/8.
+    public static func defaults(for network: IPv4Address) -> DHCPSettings {
+        DHCPSettings(
+            isEnabled: false, network: network, mask: IPv4Address(255, 255, 255, 0),
+            rangeStart: IPv4Address(value: network.value + 16), rangeEnd: IPv4Address(value: network.value + 254),
+            server: IPv4Address(value: network.value + 1), gateway: nil, dnsServers: [], winsServers: [],
+            leaseTime: 86_400, renewalTime: 43_200, rebindingTime: 75_600)
+    }
+
+    public var prefixLength: Int { mask.value.nonzeroBitCount }
+    public var broadcast: IPv4Address { IPv4Address(value: network.value | ~mask.value) }
+
+    public func contains(_ address: IPv4Address) -> Bool { address.value & mask.value == network.value }
+
+    /// True when the two networks share any address.
+    public func overlaps(network other: IPv4Address, mask otherMask: IPv4Address) -> Bool {
+        let common = mask.value & otherMask.value
+        return network.value & common == other.value & common
+    }
+}
+
+public struct DHCPReservation: Sendable, Equatable {
+    public var mac: MACAddress
+    public var address: IPv4Address
+    public var hostName: String
+
+    public init(mac: MACAddress, address: IPv4Address, hostName: String) {
+        self.mac = mac
+        self.address = address
+        self.hostName = hostName
+    }
+}
+
+/// A lease the DHCP server granted, as stored and shown.
+public struct DHCPLease: Sendable, Equatable {
+    public var network: NetworkID
+    public var address: IPv4Address
+    public var mac: MACAddress
+    public var clientID: [UInt8]
+    public var hostName: String?
+    public var expires: Date
+
+    public init(network: NetworkID, address: IPv4Address, mac: MACAddress, clientID: [UInt8], hostName: String?, expires: Date) {
+        self.network = network
+        self.address = address
+        self.mac = mac
+        self.clientID = clientID
+        self.hostName = hostName
+        self.expires = expires
+    }
+}
+
+/// One change to the stored leases, in the order the server made them.
+public enum LeaseRecord: Sendable, Equatable {
+    case bound(DHCPLease)
+    case released(NetworkID, IPv4Address)
+}
+
+/// Where the dataplane keeps leases. `save` runs one transaction for a whole batch and returns
+/// only when it is durable: ACKs are sent after it returns.
+public protocol LeaseStore: Sendable {
+    func save(_ records: [LeaseRecord]) throws
+    func leases(of network: NetworkID) throws -> [DHCPLease]
+    func allLeases() throws -> [DHCPLease]
+}
+
+/// The DHCP form's fields as typed, so a refused form shows them again.
+public struct DHCPDraft: Sendable, Equatable {
+    public var isEnabled: Bool
+    public var network, mask, rangeStart, rangeEnd, server, gateway, dnsServers, winsServers: String
+    public var leaseTime, renewalTime, rebindingTime: String
+
+    public init(isEnabled: Bool, network: String, mask: String, rangeStart: String, rangeEnd: String, server: String, gateway: String,
+                dnsServers: String, winsServers: String, leaseTime: String, renewalTime: String, rebindingTime: String) {
+        self.isEnabled = isEnabled
+        self.network = network
+        self.mask = mask
+        self.rangeStart = rangeStart
+        self.rangeEnd = rangeEnd
+        self.server = server
+        self.gateway = gateway
+        self.dnsServers = dnsServers
+        self.winsServers = winsServers
+        self.leaseTime = leaseTime
+        self.renewalTime = renewalTime
+        self.rebindingTime = rebindingTime
+    }
+
+    public init(_ settings: DHCPSettings) {
+        self.init(
+            isEnabled: settings.isEnabled, network: settings.network.description, mask: settings.mask.description,
+            rangeStart: settings.rangeStart.description, rangeEnd: settings.rangeEnd.description, server: settings.server.description,
+            gateway: settings.gateway?.description ?? "", dnsServers: settings.dnsServers.map(\.description).joined(separator: ", "),
+            winsServers: settings.winsServers.map(\.description).joined(separator: ", "), leaseTime: String(settings.leaseTime),
+            renewalTime: String(settings.renewalTime), rebindingTime: String(settings.rebindingTime))
+    }
+}
+
+/// Virtual Server's DHCP rules (DESIGN.md §7), each a problem on its field.
+public enum DHCPRules {
+    public static let reservedHostCount: UInt32 = 15
+    public static let minimumRenewal = 30, minimumRebinding = 45, minimumLease = 60
+
+    /// Parses and checks a draft; returns settings (reservations and version left to the caller) or every problem found.
+    public static func settings(from draft: DHCPDraft) -> Result<DHCPSettings, ValidationFailure> {
+        var problems: [Problem] = []
+        func address(_ text: String, _ field: String, _ label: String) -> IPv4Address? {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            guard let value = IPv4Address(parsing: trimmed) else {
+                problems.append(Problem(.dhcpInvalid, field: field, trimmed.isEmpty ? "Enter the \(label)." : "“\(trimmed)” is not an IPv4 address (four numbers 0–255 separated by dots)."))
+                return nil
+            }
+            return value
+        }
+        func seconds(_ text: String, _ field: String, _ label: String, minimum: Int) -> Int? {
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                problems.append(Problem(.dhcpInvalid, field: field, "Enter the \(label) as a whole number of seconds."))
+                return nil
+            }
+            guard value >= minimum else {
+                problems.append(Problem(.dhcpInvalid, field: field, "The \(label) must be at least \(minimum) seconds."))
+                return nil
+            }
+            guard value <= 100 * 365 * 86_400 else {
+                problems.append(Problem(.dhcpInvalid, field: field, "The \(label) cannot be longer than 100 years."))
+                return nil
+            }
+            return value
+        }
+        func list(_ text: String, _ field: String, _ label: String) -> [IPv4Address] {
+            let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            var result: [IPv4Address] = []
+            for part in parts {
+                guard let value = IPv4Address(parsing: part) else {
+                    problems.append(Problem(.dhcpInvalid, field: field, "“\(part)” in \(label) is not an IPv4 address. Separate addresses with commas."))
+                    continue
+                }
+                result.append(value)
+            }
+            if result.count > 16 { problems.append(Problem(.dhcpInvalid, field: field, "At most 16 \(label) can be given.")) }
+            return result
+        }
+
+        let network = address(draft.network, "network", "network address")
+        let mask = address(draft.mask, "mask", "network mask")
+        let start = address(draft.rangeStart, "rangeStart", "starting IP address")
+        let end = address(draft.rangeEnd, "rangeEnd", "ending IP address")
+        let server = address(draft.server, "server", "virtual DHCP server address")
+        let gatewayText = draft.gateway.trimmingCharacters(in: .whitespaces)
+        let gateway = gatewayText.isEmpty ? nil : address(gatewayText, "gateway", "default gateway address")
+        let dns = list(draft.dnsServers, "dnsServers", "DNS servers")
+        let wins = list(draft.winsServers, "winsServers", "WINS servers")
+        let lease = seconds(draft.leaseTime, "leaseTime", "IP address lease time", minimum: minimumLease)
+        let renewal = seconds(draft.renewalTime, "renewalTime", "lease renewal time", minimum: minimumRenewal)
+        let rebinding = seconds(draft.rebindingTime, "rebindingTime", "lease rebinding time", minimum: minimumRebinding)
+
+        if let mask {
+            let inverted = ~mask.value
+            if inverted & (inverted &+ 1) != 0 || mask.value.nonzeroBitCount < 8 || mask.value.nonzeroBitCount > 28 {
+                problems.append(Problem(.dhcpInvalid, field: "mask", "\(mask) is not a network mask from 255.0.0.0 to 255.255.255.240 (ones, then zeros)."))
+            } else if let network, network.value & inverted != 0 {
+                problems.append(Problem(.dhcpInvalid, field: "network", "\(network) has host bits set for mask \(mask); the network address is \(IPv4Address(value: network.value & mask.value))."))
+            } else if let network, let start, let end, let server {
+                let first = network.value + 1, last = network.value | inverted
+                let firstAllowed = network.value + reservedHostCount + 1
+                for (value, field, label) in [(start, "rangeStart", "starting"), (end, "rangeEnd", "ending"), (server, "server", "server")] as [(IPv4Address, String, String)] {
+                    if value.value & mask.value != network.value || value.value == network.value || value.value == last {
+                        problems.append(Problem(.dhcpInvalid, field: field, "The \(label) address \(value) must be a host address inside \(network)/\(mask.value.nonzeroBitCount)."))
+                    }
+                }
+                if problems.isEmpty {
+                    if start.value < firstAllowed {
+                        problems.append(Problem(.dhcpInvalid, field: "rangeStart", "The first \(reservedHostCount) host addresses are reserved: the starting address must be \(IPv4Address(value: firstAllowed)) or higher."))
+                    }
+                    if end < start {
+                        problems.append(Problem(.dhcpInvalid, field: "rangeEnd", "The ending address must not be lower than the starting address."))
+                    }
+                    if server.value < first || server >= start {
+                        problems.append(Problem(.dhcpInvalid, field: "server", "The server address must lie between the first host address \(IPv4Address(value: first)) and the starting address \(start)."))
+                    }
+                    if let gateway, gateway.value & mask.value != network.value || gateway.value == network.value || gateway.value == last || gateway == server {
+                        problems.append(Problem(.dhcpInvalid, field: "gateway", "The default gateway must be a host address inside the network, other than the server's."))
+                    }
+                }
+            }
+        }
+        if let lease, let renewal, let rebinding, !(renewal < rebinding && rebinding < lease) {
+            problems.append(Problem(.dhcpInvalid, field: "renewalTime", "The renewal time must be shorter than the rebinding time, and the rebinding time shorter than the lease time."))
+        }
+        guard problems.isEmpty, let network, let mask, let start, let end, let server, let lease, let renewal, let rebinding else {
+            return .failure(ValidationFailure(problems))
+        }
+        return .success(DHCPSettings(
+            isEnabled: draft.isEnabled, network: network, mask: mask, rangeStart: start, rangeEnd: end, server: server, gateway: gateway,
+            dnsServers: dns, winsServers: wins, leaseTime: lease, renewalTime: renewal, rebindingTime: rebinding))
+    }
+}
