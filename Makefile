@@ -10,7 +10,7 @@ ARGS ?=
 
 # Debian packages: building and running vnetd, and what the test suite uses on top.
 RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
-TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu
+TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu busybox
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)

@@ -13,23 +13,46 @@ struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-/// Runs a program and returns its exit status and combined output.
+/// Runs a program and returns its exit status and combined output. Uses posix_spawn and
+/// waitpid directly: Foundation's Process can miss the exit of a child whose own child
+/// daemonizes (udhcpc -b), and then waits forever.
 @discardableResult
 func run(_ arguments: [String], check: Bool = true) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    if check && process.terminationStatus != 0 {
-        throw CommandFailure(description: "\(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(output)")
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw CommandFailure(description: "pipe failed") }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+    posix_spawn_file_actions_addclose(&actions, fds[0])
+    posix_spawn_file_actions_addclose(&actions, fds[1])
+    let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    close(fds[1])
+    guard spawned == 0 else {
+        close(fds[0])
+        throw CommandFailure(description: "cannot run \(arguments.joined(separator: " ")): \(spawned)")
     }
-    return (process.terminationStatus, output)
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+        if count > 0 { output += buffer[0..<count]; continue }
+        if count < 0 && errno == EINTR { continue }
+        break
+    }
+    close(fds[0])
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitCode: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    let text = String(decoding: output, as: UTF8.self)
+    if check && exitCode != 0 {
+        throw CommandFailure(description: "\(arguments.joined(separator: " ")) failed (\(exitCode)): \(text)")
+    }
+    return (exitCode, text)
 }
 
 /// A network namespace standing in for a VM (or a LAN host), deleted when released.
