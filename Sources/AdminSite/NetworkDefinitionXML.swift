@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Packets
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -21,6 +22,21 @@ enum NetworkDefinitionXML {
             xml += "  <host_adapter/>\n"
         }
         xml += "  <notes>\(escape(definition.notes))</notes>\n"
+        if let dhcp = definition.dhcp {
+            xml += "  <dhcp_server enabled=\"\(dhcp.isEnabled)\">\n"
+            let fields: [(String, String)] = [
+                ("network", dhcp.network.description), ("mask", dhcp.mask.description), ("range_start", dhcp.rangeStart.description),
+                ("range_end", dhcp.rangeEnd.description), ("server", dhcp.server.description), ("gateway", dhcp.gateway?.description ?? ""),
+                ("dns_servers", dhcp.dnsServers.map(\.description).joined(separator: ", ")),
+                ("wins_servers", dhcp.winsServers.map(\.description).joined(separator: ", ")),
+                ("lease_time", String(dhcp.leaseTime)), ("renewal_time", String(dhcp.renewalTime)), ("rebinding_time", String(dhcp.rebindingTime)),
+            ]
+            for (name, value) in fields { xml += "    <\(name)>\(escape(value))</\(name)>\n" }
+            for reservation in dhcp.reservations {
+                xml += "    <reservation mac=\"\(reservation.mac)\" address=\"\(reservation.address)\" host_name=\"\(escape(reservation.hostName))\"/>\n"
+            }
+            xml += "  </dhcp_server>\n"
+        }
         xml += "</virtual_network>\n"
         return xml
     }
@@ -39,9 +55,30 @@ enum NetworkDefinitionXML {
         guard reader.sawRoot else { throw invalid("The file is not a vnetd network definition: its root element must be <virtual_network>.") }
         guard let name = reader.values["name"] else { throw invalid("The definition has no <name>.") }
         let adapter = reader.values["host_adapter"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        var dhcp: DHCPSettings?
+        if reader.sawDHCP {
+            let values = reader.dhcpValues
+            let draft = DHCPDraft(
+                isEnabled: reader.dhcpEnabled, network: values["network"] ?? "", mask: values["mask"] ?? "",
+                rangeStart: values["range_start"] ?? "", rangeEnd: values["range_end"] ?? "", server: values["server"] ?? "",
+                gateway: values["gateway"] ?? "", dnsServers: values["dns_servers"] ?? "", winsServers: values["wins_servers"] ?? "",
+                leaseTime: values["lease_time"] ?? "", renewalTime: values["renewal_time"] ?? "", rebindingTime: values["rebinding_time"] ?? "")
+            switch DHCPRules.settings(from: draft) {
+            case .failure(let failure):
+                throw ValidationFailure(failure.problems.map { Problem($0.code, field: "file", "DHCP settings in the file: \($0.message)") })
+            case .success(var settings):
+                for attributes in reader.reservations {
+                    guard let mac = attributes["mac"].flatMap(MACAddress.init(parsing:)), let address = attributes["address"].flatMap(IPv4Address.init(parsing:)) else {
+                        throw invalid("A DHCP reservation in the file has no valid mac or address attribute.")
+                    }
+                    settings.reservations.append(DHCPReservation(mac: mac, address: address, hostName: attributes["host_name"] ?? ""))
+                }
+                dhcp = settings
+            }
+        }
         return NetworkDefinition(
             name: name, kind: adapter.isEmpty ? .guestOnly : .external(adapter: adapter),
-            notes: reader.values["notes"] ?? "")
+            notes: reader.values["notes"] ?? "", dhcp: dhcp)
     }
 
     static func invalid(_ message: String) -> ValidationFailure {
@@ -69,6 +106,10 @@ enum NetworkDefinitionXML {
     /// Collects the text of the root's direct children.
     private final class Reader: NSObject, XMLParserDelegate {
         var values: [String: String] = [:]
+        var dhcpValues: [String: String] = [:]
+        var reservations: [[String: String]] = []
+        var sawDHCP = false
+        var dhcpEnabled = false
         var sawRoot = false
         var failure: ValidationFailure?
         private var depth = 0
@@ -91,16 +132,29 @@ enum NetworkDefinitionXML {
             } else if depth == 2 {
                 current = element
                 text = ""
+                if element == "dhcp_server" {
+                    sawDHCP = true
+                    dhcpEnabled = attributes["enabled"] == "true"
+                }
+            } else if depth == 3, current == "dhcp_server" {
+                if element == "reservation" { reservations.append(attributes) }
+                dhcpField = element
+                text = ""
             }
         }
 
+        private var dhcpField: String?
+
         func parser(_ parser: XMLParser, foundCharacters string: String) {
-            if depth == 2 { text += string }
+            if depth == 2 || (depth == 3 && dhcpField != nil) { text += string }
         }
 
         func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
-            if depth == 2, let current {
-                values[current] = text
+            if depth == 3, let field = dhcpField {
+                dhcpValues[field] = text
+                dhcpField = nil
+            } else if depth == 2, let current {
+                if current != "dhcp_server" { values[current] = text }
                 self.current = nil
             }
             depth -= 1

@@ -19,11 +19,14 @@ public struct NetworkDefinition: Sendable, Equatable {
     public var name: String
     public var kind: NetworkKind
     public var notes: String
+    /// The DHCP server's settings and reservations, when the network has any.
+    public var dhcp: DHCPSettings?
 
-    public init(name: String, kind: NetworkKind, notes: String) {
+    public init(name: String, kind: NetworkKind, notes: String, dhcp: DHCPSettings? = nil) {
         self.name = name
         self.kind = kind
         self.notes = notes
+        self.dhcp = dhcp
     }
 }
 
@@ -43,7 +46,7 @@ public struct NetworkService: Sendable {
 
     /// Creates a network and connects the chosen unconnected NICs to it, in one transaction.
     @discardableResult
-    public func create(_ draft: NetworkDraft, connecting nicIDs: [NICID] = [], imported: Bool = false) throws -> VirtualNetwork {
+    public func create(_ draft: NetworkDraft, connecting nicIDs: [NICID] = [], imported: Bool = false, dhcp: DHCPSettings? = nil) throws -> VirtualNetwork {
         let now = clock.now()
         let present = Set(adapters.presentAdapters().map(\.name))
         let (network, connected) = try store.write { db in
@@ -69,6 +72,10 @@ public struct NetworkService: Sendable {
 
             let network = VirtualNetwork(id: .generate(), name: name, kind: kind, notes: draft.notes, createdAt: now, changedAt: now)
             try db.insert(network)
+            if var dhcp {
+                dhcp.version = 1
+                try db.save(dhcp, for: network.id)
+            }
             try db.append(Event(
                 time: now, kind: imported ? .networkImported : .networkCreated, subject: .network(network),
                 message: "\(imported ? "Imported" : "Created") \(Self.describe(kind)) network “\(name)”."))
@@ -83,18 +90,40 @@ public struct NetworkService: Sendable {
             return (network, connected)
         }
         dataplane.apply(.networkAdded(network))
+        if var dhcp {
+            dhcp.version = 1
+            dataplane.apply(.dhcpChanged(network.id, dhcp))
+        }
         connected.forEach { dataplane.apply(.nicChanged($0)) }
         return network
     }
 
+    /// Adds a network from a definition file, with the same rules as Create and, for its DHCP
+    /// settings and reservations, the same rules as the DHCP Server page.
     @discardableResult
     public func importDefinition(_ definition: NetworkDefinition) throws -> VirtualNetwork {
-        try create(NetworkDraft(name: definition.name, adapter: definition.kind.adapterName, notes: definition.notes), imported: true)
+        var dhcp: DHCPSettings?
+        if let settings = definition.dhcp {
+            switch DHCPRules.settings(from: DHCPDraft(settings)) {
+            case .failure(let failure):
+                throw ValidationFailure(failure.problems.map { Problem($0.code, field: "file", "DHCP settings in the file: \($0.message)") })
+            case .success(var valid):
+                let reservations = settings.reservations
+                let macs = Set(reservations.map(\.mac)), addresses = Set(reservations.map(\.address))
+                guard macs.count == reservations.count, addresses.count == reservations.count,
+                      reservations.allSatisfy({ valid.contains($0.address) && $0.address != valid.server && $0.mac.isUnicast })
+                else { throw ValidationFailure(.reservationInvalid, field: "file", "DHCP reservations in the file are not valid for its network.") }
+                valid.reservations = reservations
+                dhcp = valid
+            }
+        }
+        return try create(NetworkDraft(name: definition.name, adapter: definition.kind.adapterName, notes: definition.notes), imported: true, dhcp: dhcp)
     }
 
     public func definition(of id: NetworkID) throws -> NetworkDefinition {
-        guard let network = try store.read({ try $0.network(id) }) else { throw NotFound("No such virtual network.") }
-        return NetworkDefinition(name: network.name, kind: network.kind, notes: network.notes)
+        let (network, dhcp) = try store.read { db in (try db.network(id), try db.dhcpSettings(of: id)) }
+        guard let network else { throw NotFound("No such virtual network.") }
+        return NetworkDefinition(name: network.name, kind: network.kind, notes: network.notes, dhcp: dhcp)
     }
 
     /// Saves the Network Settings form. `version` is the version the form was rendered from: if the

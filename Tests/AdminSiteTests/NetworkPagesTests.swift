@@ -152,6 +152,31 @@ struct NetworkPagesTests {
         #expect(site.get("/events").bodyText.contains("network.imported"))
     }
 
+    @Test func dhcpSettingsAndReservationsTravelWithTheDefinition() throws {
+        let site = try SiteFixture()
+        let lab = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        var draft = DHCPDraft(try site.dhcp.settings(of: lab.id))
+        draft.isEnabled = true
+        draft.dnsServers = "192.168.131.2"
+        try site.dhcp.update(lab.id, version: 0, draft)
+        try site.dhcp.addReservation(to: lab.id, version: 1, mac: "00-03-FF-00-00-09", address: "192.168.131.50", hostName: "db")
+        let export = site.get("/networks/\(lab.id.rawValue)/export")
+        #expect(export.bodyText.contains("<dhcp_server enabled=\"true\">"))
+        #expect(export.bodyText.contains("<reservation mac=\"00:03:ff:00:00:09\" address=\"192.168.131.50\" host_name=\"db\"/>"))
+        let copy = site.postFile("/networks/import", field: "file", filename: "lab.xml", content: export.body, fields: [("name", "Lab copy")])
+        #expect(copy.status == 303)
+        let id = NetworkID(rawValue: try #require(SiteFixture.createdID(copy)))
+        let imported = try #require(try site.store.read { try $0.dhcpSettings(of: id) })
+        var original = try site.dhcp.settings(of: lab.id)
+        original.version = imported.version
+        #expect(imported == original)
+
+        let broken = String(decoding: export.body, as: UTF8.self).replacingOccurrences(of: "<lease_time>86400</lease_time>", with: "<lease_time>10</lease_time>")
+        let refused = site.postFile("/networks/import", field: "file", filename: "lab.xml", content: Array(broken.utf8), fields: [("name", "Lab three")])
+        #expect(refused.status == 422)
+        #expect(refused.bodyText.contains("DHCP settings in the file: The IP address lease time must be at least 60 seconds."))
+    }
+
     @Test(arguments: [
         ("", "Choose a network definition file"),
         ("not xml at all", "not well-formed XML"),

@@ -22,6 +22,7 @@ final class SiteFixture: @unchecked Sendable {
     let networks: NetworkService
     let vms: VirtualMachineService
     let bindings: AdapterService
+    let dhcp: DHCPService
     let responder: any HTTPResponder
     private var cookies: [String: String] = [:]
 
@@ -39,10 +40,11 @@ final class SiteFixture: @unchecked Sendable {
         networks = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: adapters)
         vms = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
         bindings = AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: adapters)
+        dhcp = DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: NoHostNetworks())
         responder = AdminSite.makeResponder(
             dependencies: SiteDependencies(
                 eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
-                dhcp: DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: NoHostNetworks()),
+                dhcp: dhcp,
                 status: NotRunningStatus(), changes: database, clock: clock, info: info),
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
             publicDirectory: repositoryRoot + "/Public",
