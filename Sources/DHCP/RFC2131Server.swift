@@ -4,13 +4,14 @@ import Packets
 ///
 /// Client identity: option 61 when present, else the hardware address. Address choice for a
 /// DISCOVER: the client's reservation; else the address it holds or held; else the one it asks
-/// for (option 50) when free and in range; else the lowest free address of the range. An offer
+/// for (option 50) when free and in range; else the next free address after the last one handed
+/// out (round robin: a released address is not handed straight to another client). An offer
 /// holds its address for `offerHold` seconds. REQUEST is answered by the client's state (§4.3.2):
 /// SELECTING (server identifier present), INIT-REBOOT (option 50, no ciaddr), RENEWING (ciaddr,
 /// unicast) and REBINDING (ciaddr, broadcast). DECLINE puts the address aside for
 /// `declineHold` seconds; RELEASE frees it; INFORM answers options without a lease. Requests for
-/// another server are ignored, and so is anything relayed (giaddr set): a virtual network has no
-/// relays.
+/// another server are ignored. A request relayed by an agent inside this network (giaddr in it) is
+/// answered to the agent on port 67; one relayed from elsewhere is not this server's to answer.
 public final class RFC2131Server {
     public private(set) var configuration: DHCPConfiguration
     public let offerHold: Int64 = 60
@@ -39,6 +40,8 @@ public final class RFC2131Server {
         public var message: DHCPMessage
         public var destinationMAC: MACAddress
         public var destinationIP: IPv4Address
+        /// True when the reply goes to a relay agent (at giaddr, UDP port 67, the agent's MAC).
+        public var toRelay: Bool = false
     }
 
     /// What handling a message produced: a lease change to store first, then a reply to send.
@@ -76,10 +79,22 @@ public final class RFC2131Server {
     }
 
     public func handle(_ request: DHCPMessage, arrivedAsBroadcast: Bool, now: Int64) -> Outcome {
-        guard request.op == 1, request.relayAddress == .any, let type = request.messageType else {
+        guard request.op == 1, let type = request.messageType,
+              request.relayAddress == .any || configuration.contains(request.relayAddress) else {
             counters.ignored &+= 1
             return Outcome()
         }
+        var outcome = dispatch(type, request, broadcast: arrivedAsBroadcast, now: now)
+        if request.relayAddress != .any, var reply = outcome.reply {
+            reply.message.relayAddress = request.relayAddress
+            reply.destinationIP = request.relayAddress
+            reply.toRelay = true
+            outcome.reply = reply
+        }
+        return outcome
+    }
+
+    private func dispatch(_ type: DHCPMessageType, _ request: DHCPMessage, broadcast arrivedAsBroadcast: Bool, now: Int64) -> Outcome {
         switch type {
         case .discover: return Outcome(reply: discover(request, now: now))
         case .request: return handleRequest(request, broadcast: arrivedAsBroadcast, now: now)
@@ -215,15 +230,25 @@ public final class RFC2131Server {
            isAvailable(wanted, for: client, mac: request.clientHardwareAddress, now: now) {
             return wanted
         }
-        var candidate = configuration.rangeStart.value
-        while candidate <= configuration.rangeEnd.value {
-            let address = IPv4Address(value: candidate)
-            if isAvailable(address, for: client, mac: request.clientHardwareAddress, now: now) { return address }
-            if candidate == UInt32.max { break }
-            candidate += 1
+        // Search on from where the last search stopped, wrapping once: new clients cost O(1) on
+        // average instead of a scan over every address already leased.
+        let start = configuration.rangeStart.value, end = configuration.rangeEnd.value
+        guard start <= end else { return nil }
+        let count = UInt64(end - start) + 1
+        let first = (start...end).contains(cursor) ? cursor : start
+        for step in 0..<count {
+            let value = UInt32((UInt64(first - start) + step) % count) + start
+            let address = IPv4Address(value: value)
+            if isAvailable(address, for: client, mac: request.clientHardwareAddress, now: now) {
+                cursor = value == end ? start : value + 1
+                return address
+            }
         }
         return nil
     }
+
+    /// Where the next search for a free address begins.
+    private var cursor: UInt32 = 0
 
     /// Free for this client: not the server's, not the network or broadcast address, not
     /// reserved for someone else, not declined, not leased or offered to another client.

@@ -86,7 +86,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
             let broadcast = ip.destination == .broadcast || ethernet.destination.isBroadcast
             let now = Int64(clock.now().timeIntervalSince1970)
             let outcome = server.handle(request, arrivedAsBroadcast: broadcast, now: now)
-            let reply = outcome.reply.map { self.frame(for: $0, request: request) }
+            let reply = outcome.reply.map { self.frame(for: $0, request: request, relayMAC: client) }
             if let change = outcome.change {
                 persister.enqueue(record(change), reply: reply.map { LeasePersister.Pending(network: network, frame: $0, port: port) })
             } else if let reply {
@@ -108,11 +108,12 @@ final class DHCPEndpoint: FrameSink, Flushable {
         }
     }
 
-    private func frame(for reply: RFC2131Server.Reply, request: DHCPMessage) -> [UInt8] {
+    private func frame(for reply: RFC2131Server.Reply, request: DHCPMessage, relayMAC: MACAddress) -> [UInt8] {
         let maximum = max(DHCPMessage.minimumMaximumSize, request.maximumMessageSize ?? 0) - 28
         return UDPDatagram.frame(
-            sourceMAC: mac, destinationMAC: reply.destinationMAC, source: settings.server, destination: reply.destinationIP,
-            sourcePort: 67, destinationPort: 68, payload: reply.message.serialized(maximumSize: maximum))
+            sourceMAC: mac, destinationMAC: reply.toRelay ? relayMAC : reply.destinationMAC, source: settings.server,
+            destination: reply.destinationIP, sourcePort: 67, destinationPort: reply.toRelay ? 67 : 68,
+            payload: reply.message.serialized(maximumSize: maximum))
     }
 
     func queue(_ frame: [UInt8], to port: PortID) {
