@@ -11,7 +11,7 @@ ARGS ?=
 # Debian packages: building and running vnetd, and what the test suite uses on top.
 RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
 TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu busybox
-BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool kea-admin dnsmasq-base sqlite3 curl python3
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -36,6 +36,7 @@ bench: deps-bench
 	bash bench/http.sh
 	bash bench/scale.sh
 	bash bench/switch.sh
+	bash bench/dhcp.sh
 
 deps-run:
 	@$(call install,$(RUN_PACKAGES))
