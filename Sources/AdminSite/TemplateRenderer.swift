@@ -24,7 +24,6 @@ public struct TemplateRenderer: Sendable {
             throw TemplateError(description: "template folder \(directory) cannot be read")
         }
         var library = MustacheLibrary()
-        var count = 0
         for case let relative as String in enumerator where relative.hasSuffix(".mustache") {
             let path = (directory as NSString).appendingPathComponent(relative)
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -36,14 +35,12 @@ public struct TemplateRenderer: Sendable {
             } catch {
                 throw TemplateError(description: "template \(path) has a syntax error: \(error)")
             }
-            count += 1
         }
         guard library.getTemplate(named: "layout") != nil else {
             throw TemplateError(description: "template folder \(directory) has no layout.mustache")
         }
         self.library = library
         self.directory = directory
-        _ = count
     }
 
     /// Renders a registered template; throws when it does not exist, which is a programming error shown as 500.

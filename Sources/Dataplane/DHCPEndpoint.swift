@@ -65,6 +65,8 @@ final class DHCPEndpoint: FrameSink, Flushable {
             malformed &+= 1
             return .sent
         }
+        // Every flooded frame of the network reaches this port: leave all but ARP and IPv4 at once.
+        guard ethernet.etherType == .arp || ethernet.etherType == .ipv4 else { return .sent }
         let client = ethernet.source
         guard let port = fabric?.table.port(of: client, now: loop.now) else { return .sent }
         if port == excludedPort {

@@ -393,17 +393,19 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         let now = loop.now == 0 ? Syscall.monotonicMilliseconds() : loop.now
         var next = StatusSnapshot()
         var labels: [PortID: String] = [:]
+        var nicByPort: [PortID: NICPort] = [:]
         for port in nics.values {
+            nicByPort[port.id] = port
             labels[port.id] = "\(vmNames[port.nic.vmID] ?? "VM"), adapter \(port.nic.slot)"
             let fabric = port.nic.networkID.flatMap { switches[$0] }
             let counters = fabric?.counters(of: port.id) ?? port.counters
             next.ports[port.nic.id] = portStatus(port, counters: counters)
         }
-        for (id, uplink) in uplinks { labels[uplink.id] = "uplink \(uplink.adapter)"; _ = id }
+        for uplink in uplinks.values { labels[uplink.id] = "uplink \(uplink.adapter)" }
         for (id, fabric) in switches {
             var ports: [PortRuntimeStatus] = []
             for member in fabric.members {
-                if let port = nics.values.first(where: { $0.id == member }), let status = next.ports[port.nic.id] {
+                if let port = nicByPort[member], let status = next.ports[port.nic.id] {
                     ports.append(status)
                 }
             }

@@ -37,13 +37,11 @@ public struct DHCPService: Sendable {
 
     static func freeNetwork(_ db: any InventoryReader, hostNetworks: [(network: IPv4Address, mask: IPv4Address)]) throws -> IPv4Address {
         let taken = try db.allDHCPSettings().map { ($0.1.network, $0.1.mask) } + hostNetworks
-        let slash24 = IPv4Address(255, 255, 255, 0)
         let candidates = (131...254).map { IPv4Address(192, 168, UInt8($0), 0) } + (0...255).map { IPv4Address(10, 131, UInt8($0), 0) }
         for candidate in candidates {
             let probe = DHCPSettings.defaults(for: candidate)
             if !taken.contains(where: { probe.overlaps(network: $0.0, mask: $0.1) }) { return candidate }
         }
-        _ = slash24
         return IPv4Address(192, 168, 131, 0)
     }
 

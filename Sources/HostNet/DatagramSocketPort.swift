@@ -20,12 +20,7 @@ public final class DatagramSocketPort: IOPort {
         fd = Int32(try Syscall.helper("bind \(path)") { Int(vnetd_unix_datagram(path)) })
         super.init(id: id, loop: loop)
         chmod(path, 0o660)
-        do {
-            try loop.register(fd, self)
-        } catch {
-            Syscall.close(fd)
-            throw error
-        }
+        try loop.adopt(fd, self)
     }
 
     public override var endpoint: String { path }

@@ -97,6 +97,17 @@ public final class EventLoop: @unchecked Sendable {
         _ = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
     }
 
+    /// Registers a descriptor a port just opened; if that fails, closes it, so a failed port
+    /// never leaks one.
+    public func adopt(_ fd: Int32, _ handler: any IOHandler, events: UInt32 = EPOLLIN.rawValue) throws(SystemError) {
+        do {
+            try register(fd, handler, events: events)
+        } catch {
+            Syscall.close(fd)
+            throw error
+        }
+    }
+
     /// Asks for `port.flushOutput()` at the end of this round.
     public func markDirty(_ port: any Flushable) {
         dirty.append(port)

@@ -19,12 +19,7 @@ public final class PacketSocketPort: IOPort {
         self.adapter = adapter
         fd = Int32(try Syscall.helper("open packet socket on \(adapter)") { Int(vnetd_packet_socket(adapter)) })
         super.init(id: id, loop: loop)
-        do {
-            try loop.register(fd, self)
-        } catch {
-            Syscall.close(fd)
-            throw error
-        }
+        try loop.adopt(fd, self)
         state = .attached
     }
 

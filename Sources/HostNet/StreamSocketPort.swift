@@ -32,12 +32,7 @@ public final class StreamSocketPort: IOPort, Flushable {
         output = [UInt8](repeating: 0, count: Self.outputCapacity)
         super.init(id: id, loop: loop, bufferSize: 0)
         chmod(path, 0o660)
-        do {
-            try loop.register(listener, Listener(port: self))
-        } catch {
-            Syscall.close(listener)
-            throw error
-        }
+        try loop.adopt(listener, Listener(port: self))
     }
 
     public override var endpoint: String { path }

@@ -44,12 +44,7 @@ public final class TAPPort: IOPort {
         super.init(id: id, loop: loop, bufferSize: OffloadInfo.headerSize + 65_535 + 18 + 64)
         _ = vnetd_tap_set_offload(fd, 0, Int32(OffloadInfo.headerSize))
         _ = vnetd_interface_up(interfaceName)
-        do {
-            try loop.register(fd, self)
-        } catch {
-            Syscall.close(fd)
-            throw error
-        }
+        try loop.adopt(fd, self)
         state = .attached
     }
 
