@@ -102,24 +102,30 @@ struct DHCPIntegrationTests {
         try run(["ip", "-n", namespace.name, "link", "set", tap, "up"])
 
         // A long-running client: SIGUSR1 renews, SIGUSR2 releases.
+        /// Starts udhcpc; returns its pidfile. udhcpc rewrites the file when it goes to the
+        /// background after its first lease, so read the PID only after that.
         func startClient(_ extra: String = "") throws -> String {
             let pidFile = vnetd.folder.path + "/udhcpc-\(UInt16.random(in: 0...9999)).pid"
             // It goes to the background: its output must not keep our pipe open.
             try run(["sh", "-c", "ip netns exec \(namespace.name) \(box) udhcpc -i \(tap) -s \(script) -b -p \(pidFile) -t 6 -T 1 \(extra) >/dev/null 2>&1"])
+            return pidFile
+        }
+        func pid(_ pidFile: String) throws -> String {
+            _ = eventually(3) { (try? run(["kill", "-0", (try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "0"], check: false).status) == 0 }
             return try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         func storedLease() -> DHCPLease? { (try? vnetd.services.store.read { try $0.leases(of: lab.id) })?.first }
 
-        var pid = try startClient()
-        defer { _ = try? run(["kill", pid], check: false) }
+        var pidFile = try startClient()
+        defer { if let running = try? pid(pidFile) { _ = try? run(["kill", running], check: false) } }
         #expect(eventually(10) { storedLease() != nil })
         let first = try #require(storedLease())
         sleep(2)
-        try run(["kill", "-USR1", pid])
+        try run(["kill", "-USR1", try pid(pidFile)])
         #expect(eventually(8) { (storedLease()?.expires ?? .distantPast) > first.expires && storedLease()?.address == first.address },
                 "a renewal extends the stored lease")
         let renewed = try #require(storedLease())
-        try run(["kill", "-KILL", pid])
+        try run(["kill", "-KILL", try pid(pidFile)])
 
         try vnetd.restart()
         #expect(try vnetd.services.store.read { try $0.leases(of: lab.id) } == [renewed], "the lease survives the restart")
@@ -129,11 +135,11 @@ struct DHCPIntegrationTests {
         try run(["ip", "link", "set", tap, "netns", namespace.name])
         try run(["ip", "-n", namespace.name, "link", "set", tap, "up"])
         sleep(1)
-        pid = try startClient("-r \(first.address)")
+        pidFile = try startClient("-r \(first.address)")
         #expect(eventually(8) { (storedLease()?.expires ?? .distantPast) > renewed.expires && storedLease()?.address == first.address },
                 "the same address again after the restart")
 
-        try run(["kill", "-USR2", pid])
+        try run(["kill", "-USR2", try pid(pidFile)])
         let released = eventually(8) { (try? vnetd.services.store.read { try $0.leases(of: lab.id) })?.isEmpty == true }
         vnetd.settle()
         #expect(released, "a release frees the address; server counters: \(String(describing: vnetd.services.status.status(of: lab.id).dhcp))")
