@@ -52,6 +52,38 @@ struct QEMUAndBackendTests {
         }
     }
 
+    /// iPXE is a stock DHCP client: with the network's DHCP server on, the VM gets a lease.
+    @Test func aQEMUVMGetsAnAddressFromTheNetworksDHCPServer() throws {
+        let qemu = try #require(qemuPath, "qemu-system-x86_64 is missing: `make test` installs qemu-system-x86 and ipxe-qemu")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: lab.id))
+        draft.isEnabled = true
+        let settings = try vnetd.services.dhcp.update(lab.id, version: 0, draft)
+        let vm = try vnetd.services.vms.create(name: "qemu", notes: "", connectingTo: lab.id)
+        let nic = try vnetd.nic(of: vm)
+        vnetd.settle()
+        let path = try #require(vnetd.services.status.status(of: nic.id).endpoint)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: qemu)
+        process.arguments = [
+            "-nodefaults", "-display", "none", "-serial", "null", "-monitor", "none", "-accel", "tcg", "-m", "96", "-boot", "n",
+            "-netdev", "stream,id=n1,server=off,addr.type=unix,addr.path=\(path)",
+            "-device", "virtio-net-pci,netdev=n1,mac=\(nic.mac)",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        #expect(eventually(45) {
+            let leases = (try? vnetd.services.store.read { try $0.leases(of: nic.mac) }) ?? []
+            return leases.contains { settings.contains($0.address) && $0.address >= settings.rangeStart }
+        }, "the VM's iPXE got a lease from the network's DHCP server")
+    }
+
     @Test func aDatagramPeerExchangesARPWithANamespaceVM() throws {
         let vnetd = try VnetdUnderTest()
         let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
