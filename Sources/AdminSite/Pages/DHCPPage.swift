@@ -82,8 +82,10 @@ struct DHCPPage: Sendable {
             ["mac": Labels.mac($0.mac), "macValue": $0.mac.description, "address": $0.address.description, "hostName": $0.hostName]
         }
         context["hasReservations"] = !settings.reservations.isEmpty
-        context["leases"] = try LeaseRows.rows(leases, store: dependencies.store, now: dependencies.clock.now())
+        context["leases"] = try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now())
         context["hasLeases"] = !leases.isEmpty
+        context["leaseCount"] = leases.count
+        context["moreLeases"] = leases.count > LeaseRows.pageLimit
         if let runtime = dependencies.status.status(of: id).dhcp {
             context["runtime"] = [
                 "offers": runtime.offers, "acks": runtime.acks, "naks": runtime.naks, "exhausted": runtime.exhausted,
@@ -98,6 +100,9 @@ struct DHCPPage: Sendable {
 
 /// Lease rows with the VM and adapter that hold each address, for the DHCP, network and VM pages.
 enum LeaseRows {
+    /// Leases shown on one page, lowest addresses first.
+    static let pageLimit = 500
+
     static func rows(_ leases: [DHCPLease], store: any InventoryStore, now: Date) throws -> [[String: Any]] {
         try store.read { db in
             try leases.map { lease -> [String: Any] in

@@ -64,8 +64,10 @@ struct NetworkPropertiesPage: Sendable {
             ]
         }
         context["nicCount"] = nics.count
-        context["leases"] = try LeaseRows.rows(leases, store: dependencies.store, now: dependencies.clock.now())
+        context["leases"] = try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now())
         context["hasLeases"] = !leases.isEmpty
+        context["leaseCount"] = leases.count
+        context["moreLeases"] = leases.count > LeaseRows.pageLimit
         return .html(try site.renderer.render("pages/network", context))
     }
 }
