@@ -116,7 +116,7 @@ enum Labels {
 }
 
 extension Request {
-    /// A form field trimmed of surrounding white space ("" when absent: the post processor omits empty fields).
+    /// A form field as submitted ("" when absent: the post processor omits empty fields).
     func field(_ name: String) -> String {
         form[name] ?? ""
     }

@@ -265,3 +265,12 @@ public struct FixedAdapters: AdapterDiscovering {
 public protocol ChangeTracking: Sendable {
     var generation: UInt64 { get }
 }
+
+extension InventoryReader {
+    /// Names of the networks some adapters are connected to, for pages that list a VM's adapters.
+    public func networkNames(for nics: [VirtualNIC]) throws -> [NetworkID: String] {
+        try Dictionary(uniqueKeysWithValues: Set(nics.compactMap(\.networkID)).compactMap { id in
+            try network(id).map { (id, $0.name) }
+        })
+    }
+}

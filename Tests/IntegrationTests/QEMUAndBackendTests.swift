@@ -27,21 +27,8 @@ struct QEMUAndBackendTests {
         vnetd.settle()
         let path = try #require(vnetd.services.status.status(of: nic.id).endpoint)
         for boot in 1...2 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: qemu)
-            process.arguments = [
-                "-nodefaults", "-display", "none", "-serial", "null", "-monitor", "none", "-accel", "tcg", "-m", "96", "-boot", "n",
-                "-netdev", "stream,id=n1,server=off,addr.type=unix,addr.path=\(path)",
-                "-device", "virtio-net-pci,netdev=n1,mac=\(nic.mac)",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            defer {
-                // A disposable VM: QEMU 7.2 here does not always act on SIGTERM while iPXE runs.
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-            }
+            let qemuVM = try DisklessVM(qemu: qemu, socket: path, mac: nic.mac)
+            defer { qemuVM.stop() }
             #expect(eventually(10) { vnetd.services.status.status(of: nic.id).isAttached }, "boot \(boot): QEMU connected")
             #expect(eventually(40) {
                 vnetd.settle()
@@ -64,20 +51,8 @@ struct QEMUAndBackendTests {
         let nic = try vnetd.nic(of: vm)
         vnetd.settle()
         let path = try #require(vnetd.services.status.status(of: nic.id).endpoint)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: qemu)
-        process.arguments = [
-            "-nodefaults", "-display", "none", "-serial", "null", "-monitor", "none", "-accel", "tcg", "-m", "96", "-boot", "n",
-            "-netdev", "stream,id=n1,server=off,addr.type=unix,addr.path=\(path)",
-            "-device", "virtio-net-pci,netdev=n1,mac=\(nic.mac)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        let qemuVM = try DisklessVM(qemu: qemu, socket: path, mac: nic.mac)
+        defer { qemuVM.stop() }
         #expect(eventually(45) {
             let leases = (try? vnetd.services.store.read { try $0.leases(of: nic.mac) }) ?? []
             return leases.contains { settings.contains($0.address) && $0.address >= settings.rangeStart }
@@ -194,6 +169,30 @@ struct QEMUAndBackendTests {
             guard let page = try? client.get(socketVM).text else { return false }
             return page.contains("-netdev stream,id=net1,server=off,addr.type=unix,addr.path=\(data)/run/") && !page.contains("Needs CAP")
         })
+    }
+}
+
+/// A QEMU VM with no disk on a vnetd stream socket: it boots iPXE from its virtio NIC, which
+/// sends DHCP DISCOVERs at once.
+final class DisklessVM {
+    private let process = Process()
+
+    init(qemu: String, socket: String, mac: MACAddress) throws {
+        process.executableURL = URL(fileURLWithPath: qemu)
+        process.arguments = [
+            "-nodefaults", "-display", "none", "-serial", "null", "-monitor", "none", "-accel", "tcg", "-m", "96", "-boot", "n",
+            "-netdev", "stream,id=n1,server=off,addr.type=unix,addr.path=\(socket)",
+            "-device", "virtio-net-pci,netdev=n1,mac=\(mac)",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// A disposable VM: QEMU 7.2 under TCG with iPXE running does not always act on SIGTERM here.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 }
 

@@ -9,9 +9,7 @@ struct VMRemovePage: Sendable {
         let id = try PathID.vm(request)
         let (vm, nics, names) = try site.dependencies.store.read { db in
             let nics = try db.nics(of: id)
-            let names = try Dictionary(uniqueKeysWithValues: Set(nics.compactMap(\.networkID)).compactMap { id in
-                try db.network(id).map { (id, $0.name) }
-            })
+            let names = try db.networkNames(for: nics)
             return (try db.vm(id), nics, names)
         }
         let found = try lookup(vm, "There is no such virtual machine.")

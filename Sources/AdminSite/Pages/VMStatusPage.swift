@@ -11,9 +11,7 @@ struct VMStatusPage: Sendable {
         let (vm, nics, names, leases) = try dependencies.store.read { db in
             let nics = try db.nics(of: id)
             let leases = Dictionary(grouping: try nics.flatMap { try db.leases(of: $0.mac) }, by: \.mac)
-            let names = try Dictionary(uniqueKeysWithValues: Set(nics.compactMap(\.networkID)).compactMap { id in
-                try db.network(id).map { (id, $0.name) }
-            })
+            let names = try db.networkNames(for: nics)
             return (try db.vm(id), nics, names, leases)
         }
         let found = try lookup(vm, "There is no such virtual machine.")
