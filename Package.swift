@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "DHCP", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "CLinuxNet", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(name: "CCrypt"),
+        .target(name: "Credentials", dependencies: ["CCrypt", "Domain"], swiftSettings: strictness),
         .target(
             name: "HostNet",
             dependencies: ["Packets", "Switching", "CLinuxNet", .product(name: "Logging", package: "swift-log")],
@@ -62,7 +64,7 @@ let package = Package(
         .target(
             name: "Application",
             dependencies: [
-                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets", "Dataplane",
+                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets", "Dataplane", "Credentials",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictness
@@ -87,12 +89,12 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
-        .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "TestSupport"], swiftSettings: strictness),
+        .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "Credentials", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Domain", "TestSupport"], swiftSettings: strictness),
         .testTarget(
             name: "AdminSiteTests",
-            dependencies: ["AdminSite", "Application", "WebServer", "Domain", "Storage", "Packets", "TestSupport"],
+            dependencies: ["AdminSite", "Application", "WebServer", "Domain", "Storage", "Packets", "Credentials", "TestSupport"],
             swiftSettings: strictness
         ),
     ]

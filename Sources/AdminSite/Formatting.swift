@@ -83,6 +83,7 @@ enum Formatting {
             "message": event.message,
         ]
         if let link = link(to: event.subject) { row["subjectLink"] = link }
+        if let actor = event.actor { row["actor"] = actor }
         return row
     }
 
@@ -95,7 +96,7 @@ enum Formatting {
         case .network: return "/networks/\(encoded)"
         case .virtualMachine: return "/vms/\(encoded)"
         case .adapter: return "/adapters"
-        case .server, .nic: return nil
+        case .server, .nic, .administrator: return nil
         }
     }
 }

@@ -3,7 +3,7 @@ import WebServer
 
 /// The sections of the left navigation; a page names the one it belongs to.
 enum Section: String {
-    case status, events, networks, createNetwork, addNetwork, vms, createVM, adapters
+    case status, events, signOut, networks, createNetwork, addNetwork, vms, createVM, adapters
 }
 
 /// Builds the values every page shares: the layout's navigation state, the CSRF token for forms,
@@ -17,6 +17,7 @@ struct Layout: Sendable {
             "csrfToken": request.csrfToken,
             "site": ["version": info.version, "hostName": info.hostName],
         ]
+        if let administrator = request.administrator { context["administrator"] = administrator }
         if let section { context["nav"] = [section.rawValue: true] }
         if let refresh = Self.refreshSeconds(request) {
             context["refresh"] = refresh

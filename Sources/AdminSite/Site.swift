@@ -16,11 +16,14 @@ public struct SiteDependencies: Sendable {
     public var changes: any ChangeTracking
     public var clock: any Clock
     public var info: ServerInfo
+    public var access: AccessControl
 
     public init(
         eventLog: any EventLog, store: any InventoryStore, networks: NetworkService, vms: VirtualMachineService,
-        adapters: AdapterService, dhcp: DHCPService, status: any RuntimeStatusReading, changes: any ChangeTracking, clock: any Clock, info: ServerInfo
+        adapters: AdapterService, dhcp: DHCPService, status: any RuntimeStatusReading, changes: any ChangeTracking, clock: any Clock, info: ServerInfo,
+        access: AccessControl
     ) {
+        self.access = access
         self.dhcp = dhcp
         self.changes = changes
         self.eventLog = eventLog
@@ -52,7 +55,8 @@ public struct ServerInfo: Sendable {
 }
 
 public enum AdminSite {
-    /// The complete responder for the admin site: CSRF protection around the router with every page.
+    /// The complete responder for the admin site: CSRF protection, then the session gate, then
+    /// the router with every page and the static files.
     public static func makeResponder(
         dependencies: SiteDependencies,
         renderer: TemplateRenderer,
@@ -60,12 +64,35 @@ public enum AdminSite {
         logger: Logger
     ) -> any HTTPResponder {
         let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: logger)
+        let router = makeRouter(dependencies: dependencies, renderer: renderer, publicDirectory: publicDirectory, errorPages: pages, logger: logger)
+        let gate = SessionGate(next: router, access: dependencies.access, clock: dependencies.clock, errorPages: pages)
+        return CSRFProtection(wrapping: gate, errorPages: pages, secureCookie: dependencies.access.secureCookies)
+    }
+
+    /// Every route of the site as method and pattern (for tests that walk them all).
+    public static func routeList(dependencies: SiteDependencies, renderer: TemplateRenderer, publicDirectory: String) -> [(method: String, pattern: String)] {
+        let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: Logger(label: "vnetd.routes"))
+        return makeRouter(dependencies: dependencies, renderer: renderer, publicDirectory: publicDirectory, errorPages: pages, logger: Logger(label: "vnetd.routes")).routeList
+    }
+
+    static func makeRouter(
+        dependencies: SiteDependencies, renderer: TemplateRenderer, publicDirectory: String, errorPages: SiteErrorPages, logger: Logger
+    ) -> Router {
         let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info), cache: RenderCache(), choices: NetworkChoices())
-        var router = Router(errorPages: pages, logger: logger)
+        var router = Router(errorPages: errorPages, logger: logger)
         Routes.add(to: &router, site: site)
-        let files = StaticFiles(root: publicDirectory, prefix: "/static/", errorPages: pages)
+        let signIn = SignInPage(
+            site: site,
+            styleSheet: (try? String(contentsOfFile: publicDirectory + "/css/vnetd.css", encoding: .utf8)) ?? "",
+            logoDataURL: (try? Data(contentsOf: URL(fileURLWithPath: publicDirectory + "/img/vnetd.svg")))
+                .map { "data:image/svg+xml;base64," + $0.base64EncodedString() } ?? "")
+        router.get("/login") { try signIn.show($0) }
+        router.post("/login") { try signIn.signIn($0) }
+        router.get("/logout") { try signIn.confirmSignOut($0) }
+        router.post("/logout") { try signIn.signOut($0) }
+        let files = StaticFiles(root: publicDirectory, prefix: "/static/", errorPages: errorPages)
         router.getPrefix("/static/") { files.respond(to: $0) }
-        return CSRFProtection(wrapping: router, errorPages: pages)
+        return router
     }
 }
 

@@ -15,6 +15,19 @@ public struct Configuration: Sendable {
     public var runtimeFolder: String?
     /// Where host adapters come from; nil reads the host's sysfs. Tests pass a fixed list.
     public var adapterDiscovery: (any AdapterDiscovering)?
+    /// How the site is served: plain HTTP, or HTTPS with given or generated files.
+    public var tls: TLSSetting = .none
+    /// Allows plain HTTP on an address other hosts can reach (otherwise refused at start).
+    public var insecureHTTP = false
+    public var sessionPolicy = SessionPolicy()
+
+    public enum TLSSetting: Sendable, Equatable {
+        case none
+        /// PEM files: the certificate (chain) and its private key.
+        case files(certificate: String, key: String)
+        /// A certificate vnetd makes once and keeps in `tls/` inside the data folder.
+        case selfSigned
+    }
 
     public init(
         listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080),
@@ -39,6 +52,13 @@ public struct Configuration: Sendable {
 }
 
 extension Configuration {
+    public var usesTLS: Bool { tls != .none }
+
+    /// Where vnetd writes the first administrator's password (readable by its owner only).
+    public var initialPasswordFile: String { (dataDirectory as NSString).appendingPathComponent("initial-admin-password") }
+    public var selfSignedCertificateFile: String { (dataDirectory as NSString).appendingPathComponent("tls/vnetd-cert.pem") }
+    public var selfSignedKeyFile: String { (dataDirectory as NSString).appendingPathComponent("tls/vnetd-key.pem") }
+
     /// The runtime folder as an absolute path (QEMU is told these socket paths).
     public var runtimeDirectory: String {
         let folder = runtimeFolder ?? (dataDirectory as NSString).appendingPathComponent("run")

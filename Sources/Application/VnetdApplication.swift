@@ -1,4 +1,5 @@
 import AdminSite
+import Credentials
 import Dataplane
 import Domain
 import HostNet
@@ -33,12 +34,16 @@ public final class VnetdApplication: Sendable {
     public let dataplane: Dataplane
     /// The services the pages use, for tools and tests that drive vnetd the same way.
     public let services: SiteDependencies
+    /// Set when this start created the first administrator: the file holding its password.
+    public let initialPasswordFile: String?
     let logger: Logger
 
     /// The bound port (differs from the configured one when that is 0).
     public var port: UInt16 { server.port }
 
-    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, services: SiteDependencies, logger: Logger) {
+    init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, services: SiteDependencies,
+         initialPasswordFile: String?, logger: Logger) {
+        self.initialPasswordFile = initialPasswordFile
         self.dataplane = dataplane
         self.services = services
         self.configuration = configuration
@@ -68,7 +73,9 @@ public func buildApplication(
     clock: any Domain.Clock = SystemClock(),
     logger: Logger = Logger(label: "vnetd")
 ) throws -> VnetdApplication {
-    let database = try openDatabase(in: configuration.dataDirectory)
+    try SiteSecurity.checkTransport(configuration)
+    let tlsIdentity = try SiteSecurity.identity(for: configuration, logger: logger)
+    let database = try openDatabase(in: configuration.dataDirectory, logger: logger)
     let renderer: TemplateRenderer
     do {
         renderer = try TemplateRenderer(directory: configuration.templatesDirectory)
@@ -86,7 +93,7 @@ public func buildApplication(
     let info = ServerInfo(
         version: vnetdVersion,
         hostName: ProcessInfo.processInfo.hostName,
-        listenAddress: "http://\(configuration.listen)/",
+        listenAddress: "\(configuration.usesTLS ? "https" : "http")://\(configuration.listen)/",
         dataDirectory: (configuration.dataDirectory as NSString).standardizingPath,
         startedAt: startedAt)
     let store = SQLiteInventoryStore(database: database)
@@ -105,6 +112,18 @@ public func buildApplication(
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }
+    let administrators = AdministratorService(store: SQLiteAdministratorStore(database: database), hasher: YescryptPasswordHasher(), clock: clock)
+    let initialPasswordFile: String?
+    do {
+        initialPasswordFile = try SiteSecurity.ensureFirstAdministrator(administrators, configuration: configuration, logger: logger)
+    } catch {
+        dataplane.shutdown()
+        throw error as? StartupError ?? StartupError(description: "cannot create the first administrator: \(error)")
+    }
+    let access = AccessControl(
+        administrators: administrators,
+        sessions: AccessControl.sessions(for: administrators, policy: configuration.sessionPolicy),
+        secureCookies: configuration.usesTLS)
     let discovery = configuration.adapterDiscovery ?? SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
     let dependencies = SiteDependencies(
         eventLog: eventLog, store: store,
@@ -112,7 +131,7 @@ public func buildApplication(
         vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
         dhcp: DHCPService(store: store, clock: clock, dataplane: dataplane, hostNetworks: SystemHostNetworks()),
-        status: dataplane, changes: database, clock: clock, info: info)
+        status: dataplane, changes: database, clock: clock, info: info, access: access)
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,
         publicDirectory: configuration.publicDirectory, logger: logger)
@@ -124,7 +143,8 @@ public func buildApplication(
                 listen: configuration.listen,
                 threads: configuration.threads,
                 connectionLimit: configuration.connectionLimit,
-                maximumBodySize: configuration.maximumBodySize),
+                maximumBodySize: configuration.maximumBodySize,
+                tls: tlsIdentity),
             responder: responder,
             logger: logger)
     } catch {
@@ -138,15 +158,27 @@ public func buildApplication(
         dataplane.shutdown()
         throw StartupError(description: "cannot write to the database \(database.path): \(error)")
     }
-    return VnetdApplication(configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, services: dependencies, logger: logger)
+    return VnetdApplication(
+        configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, services: dependencies,
+        initialPasswordFile: initialPasswordFile, logger: logger)
 }
 
-private func openDatabase(in directory: String) throws -> VnetdDatabase {
+/// Opens (and creates) the data folder. It holds the database, password hashes and keys, so it
+/// is kept private to its owner: a folder others can read or enter is tightened to 0700.
+private func openDatabase(in directory: String, logger: Logger) throws -> VnetdDatabase {
     let manager = FileManager.default
     do {
         try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     } catch {
         throw StartupError(description: "cannot create the data folder \(directory): \(error.localizedDescription)")
+    }
+    var status = stat()
+    if stat(directory, &status) == 0, status.st_uid == geteuid(), status.st_mode & 0o077 != 0 {
+        if chmod(directory, 0o700) == 0 {
+            logger.notice("made the data folder \(directory) private to its owner (mode 0700)")
+        } else {
+            logger.warning("the data folder \(directory) can be read by other users and could not be made private")
+        }
     }
     guard manager.isWritableFile(atPath: directory), manager.isReadableFile(atPath: directory) else {
         throw StartupError(description: "the data folder \(directory) is not readable and writable by this user")

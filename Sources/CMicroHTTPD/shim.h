@@ -10,7 +10,14 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/crypto.h>
 #include <microhttpd.h>
 
 /// Receives one formatted libmicrohttpd log line.
@@ -57,15 +64,21 @@ static size_t vnetd_mhd_unescape(void *cls, struct MHD_Connection *connection, c
     return (size_t)(write - text);
 }
 
+/// TLS protocol versions and ciphers offered: GnuTLS's secure defaults, TLS 1.2 and 1.3 only.
+#define VNETD_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 /// Starts a daemon on an already listening socket, with libmicrohttpd's own
 /// polling thread on epoll and a pool of `thread_pool_size` threads (one thread: no pool).
-/// Returns NULL when libmicrohttpd refuses the configuration.
+/// With `tls_key_pem` and `tls_cert_pem` (PEM text, kept alive by the caller while the daemon
+/// runs) it speaks only HTTPS. Returns NULL when libmicrohttpd refuses the configuration.
 static inline struct MHD_Daemon *vnetd_mhd_start(
     int listen_fd,
     unsigned int thread_pool_size,
     unsigned int connection_limit,
     unsigned int connection_timeout_seconds,
     size_t connection_memory_limit,
+    const char *tls_key_pem,
+    const char *tls_cert_pem,
     MHD_AccessHandlerCallback access_handler,
     void *access_context,
     MHD_RequestCompletedCallback completed_handler,
@@ -73,6 +86,22 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
     struct vnetd_mhd_log_target *log_target)
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (tls_key_pem != NULL && tls_cert_pem != NULL) {
+        return MHD_start_daemon(
+            flags | MHD_USE_TLS, 0, NULL, NULL, access_handler, access_context,
+            MHD_OPTION_EXTERNAL_LOGGER, vnetd_mhd_format_log, (void *)log_target,
+            MHD_OPTION_LISTEN_SOCKET, listen_fd,
+            MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size > 1 ? thread_pool_size : 0,
+            MHD_OPTION_UNESCAPE_CALLBACK, vnetd_mhd_unescape, NULL,
+            MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+            MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
+            MHD_OPTION_NOTIFY_COMPLETED, completed_handler, completed_context,
+            MHD_OPTION_HTTPS_MEM_KEY, tls_key_pem,
+            MHD_OPTION_HTTPS_MEM_CERT, tls_cert_pem,
+            MHD_OPTION_HTTPS_PRIORITIES, VNETD_TLS_PRIORITIES,
+            MHD_OPTION_END);
+    }
     return MHD_start_daemon(
         flags, 0, NULL, NULL, access_handler, access_context,
         MHD_OPTION_EXTERNAL_LOGGER, vnetd_mhd_format_log, (void *)log_target,
@@ -84,6 +113,129 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
         MHD_OPTION_NOTIFY_COMPLETED, completed_handler, completed_context,
         MHD_OPTION_END);
+}
+
+/// 1 when this libmicrohttpd was built with TLS.
+static inline int vnetd_mhd_supports_tls(void) {
+    return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+/// A self-signed certificate and its key, as PEM text, made by GnuTLS (libmicrohttpd's TLS library).
+struct vnetd_tls_identity {
+    char *certificate_pem;
+    char *key_pem;
+    /// SHA-256 of the certificate's DER form, as lower-case hex.
+    char fingerprint_sha256[65];
+    /// Why generation failed, when it did.
+    char error[160];
+};
+
+static inline int vnetd_tls_fail(struct vnetd_tls_identity *identity, const char *step, int code) {
+    snprintf(identity->error, sizeof identity->error, "%s: %s", step, gnutls_strerror(code));
+    return -1;
+}
+
+static inline char *vnetd_tls_copy(const gnutls_datum_t *datum) {
+    char *text = malloc(datum->size + 1);
+    if (text == NULL) return NULL;
+    memcpy(text, datum->data, datum->size);
+    text[datum->size] = '\0';
+    return text;
+}
+
+/// Generates an ECDSA P-256 key and a certificate for a TLS server, signed by that key, valid
+/// from an hour ago for `days` days. `names` is a comma-separated list: entries that parse as
+/// IPv4 or IPv6 addresses become IP subject alternative names, the rest DNS names; the first
+/// is also the common name. Returns 0 (free the PEM strings with `vnetd_tls_identity_free`) or -1.
+static inline int vnetd_tls_generate_self_signed(const char *names, unsigned int days, struct vnetd_tls_identity *identity) {
+    memset(identity, 0, sizeof *identity);
+    gnutls_x509_privkey_t key = NULL;
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t cert_pem = {NULL, 0}, key_pem = {NULL, 0};
+    int status = -1, rc;
+
+    if ((rc = gnutls_x509_privkey_init(&key)) < 0) { vnetd_tls_fail(identity, "key", rc); goto done; }
+    if ((rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0)) < 0) {
+        vnetd_tls_fail(identity, "generating the key", rc); goto done;
+    }
+    if ((rc = gnutls_x509_crt_init(&crt)) < 0) { vnetd_tls_fail(identity, "certificate", rc); goto done; }
+    gnutls_x509_crt_set_version(crt, 3);
+    unsigned char serial[16];
+    if ((rc = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial)) < 0) { vnetd_tls_fail(identity, "serial", rc); goto done; }
+    serial[0] &= 0x7f;
+    gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
+    time_t now = time(NULL);
+    gnutls_x509_crt_set_activation_time(crt, now - 3600);
+    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)days * 86400);
+    if ((rc = gnutls_x509_crt_set_key(crt, key)) < 0) { vnetd_tls_fail(identity, "setting the key", rc); goto done; }
+
+    char list[1024];
+    snprintf(list, sizeof list, "%s", names);
+    int first = 1;
+    char *saveptr = NULL;
+    for (char *name = strtok_r(list, ",", &saveptr); name != NULL; name = strtok_r(NULL, ",", &saveptr)) {
+        if (*name == '\0') continue;
+        if (first) {
+            gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, name, (unsigned)strlen(name));
+            gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, "vnetd", 5);
+            first = 0;
+        }
+        unsigned char address[16];
+        if (inet_pton(AF_INET, name, address) == 1) {
+            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, address, 4, GNUTLS_FSAN_APPEND);
+        } else if (inet_pton(AF_INET6, name, address) == 1) {
+            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, address, 16, GNUTLS_FSAN_APPEND);
+        } else {
+            rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, name, (unsigned)strlen(name), GNUTLS_FSAN_APPEND);
+        }
+        if (rc < 0) { vnetd_tls_fail(identity, "adding a name", rc); goto done; }
+    }
+    gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
+    gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0);
+    unsigned char key_id[64];
+    size_t key_id_size = sizeof key_id;
+    if (gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, key_id, &key_id_size) >= 0) {
+        gnutls_x509_crt_set_subject_key_id(crt, key_id, key_id_size);
+    }
+    if ((rc = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) < 0) { vnetd_tls_fail(identity, "signing", rc); goto done; }
+
+    if ((rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cert_pem)) < 0) { vnetd_tls_fail(identity, "exporting the certificate", rc); goto done; }
+    if ((rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &key_pem)) < 0) {
+        vnetd_tls_fail(identity, "exporting the key", rc); goto done;
+    }
+    unsigned char digest[32];
+    size_t digest_size = sizeof digest;
+    if ((rc = gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, digest, &digest_size)) < 0) {
+        vnetd_tls_fail(identity, "fingerprint", rc); goto done;
+    }
+    for (size_t i = 0; i < digest_size && i < 32; i++) snprintf(identity->fingerprint_sha256 + 2 * i, 3, "%02x", digest[i]);
+    identity->certificate_pem = vnetd_tls_copy(&cert_pem);
+    identity->key_pem = vnetd_tls_copy(&key_pem);
+    if (identity->certificate_pem == NULL || identity->key_pem == NULL) { snprintf(identity->error, sizeof identity->error, "out of memory"); goto done; }
+    status = 0;
+done:
+    if (cert_pem.data != NULL) gnutls_free(cert_pem.data);
+    if (key_pem.data != NULL) { gnutls_memset(key_pem.data, 0, key_pem.size); gnutls_free(key_pem.data); }
+    if (crt != NULL) gnutls_x509_crt_deinit(crt);
+    if (key != NULL) gnutls_x509_privkey_deinit(key);
+    if (status != 0) {
+        free(identity->certificate_pem);
+        free(identity->key_pem);
+        identity->certificate_pem = NULL;
+        identity->key_pem = NULL;
+    }
+    return status;
+}
+
+static inline void vnetd_tls_identity_free(struct vnetd_tls_identity *identity) {
+    free(identity->certificate_pem);
+    if (identity->key_pem != NULL) {
+        explicit_bzero(identity->key_pem, strlen(identity->key_pem));
+        free(identity->key_pem);
+    }
+    identity->certificate_pem = NULL;
+    identity->key_pem = NULL;
 }
 
 /// The peer address of a connection, or NULL when libmicrohttpd has none.

@@ -11,6 +11,8 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
         case notesTooLong
         case definitionInvalid
         case dhcpInvalid, reservationInvalid
+        case administratorNameInvalid, administratorNameTaken, administratorNotFound, lastAdministrator
+        case passwordTooShort, passwordTooLong, passwordInvalid
     }
 
     public let code: Code

@@ -8,9 +8,13 @@ public struct Event: Sendable, Equatable {
     public var kind: EventKind
     public var subject: EventSubject
     public var message: String
+    /// The administrator whose request made the change; nil for vnetd's own events.
+    public var actor: String?
 
-    public init(id: Int64? = nil, time: Date, kind: EventKind, subject: EventSubject, message: String) {
+    /// `actor` defaults to the administrator whose request is being served (see `Acting`).
+    public init(id: Int64? = nil, time: Date, kind: EventKind, subject: EventSubject, message: String, actor: String? = Acting.administrator) {
         self.id = id
+        self.actor = actor
         self.time = time
         self.kind = kind
         self.subject = subject
@@ -45,7 +49,7 @@ public struct EventSubject: Sendable, Equatable {
     public var name: String
 
     public enum Kind: String, Sendable {
-        case server, network, virtualMachine = "vm", adapter, nic
+        case server, network, virtualMachine = "vm", adapter, nic, administrator
     }
 
     public init(kind: Kind, id: String? = nil, name: String) {
@@ -55,6 +59,13 @@ public struct EventSubject: Sendable, Equatable {
     }
 
     public static let server = EventSubject(kind: .server, name: "vnetd")
+}
+
+/// Who is acting: the admin site binds the signed-in administrator around each request, the
+/// command line binds the local user, so every event a change records names who made it
+/// without each service call passing it along.
+public enum Acting {
+    @TaskLocal public static var administrator: String?
 }
 
 /// A page of events, newest first, and how many there are in all.

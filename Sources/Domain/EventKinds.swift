@@ -1,4 +1,10 @@
 extension EventKind {
+    public static let administratorAdded = EventKind(rawValue: "administrator.added")
+    public static let administratorRemoved = EventKind(rawValue: "administrator.removed")
+    public static let passwordChanged = EventKind(rawValue: "administrator.password-changed")
+    public static let signedIn = EventKind(rawValue: "administrator.signed-in")
+    public static let signedOut = EventKind(rawValue: "administrator.signed-out")
+    public static let signInRefused = EventKind(rawValue: "administrator.sign-in.warning")
     public static let networkCreated = EventKind(rawValue: "network.created")
     public static let networkImported = EventKind(rawValue: "network.imported")
     public static let networkChanged = EventKind(rawValue: "network.changed")

@@ -89,6 +89,18 @@ enum Migrations {
                 CREATE INDEX dhcp_lease_by_mac ON dhcp_lease(mac);
                 """)
         }
+        migrator.registerMigration("v4-administrators") { db in
+            try db.execute(sql: """
+                CREATE TABLE administrator (
+                    name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 32),
+                    name_key TEXT NOT NULL UNIQUE,            -- the name lower-cased: unique ignoring case
+                    password_hash TEXT NOT NULL CHECK (length(password_hash) > 0),
+                    created_at INTEGER NOT NULL,
+                    changed_at INTEGER NOT NULL
+                );
+                ALTER TABLE event ADD COLUMN actor TEXT;     -- the administrator who made the change; NULL: vnetd
+                """)
+        }
         return migrator
     }()
 

@@ -20,7 +20,7 @@ public struct SQLiteEventLog: EventLog {
         try database.writer.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
             let rows = try Row.fetchAll(db, sql: """
-                SELECT id, occurred_at, kind, subject_kind, subject_id, subject_name, message
+                SELECT id, occurred_at, kind, subject_kind, subject_id, subject_name, message, actor
                 FROM event ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?
                 """, arguments: [max(0, limit), max(0, offset)])
             return EventPage(events: rows.map(Self.event), totalCount: total)
@@ -30,12 +30,12 @@ public struct SQLiteEventLog: EventLog {
     /// Inserts inside a caller's transaction, so a change and its event commit together.
     static func insert(_ event: Event, _ db: GRDB.Database) throws -> Event {
         try db.execute(sql: """
-            INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message)
-            VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message, actor)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 Int64((event.time.timeIntervalSince1970 * 1000).rounded()),
                 event.kind.rawValue, event.subject.kind.rawValue, event.subject.id,
-                event.subject.name, event.message,
+                event.subject.name, event.message, event.actor,
             ])
         var stored = event
         stored.id = db.lastInsertedRowID
@@ -53,6 +53,7 @@ public struct SQLiteEventLog: EventLog {
                 kind: EventSubject.Kind(rawValue: subjectKind) ?? .server,
                 id: row["subject_id"],
                 name: row["subject_name"]),
-            message: row["message"])
+            message: row["message"],
+            actor: row["actor"])
     }
 }

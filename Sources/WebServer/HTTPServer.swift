@@ -19,6 +19,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionMemoryLimit: Int
     /// Headers added to every response unless the responder set the same header.
     public var standardHeaders: [(name: String, value: String)]
+    /// When set, the server speaks only HTTPS with this certificate and key.
+    public var tls: TLSIdentity?
 
     public init(
         listen: ListenAddress,
@@ -27,8 +29,10 @@ public struct HTTPServerConfiguration: Sendable {
         connectionTimeoutSeconds: Int = 30,
         maximumBodySize: Int = 1 << 20,
         connectionMemoryLimit: Int = 64 << 10,
-        standardHeaders: [(name: String, value: String)] = HTTPServerConfiguration.securityHeaders
+        standardHeaders: [(name: String, value: String)] = HTTPServerConfiguration.securityHeaders,
+        tls: TLSIdentity? = nil
     ) {
+        self.tls = tls
         self.listen = listen
         self.threads = max(1, threads)
         self.connectionLimit = connectionLimit
@@ -64,6 +68,9 @@ public final class HTTPServer: @unchecked Sendable {
     public let port: UInt16
     private let context: ServerContext
     private let logTarget: UnsafeMutablePointer<vnetd_mhd_log_target>
+    /// libmicrohttpd keeps pointers to the PEM text: copies that live until `stop`.
+    private var tlsKey: UnsafeMutablePointer<CChar>?
+    private var tlsCertificate: UnsafeMutablePointer<CChar>?
     private var daemon: OpaquePointer?
 
     /// Binds the socket and starts serving. Throws `ListenError` when the address cannot be used.
@@ -83,12 +90,23 @@ public final class HTTPServer: @unchecked Sendable {
             server.logger.warning("libmicrohttpd: \(String(cString: line).trimmingNewlines)")
         }, context: unmanagedContext))
 
+        if let tls = configuration.tls {
+            guard TLSIdentity.isSupported else {
+                close(fd)
+                logTarget.deallocate()
+                throw ListenError(address: configuration.listen, reason: "this libmicrohttpd was built without TLS")
+            }
+            tlsKey = strdup(tls.keyPEM)
+            tlsCertificate = strdup(tls.certificatePEM)
+        }
         daemon = vnetd_mhd_start(
             fd,
             UInt32(configuration.threads),
             UInt32(configuration.connectionLimit),
             UInt32(configuration.connectionTimeoutSeconds),
             configuration.connectionMemoryLimit,
+            tlsKey,
+            tlsCertificate,
             accessHandler,
             unmanagedContext,
             requestCompleted,
@@ -97,7 +115,9 @@ public final class HTTPServer: @unchecked Sendable {
         guard daemon != nil else {
             close(fd)
             logTarget.deallocate()
-            throw ListenError(address: configuration.listen, reason: "libmicrohttpd refused to start")
+            releaseTLSCopies()
+            let reason = configuration.tls == nil ? "libmicrohttpd refused to start" : "libmicrohttpd refused to start: is the key the certificate's, both in PEM form?"
+            throw ListenError(address: configuration.listen, reason: reason)
         }
     }
 
@@ -108,6 +128,17 @@ public final class HTTPServer: @unchecked Sendable {
         self.daemon = nil
         logTarget.deinitialize(count: 1)
         logTarget.deallocate()
+        releaseTLSCopies()
+    }
+
+    private func releaseTLSCopies() {
+        if let tlsKey {
+            explicit_bzero(tlsKey, strlen(tlsKey))
+            free(tlsKey)
+        }
+        free(tlsCertificate)
+        tlsKey = nil
+        tlsCertificate = nil
     }
 
     deinit { stop() }

@@ -21,6 +21,8 @@ public struct Request: Sendable {
     public var pathParameters: [String: String] = [:]
     /// The anti-forgery token for forms rendered in reply to this request (set by `CSRFProtection`).
     public var csrfToken: String = ""
+    /// The signed-in administrator, set by the site's session gate; nil on the sign-in page.
+    public var administrator: String?
 
     public init(
         method: String,

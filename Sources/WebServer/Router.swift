@@ -11,6 +11,7 @@ public struct Router: HTTPResponder {
 
     struct Route: Sendable {
         let method: String
+        let pattern: String
         let segments: [Segment]
         let handler: Handler
     }
@@ -39,12 +40,17 @@ public struct Router: HTTPResponder {
     }
 
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, segments: Self.parse(pattern), handler: handler))
+        routes.append(Route(method: method, pattern: pattern, segments: Self.parse(pattern), handler: handler))
     }
 
     /// Routes every path below `prefix` (which ends in `/`) to one handler, e.g. static files.
     public mutating func getPrefix(_ prefix: String, _ handler: @escaping Handler) {
         prefixRoutes.append((prefix, "GET", handler))
+    }
+
+    /// Every route, as method and pattern; prefix routes end in `/`.
+    public var routeList: [(method: String, pattern: String)] {
+        routes.map { ($0.method, $0.pattern) } + prefixRoutes.map { ($0.method, $0.prefix) }
     }
 
     public func respond(to request: Request) -> Response {

@@ -10,7 +10,7 @@ struct Vnetd: ParsableCommand {
         commandName: "vnetd",
         abstract: "Virtual networks for virtual machines, run from a browser.",
         version: vnetdVersion,
-        subcommands: [Serve.self, Populate.self],
+        subcommands: [Serve.self, User.self, Populate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -39,11 +39,29 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Serve HTTPS with this certificate (PEM, chain after the server's own).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The certificate's private key (PEM, not encrypted).", valueName: "file"))
+    var tlsKey: String?
+
+    @Flag(help: "Serve HTTPS with a certificate vnetd makes once and keeps in the data folder (tls/).")
+    var tlsSelfSigned = false
+
+    @Flag(help: "Allow plain HTTP on an address other hosts can reach (passwords then cross the network unencrypted).")
+    var insecureHTTP = false
+
+    @Option(help: ArgumentHelp("Minutes of inactivity after which a sign-in ends.", valueName: "minutes"))
+    var sessionIdleMinutes: Int = 30
+
     func validate() throws {
         guard ListenAddress(parsing: listen) != nil else {
             throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard !(tlsSelfSigned && tlsCert != nil) else { throw ValidationError("use either --tls-self-signed or --tls-cert/--tls-key") }
+        guard (1...10_080).contains(sessionIdleMinutes) else { throw ValidationError("--session-idle-minutes must be between 1 and 10080") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -62,6 +80,13 @@ struct Serve: ParsableCommand {
             threads: threads)
         var withRuntime = configuration
         withRuntime.runtimeFolder = runtimeDir
+        withRuntime.insecureHTTP = insecureHTTP
+        withRuntime.sessionPolicy.idleTimeout = TimeInterval(sessionIdleMinutes * 60)
+        if let tlsCert, let tlsKey {
+            withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
+        } else if tlsSelfSigned {
+            withRuntime.tls = .selfSigned
+        }
 
         SignalWaiter.block()
         let application: VnetdApplication
@@ -71,7 +96,7 @@ struct Serve: ParsableCommand {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        logger.notice("vnetd \(vnetdVersion) serving http://\(address.host):\(application.port)/ with data in \(dataDir)")
+        logger.notice("vnetd \(vnetdVersion) serving \(withRuntime.usesTLS ? "https" : "http")://\(address.host):\(application.port)/ with data in \(dataDir)")
         let signal = SignalWaiter.wait()
         logger.notice("received signal \(signal), stopping")
         application.shutdown()
@@ -109,6 +134,94 @@ struct Populate: ParsableCommand {
             let report = try populate(
                 dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct User: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the administrators who may sign in to the website.",
+        subcommands: [Add.self, Passwd.self, Remove.self, List.self])
+
+    struct Location: ParsableArguments {
+        @Option(help: ArgumentHelp("The data folder vnetd serves from.", valueName: "path"))
+        var dataDir: String = "var"
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add an administrator.",
+            discussion: "Asks for the password twice at a terminal; otherwise reads it from the first line of standard input.")
+        @OptionGroup var location: Location
+        @Argument(help: "The administrator's name (letters, digits, '.', '_', '-').") var name: String
+
+        func run() throws {
+            try User.perform(location) { accounts in
+                let password = try PasswordPrompt.read(for: name)
+                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
+                    _ = try accounts.service.add(name: name, password: password)
+                }
+                print("added administrator \(name)")
+            }
+        }
+    }
+
+    struct Passwd: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set an administrator's password; their open sessions end.",
+            discussion: "Asks for the password twice at a terminal; otherwise reads it from the first line of standard input.")
+        @OptionGroup var location: Location
+        @Argument(help: "The administrator's name.") var name: String
+
+        func run() throws {
+            try User.perform(location) { accounts in
+                let password = try PasswordPrompt.read(for: name)
+                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
+                    try accounts.service.changePassword(name: name, to: password)
+                }
+                accounts.forgetInitialPassword(afterChanging: name)
+                print("changed the password of \(name)")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an administrator (never the last one).")
+        @OptionGroup var location: Location
+        @Argument(help: "The administrator's name.") var name: String
+
+        func run() throws {
+            try User.perform(location) { accounts in
+                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
+                    try accounts.service.remove(name: name)
+                }
+                print("removed administrator \(name)")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the administrators.")
+        @OptionGroup var location: Location
+
+        func run() throws {
+            try User.perform(location) { accounts in
+                for administrator in try accounts.service.list() {
+                    print("\(administrator.name)\tpassword set \(ISO8601DateFormatter().string(from: administrator.changedAt))")
+                }
+            }
+        }
+    }
+
+    /// Runs an account command, turning rule violations into one line on standard error.
+    static func perform(_ location: Location, _ body: (AdministratorAccounts) throws -> Void) throws {
+        do {
+            try body(try AdministratorAccounts(dataDirectory: location.dataDir))
+        } catch let error as ExitCode {
+            throw error
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure

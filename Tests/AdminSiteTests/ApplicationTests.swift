@@ -28,7 +28,8 @@ struct ApplicationTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let app = try buildApplication(configuration(folder), logger: quiet)
-        let client = HTTPTestClient(port: app.port)
+        let passwordFile = try #require(app.initialPasswordFile)
+        let client = try SignedInClient(port: app.port, initialPasswordFile: passwordFile)
         let status = try client.get("/")
         #expect(status.status == 200)
         #expect(status.header("Content-Type") == "text/html; charset=utf-8")
@@ -40,7 +41,8 @@ struct ApplicationTests {
 
         let again = try buildApplication(configuration(folder), logger: quiet)
         defer { again.shutdown() }
-        let history = try HTTPTestClient(port: again.port).get("/events").text
+        #expect(again.initialPasswordFile == nil, "the second start finds the account and makes none")
+        let history = try SignedInClient(port: again.port, initialPasswordFile: passwordFile).get("/events").text
         #expect(history.components(separatedBy: "server.started").count - 1 == 2)
         #expect(history.contains("server.stopped"))
         #expect(FileManager.default.fileExists(atPath: folder.path + "/data/vnetd.sqlite"))
@@ -103,16 +105,13 @@ struct RestartTests {
             adapterDiscovery: FixedAdapters([DiscoveredAdapter(name: "eth0", mac: nil, isUp: true, hasCarrier: true, speedMbps: nil, isWireless: false)]))
 
         let first = try buildApplication(configuration, logger: logger)
-        let client = HTTPTestClient(port: first.port)
-        let home = try client.get("/")
-        let token = try #require(home.cookie("vnetd_csrf"))
-        let cookie = ["Cookie": "vnetd_csrf=\(token)"]
-        #expect(try client.postForm("/adapters", [("csrf_token", token), ("bind", "eth0")], headers: cookie).status == 303)
-        let network = try client.postForm("/networks", [("csrf_token", token), ("name", "LAN"), ("adapter", "eth0"), ("notes", "kept")], headers: cookie)
+        let client = try SignedInClient(port: first.port, initialPasswordFile: configuration.initialPasswordFile)
+        #expect(try client.post("/adapters", [("bind", "eth0")]).status == 303)
+        let network = try client.post("/networks", [("name", "LAN"), ("adapter", "eth0"), ("notes", "kept")])
         #expect(network.status == 303)
         let networkPath = try #require(network.header("Location"))
         let networkID = String(networkPath.split(separator: "/").last ?? "")
-        let vm = try client.postForm("/vms", [("csrf_token", token), ("name", "web"), ("network", networkID)], headers: cookie)
+        let vm = try client.post("/vms", [("name", "web"), ("network", networkID)])
         #expect(vm.status == 303)
         let vmPath = try #require(vm.header("Location"))
         let macBefore = try client.get(vmPath).text.firstMatch(of: /00-03-FF-[0-9A-F-]{8}/).map { String($0.output) }
@@ -120,7 +119,7 @@ struct RestartTests {
 
         let second = try buildApplication(configuration, logger: logger)
         defer { second.shutdown() }
-        let again = HTTPTestClient(port: second.port)
+        let again = try SignedInClient(port: second.port, initialPasswordFile: configuration.initialPasswordFile)
         let networkPage = try again.get(networkPath).text
         #expect(networkPage.contains("Virtual Network Properties: LAN"))
         #expect(networkPage.contains("eth0"))
@@ -132,5 +131,6 @@ struct RestartTests {
         #expect(try again.get("/adapters").text.contains("name=\"bind\" value=\"eth0\" checked"))
         let events = try again.get("/events").text
         #expect(events.contains("network.created") && events.contains("vm.created") && events.contains("adapter.bound"))
+        #expect(events.contains("<td>admin</td>"), "changes name the administrator who made them")
     }
 }

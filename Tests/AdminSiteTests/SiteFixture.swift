@@ -1,4 +1,5 @@
 import AdminSite
+import Credentials
 import Domain
 import Foundation
 import Logging
@@ -23,10 +24,16 @@ final class SiteFixture: @unchecked Sendable {
     let vms: VirtualMachineService
     let bindings: AdapterService
     let dhcp: DHCPService
+    let access: AccessControl
     let responder: any HTTPResponder
-    private var cookies: [String: String] = [:]
+    let dependencies: SiteDependencies
+    private(set) var cookies: [String: String] = [:]
+    var clientAddress = "192.0.2.10"
+    static let administrator = "tester"
+    static let password = "correct horse battery"
 
-    init() throws {
+    /// `signedIn`: start with a session as `tester`, as every page test needs.
+    init(signedIn: Bool = true, sessionPolicy: SessionPolicy = SessionPolicy()) throws {
         folder = try TemporaryDirectory()
         database = try VnetdDatabase(directory: folder.path)
         let eventLog = SQLiteEventLog(database: database)
@@ -41,15 +48,36 @@ final class SiteFixture: @unchecked Sendable {
         vms = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
         bindings = AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: adapters)
         dhcp = DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: NoHostNetworks())
+        let administrators = AdministratorService(store: SQLiteAdministratorStore(database: database), hasher: YescryptPasswordHasher(), clock: clock)
+        try administrators.add(name: Self.administrator, password: Self.password)
+        access = AccessControl(
+            administrators: administrators, sessions: AccessControl.sessions(for: administrators, policy: sessionPolicy), secureCookies: false)
+        dependencies = SiteDependencies(
+            eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
+            dhcp: dhcp,
+            status: NotRunningStatus(), changes: database, clock: clock, info: info, access: access)
         responder = AdminSite.makeResponder(
-            dependencies: SiteDependencies(
-                eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
-                dhcp: dhcp,
-                status: NotRunningStatus(), changes: database, clock: clock, info: info),
+            dependencies: dependencies,
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
             publicDirectory: repositoryRoot + "/Public",
             logger: logger)
+        if signedIn {
+            let response = signIn()
+            guard response.status == 303 else { throw SignInFailed(status: response.status) }
+        }
     }
+
+    struct SignInFailed: Error { let status: Int }
+
+    /// Signs in through the form, as a browser would.
+    @discardableResult
+    func signIn(_ name: String = SiteFixture.administrator, password: String = SiteFixture.password, next: String? = nil) -> Response {
+        var fields = [("name", name), ("password", password)]
+        if let next { fields.append(("next", next)) }
+        return post("/login", fields)
+    }
+
+    func forgetCookie(_ name: String) { cookies[name] = nil }
 
     func get(_ path: String) -> Response {
         let (pathOnly, query) = Self.split(path)
@@ -58,7 +86,7 @@ final class SiteFixture: @unchecked Sendable {
 
     /// Posts a form with the page's CSRF token added, as the browser would.
     func post(_ path: String, _ fields: [(String, String)], withToken: Bool = true) -> Response {
-        if cookies[CSRFProtection.cookieName] == nil { _ = get("/") }
+        if cookies[CSRFProtection.cookieName] == nil { _ = get("/login") }
         var form = FormData()
         if withToken, let token = cookies[CSRFProtection.cookieName] { form.append(token, for: CSRFProtection.fieldName) }
         for (name, value) in fields { form.append(value, for: name) }
@@ -67,7 +95,7 @@ final class SiteFixture: @unchecked Sendable {
 
     /// Posts a multipart form with one file, as a browser upload would arrive.
     func postFile(_ path: String, field: String, filename: String, content: [UInt8], fields: [(String, String)] = []) -> Response {
-        if cookies[CSRFProtection.cookieName] == nil { _ = get("/") }
+        if cookies[CSRFProtection.cookieName] == nil { _ = get("/login") }
         var form = FormData()
         if let token = cookies[CSRFProtection.cookieName] { form.append(token, for: CSRFProtection.fieldName) }
         for (name, value) in fields { form.append(value, for: name) }
@@ -80,13 +108,19 @@ final class SiteFixture: @unchecked Sendable {
         response.header("Location")?.split(separator: "/").last.map { String($0.split(separator: "?")[0]) }
     }
 
-    private func send(_ request: Request) -> Response {
+    func send(_ request: Request) -> Response {
         var request = request
         request.cookies = cookies
+        request.clientAddress = request.clientAddress ?? clientAddress
         let response = responder.respond(to: request)
         for header in response.headers where header.name == "Set-Cookie" {
-            let pair = header.value.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
-            if pair.count == 2 { cookies[String(pair[0])] = String(pair[1]) }
+            let pair = header.value.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pair.count == 2 else { continue }
+            if pair[1].isEmpty || header.value.contains("Max-Age=0") {
+                cookies[String(pair[0])] = nil
+            } else {
+                cookies[String(pair[0])] = String(pair[1])
+            }
         }
         return response
     }

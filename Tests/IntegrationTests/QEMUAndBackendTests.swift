@@ -148,22 +148,19 @@ struct QEMUAndBackendTests {
             process.terminate()
             process.waitUntilExit()
         }
-        let client = HTTPTestClient(port: port)
-        #expect(eventually(10) { (try? client.get("/").status) == 200 })
+        #expect(eventually(10) { (try? HTTPTestClient(port: port).get("/login").status) == 200 })
+        let client = try SignedInClient(port: port, initialPasswordFile: data + "/initial-admin-password")
         let vms = try client.get("/vms").text
         let vmPath = try #require(vms.firstMatch(of: /\/vms\/[0-9a-f-]{36}/).map { String($0.output) })
         #expect(try client.get(vmPath).text.contains("Needs CAP_NET_ADMIN"))
 
-        let home = try client.get("/")
-        let token = try #require(home.cookie("vnetd_csrf"))
-        let cookie = ["Cookie": "vnetd_csrf=\(token)"]
-        #expect(try client.postForm("/adapters", [("csrf_token", token), ("bind", adapter)], headers: cookie).status == 303)
-        let created = try client.postForm("/networks", [("csrf_token", token), ("name", "LAN"), ("adapter", adapter)], headers: cookie)
+        #expect(try client.post("/adapters", [("bind", adapter)]).status == 303)
+        let created = try client.post("/networks", [("name", "LAN"), ("adapter", adapter)])
         let networkPath = try #require(created.header("Location"))
         #expect(eventually(5) { (try? client.get(networkPath).text.contains("Needs CAP_NET_RAW")) == true })
 
         // A QEMU socket adapter works without privileges: its socket exists and the page says how to attach.
-        let vm = try client.postForm("/vms", [("csrf_token", token), ("name", "socket-vm")], headers: cookie)
+        let vm = try client.post("/vms", [("name", "socket-vm")])
         let socketVM = try #require(vm.header("Location"))
         #expect(eventually(5) {
             guard let page = try? client.get(socketVM).text else { return false }

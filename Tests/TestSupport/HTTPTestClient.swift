@@ -165,3 +165,44 @@ public let repositoryRoot: String = {
     for _ in 0..<3 { url.deleteLastPathComponent() }
     return url.path
 }()
+
+/// A signed-in browser for live-server tests: its session and CSRF cookies go with every request.
+public struct SignedInClient: Sendable {
+    public let client: HTTPTestClient
+    public let csrfToken: String
+    public let cookieHeader: String
+
+    public struct SignInError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Signs in through `/login` as a browser would: fetch the form, post it, keep the cookies.
+    public init(port: UInt16, name: String, password: String) throws {
+        client = HTTPTestClient(port: port)
+        let form = try client.get("/login")
+        guard let token = form.cookie("vnetd_csrf") else { throw SignInError(description: "no CSRF cookie (status \(form.status))") }
+        let reply = try client.postForm(
+            "/login", [("csrf_token", token), ("name", name), ("password", password)],
+            headers: ["Cookie": "vnetd_csrf=\(token)"])
+        guard reply.status == 303, let session = reply.cookie("vnetd_session") else {
+            throw SignInError(description: "sign-in answered \(reply.status)")
+        }
+        csrfToken = token
+        cookieHeader = "vnetd_csrf=\(token); vnetd_session=\(session)"
+    }
+
+    /// Signs in as the `admin` a first start created, with the password from its file.
+    public init(port: UInt16, initialPasswordFile: String) throws {
+        let password = try String(contentsOfFile: initialPasswordFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try self.init(port: port, name: "admin", password: password)
+    }
+
+    public func get(_ path: String) throws -> HTTPTestClient.Reply {
+        try client.get(path, headers: ["Cookie": cookieHeader])
+    }
+
+    /// Posts a form with the CSRF token added.
+    public func post(_ path: String, _ fields: [(String, String)]) throws -> HTTPTestClient.Reply {
+        try client.postForm(path, [("csrf_token", csrfToken)] + fields, headers: ["Cookie": cookieHeader])
+    }
+}

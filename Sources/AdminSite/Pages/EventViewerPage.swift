@@ -10,7 +10,7 @@ struct EventViewerPage: Sendable {
     /// Cached between changes: the page shows only stored events.
     func respond(to request: Request) throws -> Response {
         let requested = request.query["page"].flatMap(Int.init) ?? 1
-        let key = "events|\(requested)|\(Layout.refreshSeconds(request) ?? 0)"
+        let key = "events|\(request.administrator ?? "")|\(requested)|\(Layout.refreshSeconds(request) ?? 0)"
         return try site.cache.response(key: key, generation: dependencies.changes.generation) {
             try render(request, requested: requested)
         }

@@ -10,7 +10,7 @@ struct MasterStatusPage: Sendable {
     /// Cached between changes: everything shown comes from the store, except the uptime, which is in the key.
     func respond(to request: Request) throws -> Response {
         let uptime = Formatting.duration(dependencies.clock.now().timeIntervalSince(dependencies.info.startedAt))
-        let key = "status|\(Layout.refreshSeconds(request) ?? 0)|\(uptime)"
+        let key = "status|\(request.administrator ?? "")|\(Layout.refreshSeconds(request) ?? 0)|\(uptime)"
         return try site.cache.response(key: key, generation: dependencies.changes.generation) {
             try render(request, uptime: uptime)
         }

@@ -1,0 +1,178 @@
+import Foundation
+import Synchronization
+
+/// How long sign-ins last.
+public struct SessionPolicy: Sendable {
+    /// A session unused this long has ended.
+    public var idleTimeout: TimeInterval
+    /// A session ends this long after sign-in, however busy.
+    public var lifetime: TimeInterval
+    /// How often a session re-reads its account, so a changed password or a removed account
+    /// ends it even when the change came from another process (`vnetd user passwd`).
+    public var recheckInterval: TimeInterval
+    /// Sessions kept at most; beyond it the one idle longest is ended.
+    public var maximumSessions: Int
+
+    public init(idleTimeout: TimeInterval = 30 * 60, lifetime: TimeInterval = 12 * 3600, recheckInterval: TimeInterval = 5, maximumSessions: Int = 10_000) {
+        self.idleTimeout = idleTimeout
+        self.lifetime = lifetime
+        self.recheckInterval = recheckInterval
+        self.maximumSessions = maximumSessions
+    }
+}
+
+/// The signed-in sessions, by their secret token (the cookie's value).
+///
+/// Kept in memory: a restart signs everyone out. Tokens are 256 bits from the system's
+/// cryptographic generator; a token is only ever compared as a whole dictionary key.
+public final class SessionRegistry: Sendable {
+    struct Session {
+        var administrator: String
+        var credential: String
+        var opened: Date
+        var lastSeen: Date
+        var checked: Date
+    }
+
+    private let sessions = Mutex<[String: Session]>([:])
+    private let policy: SessionPolicy
+    /// The current stored hash of an account, or nil when it no longer exists.
+    private let currentCredential: @Sendable (String) -> String?
+
+    public init(policy: SessionPolicy = SessionPolicy(), currentCredential: @escaping @Sendable (String) -> String?) {
+        self.policy = policy
+        self.currentCredential = currentCredential
+    }
+
+    /// Starts a session for an administrator who just proved their password; returns its token.
+    public func open(for administrator: Administrator, now: Date) -> String {
+        let token = Self.newToken()
+        let session = Session(administrator: administrator.name, credential: administrator.passwordHash, opened: now, lastSeen: now, checked: now)
+        sessions.withLock { sessions in
+            sessions = sessions.filter { !isExpired($0.value, now: now) }
+            if sessions.count >= policy.maximumSessions, let idlest = sessions.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+                sessions[idlest.key] = nil
+            }
+            sessions[token] = session
+        }
+        return token
+    }
+
+    /// The administrator a token belongs to, when its session is still open; counts as activity.
+    public func administrator(for token: String, now: Date) -> String? {
+        let found: Session? = sessions.withLock { sessions in
+            guard var session = sessions[token] else { return nil }
+            if isExpired(session, now: now) {
+                sessions[token] = nil
+                return nil
+            }
+            session.lastSeen = now
+            sessions[token] = session
+            return session
+        }
+        guard let found else { return nil }
+        guard now.timeIntervalSince(found.checked) >= policy.recheckInterval else { return found.administrator }
+        // Read outside the lock: the account store may take a moment.
+        let current = currentCredential(found.administrator)
+        return sessions.withLock { sessions in
+            guard current == found.credential else {
+                sessions[token] = nil
+                return nil
+            }
+            sessions[token]?.checked = now
+            return sessions[token] == nil ? nil : found.administrator
+        }
+    }
+
+    /// Ends one session (sign-out). Returns the administrator it belonged to.
+    @discardableResult
+    public func close(_ token: String) -> String? {
+        sessions.withLock { $0.removeValue(forKey: token)?.administrator }
+    }
+
+    public var openCount: Int { sessions.withLock { $0.count } }
+
+    private func isExpired(_ session: Session, now: Date) -> Bool {
+        now.timeIntervalSince(session.lastSeen) >= policy.idleTimeout || now.timeIntervalSince(session.opened) >= policy.lifetime
+    }
+
+    static func newToken() -> String { randomHex(words: 4) }
+
+    /// 128 random bits, for a one-response value such as a CSP nonce.
+    public static func newNonce() -> String { randomHex(words: 2) }
+
+    private static func randomHex(words: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        var token = ""
+        token.reserveCapacity(16 * words)
+        for _ in 0..<words {
+            let word: UInt64 = generator.next()
+            let hex = String(word, radix: 16)
+            token += String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        return token
+    }
+}
+
+/// Slows down guessing: after a few failed sign-ins from one address, that address must wait
+/// before it may try again, and the wait doubles with each further failure (capped). A success
+/// forgets the address's failures. Counts are kept for a bounded number of addresses.
+public final class SignInThrottle: Sendable {
+    public struct Policy: Sendable {
+        public var freeFailures: Int = 5
+        public var firstDelay: TimeInterval = 1
+        public var maximumDelay: TimeInterval = 300
+        /// Failures older than this are forgotten.
+        public var memory: TimeInterval = 15 * 60
+        public var maximumAddresses: Int = 10_000
+        public init() {}
+    }
+
+    struct Record {
+        var failures: Int
+        var lastFailure: Date
+    }
+
+    private let records = Mutex<[String: Record]>([:])
+    private let policy: Policy
+
+    public init(policy: Policy = Policy()) {
+        self.policy = policy
+    }
+
+    /// Seconds `address` must still wait before its next attempt, or nil when it may try now.
+    public func waitTime(for address: String, now: Date) -> TimeInterval? {
+        records.withLock { records in
+            guard let record = records[address] else { return nil }
+            let remaining = delay(after: record.failures) - now.timeIntervalSince(record.lastFailure)
+            return remaining > 0 ? remaining : nil
+        }
+    }
+
+    public func recordFailure(from address: String, now: Date) {
+        records.withLock { records in
+            var record = records[address] ?? Record(failures: 0, lastFailure: now)
+            if now.timeIntervalSince(record.lastFailure) > policy.memory { record.failures = 0 }
+            record.failures += 1
+            record.lastFailure = now
+            if records[address] == nil, records.count >= policy.maximumAddresses {
+                records = records.filter { now.timeIntervalSince($0.value.lastFailure) <= policy.memory }
+                if records.count >= policy.maximumAddresses, let oldest = records.min(by: { $0.value.lastFailure < $1.value.lastFailure }) {
+                    records[oldest.key] = nil
+                }
+            }
+            records[address] = record
+        }
+    }
+
+    public func recordSuccess(from address: String) {
+        _ = records.withLock { $0.removeValue(forKey: address) }
+    }
+
+    /// The wait imposed after `failures` failures in a row.
+    func delay(after failures: Int) -> TimeInterval {
+        guard failures >= policy.freeFailures else { return 0 }
+        let doublings = min(failures - policy.freeFailures, 30)
+        return min(policy.maximumDelay, policy.firstDelay * pow(2, Double(doublings)))
+    }
+}
