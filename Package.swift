@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "TestSupport",
+            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),

@@ -49,6 +49,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private var endpoints: [NetworkID: DHCPEndpoint] = [:]
     private var nextPort: UInt32 = 1
     private var ticks = 0
+    private var publishPending = false
+    private var lastPublished: Int64 = 0
+    static let publishInterval: Int64 = 100
 
     final class NICPort {
         var nic: VirtualNIC
@@ -119,7 +122,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .vmRenamed(let id, let name): vmNames[id] = name
             case .dhcpChanged(let id, let settings): changeDHCP(id, settings, leases: [])
             }
-            publish()
+            publishSoon()
         }
     }
 
@@ -389,7 +392,21 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         var ports: [NICID: PortRuntimeStatus] = [:]
     }
 
+    /// Publishes after a change, at most every `publishInterval`: building the snapshot is
+    /// O(networks + ports), and a burst of saves must not starve the frames this thread forwards.
+    private func publishSoon() {
+        guard !publishPending else { return }
+        let wait = lastPublished + Self.publishInterval - Syscall.monotonicMilliseconds()
+        guard wait > 0 else { return publish() }
+        publishPending = true
+        loop.runAfter(milliseconds: wait) { [self] in
+            publishPending = false
+            publish()
+        }
+    }
+
     private func publish() {
+        lastPublished = Syscall.monotonicMilliseconds()
         let now = loop.now == 0 ? Syscall.monotonicMilliseconds() : loop.now
         var next = StatusSnapshot()
         var labels: [PortID: String] = [:]

@@ -34,6 +34,8 @@ public final class EventLoop: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var nextTick: Int64 = 0
     private var dirty: [any Flushable] = []
+    /// One-shot work due at a monotonic time, in no particular order (there are only ever a few).
+    private var timers: [(due: Int64, work: () -> Void)] = []
     /// Monotonic milliseconds at the start of the current round: one clock read per round, not per frame.
     public private(set) var now: Int64 = 0
     public var tick: (Int64) -> Void = { _ in }
@@ -108,6 +110,11 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Runs `work` on the loop thread once, `milliseconds` from now. Loop thread only.
+    public func runAfter(milliseconds: Int64, _ work: @escaping () -> Void) {
+        timers.append((Syscall.monotonicMilliseconds() + max(0, milliseconds), work))
+    }
+
     /// Asks for `port.flushOutput()` at the end of this round.
     public func markDirty(_ port: any Flushable) {
         dirty.append(port)
@@ -123,7 +130,8 @@ public final class EventLoop: @unchecked Sendable {
         nextTick = Syscall.monotonicMilliseconds() + 1000
         while running {
             let now = Syscall.monotonicMilliseconds()
-            let timeout = Int32(max(0, min(1000, nextTick - now)))
+            let deadline = timers.reduce(nextTick) { min($0, $1.due) }
+            let timeout = Int32(max(0, min(1000, deadline - now)))
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, timeout) }
             self.now = Syscall.monotonicMilliseconds()
             if count < 0 && errno != EINTR {
@@ -151,6 +159,11 @@ public final class EventLoop: @unchecked Sendable {
             }
             flush()
             let after = Syscall.monotonicMilliseconds()
+            if !timers.isEmpty, timers.contains(where: { $0.due <= after }) {
+                let due = timers.filter { $0.due <= after }
+                timers.removeAll { $0.due <= after }
+                for timer in due { timer.work() }
+            }
             if after >= nextTick {
                 tick(after)
                 nextTick = after + 1000

@@ -41,6 +41,11 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
         }
     }
 
+    /// SQLite's own check of every page, index and constraint: "ok" when the file is sound.
+    public func integrityCheck() throws -> [String] {
+        try writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
     public func journalMode() throws -> String {
         try writer.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
     }

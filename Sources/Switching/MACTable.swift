@@ -13,7 +13,9 @@ import Packets
 /// - a known address seen on another port moves there (a VM moved, or a loop).
 ///
 /// Threading: owned by the switch's I/O thread, never shared; nothing here locks. Every
-/// operation is O(1) except `expire`, which is O(entries removed). Storage is allocated once.
+/// operation is O(1) (amortized while the table grows) except `expire`, which is O(entries
+/// removed). Storage grows with the stations seen, up to `capacity`, and never shrinks: a
+/// host with thousands of quiet networks does not pay for thousands of full tables.
 public struct MACTable {
     public struct Entry: Sendable, Equatable {
         public var address: MACAddress
@@ -49,13 +51,19 @@ public struct MACTable {
         precondition(capacity > 0)
         self.capacity = capacity
         self.agingTime = agingTime
-        index = Dictionary(minimumCapacity: capacity)
-        addresses = Array(repeating: 0, count: capacity)
-        ports = Array(repeating: PortID(0), count: capacity)
-        lastSeen = Array(repeating: 0, count: capacity)
-        newer = Array(repeating: -1, count: capacity)
-        older = Array(repeating: -1, count: capacity)
-        free = (0..<Int32(capacity)).reversed()
+        let initial = min(capacity, 16)
+        index = Dictionary(minimumCapacity: initial)
+        addresses = []
+        ports = []
+        lastSeen = []
+        newer = []
+        older = []
+        free = []
+        addresses.reserveCapacity(initial)
+        ports.reserveCapacity(initial)
+        lastSeen.reserveCapacity(initial)
+        newer.reserveCapacity(initial)
+        older.reserveCapacity(initial)
     }
 
     public var count: Int { index.count }
@@ -80,6 +88,13 @@ public struct MACTable {
         let slot: Int32
         if let available = free.popLast() {
             slot = available
+        } else if addresses.count < capacity {
+            slot = Int32(addresses.count)
+            addresses.append(0)
+            ports.append(PortID(0))
+            lastSeen.append(0)
+            newer.append(-1)
+            older.append(-1)
         } else {
             slot = tail
             index.removeValue(forKey: addresses[Int(slot)])

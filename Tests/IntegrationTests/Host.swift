@@ -55,6 +55,21 @@ func run(_ arguments: [String], check: Bool = true) throws -> (status: Int32, ou
     return (exitCode, text)
 }
 
+/// Starts a program in the background with its output appended to `logFile`; returns its pid.
+func spawn(_ arguments: [String], logFile: String) throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    guard spawned == 0 else { throw CommandFailure(description: "cannot start \(arguments.joined(separator: " ")): \(spawned)") }
+    return pid
+}
+
 /// A network namespace standing in for a VM (or a LAN host), deleted when released.
 final class Namespace {
     let name: String

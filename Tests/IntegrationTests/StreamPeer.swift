@@ -8,6 +8,8 @@ import Glibc
 /// Speaks QEMU's `-netdev stream` framing over a unix socket, as a QEMU VM would.
 final class StreamPeer {
     private var fd: Int32
+    /// Kept across exchanges: a read can end inside a frame that the next exchange completes.
+    private var framer = LengthPrefixedFramer()
 
     init(path: String) throws {
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -19,7 +21,11 @@ final class StreamPeer {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { throw CommandFailure(description: "connect \(path): \(errno)") }
+        guard connected == 0 else {
+            let error = errno
+            Glibc.close(fd)
+            throw CommandFailure(description: "connect \(path): \(error)")
+        }
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -36,7 +42,6 @@ final class StreamPeer {
 
     /// Sends `frame` every half second until a received frame satisfies `matches` (5 s at most).
     func exchange(_ frame: [UInt8], until matches: ([UInt8]) -> Bool) throws -> Bool {
-        var framer = LengthPrefixedFramer()
         let deadline = Date().addingTimeInterval(5)
         var nextSend = Date.distantPast
         while Date() < deadline {
