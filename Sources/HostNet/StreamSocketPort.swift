@@ -25,6 +25,7 @@ public final class StreamSocketPort: IOPort, Flushable {
     private var flushScheduled = false
     private var waitingForWritable = false
     static let outputCapacity = 1 << 20
+    static let readBudgetBytes = 64 << 10
 
     public init(id: PortID, loop: EventLoop, path: String) throws(SystemError) {
         self.path = path
@@ -74,10 +75,15 @@ public final class StreamSocketPort: IOPort, Flushable {
         guard connection >= 0 else { return }
         if events & EPOLLOUT.rawValue != 0 { flushOutput() }
         guard events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue) != 0 else { return }
-        for _ in 0..<64 {
+        // A budget per readiness event, like NAPI's: a peer that never stops sending (a
+        // broadcast storm) gets its turn and then waits for the next round, so every other port
+        // on this thread is served within a few milliseconds.
+        var budget = Self.readBudgetBytes
+        while budget > 0 {
             let fd = connection
-            let count = framer.write { space in read(fd, space.baseAddress, space.count) }
+            let count = framer.write { space in read(fd, space.baseAddress, min(space.count, budget)) }
             if count > 0 {
+                budget -= count
                 do {
                     try framer.drain { ingest($0) }
                 } catch {

@@ -101,6 +101,56 @@ struct FaultTests {
     }
 }
 
+extension FaultTests {
+    /// A broadcast storm on one network, for a bounded time: another network's pings and the
+    /// admin site keep working. The figures printed go to bench/RESULTS.md.
+    @Test func aBroadcastStormOnOneNetworkLeavesOtherNetworksAndTheSiteWorking() throws {
+        let bench = try Bench(subnet: "10.97.0")
+        let quiet = try bench.vnetd.services.networks.create(NetworkDraft(name: "Quiet", adapter: nil, notes: "")).id
+        let (_, tapC) = try bench.vnetd.tapVM("c", on: quiet)
+        let (_, tapD) = try bench.vnetd.tapVM("d", on: quiet)
+        let c = try Namespace("fc")
+        let d = try Namespace("fd")
+        try c.adopt(tapC, address: "10.97.1.1/24")
+        try d.adopt(tapD, address: "10.97.1.2/24")
+        #expect(try c.canPing("10.97.1.2"))
+        let browser = try SignedInClient(port: bench.vnetd.application.port, initialPasswordFile: bench.vnetd.configuration.initialPasswordFile)
+
+        let stormSeconds = 8.0
+        let storm = EthernetBuilder.header(destination: .broadcast, source: MACAddress(value: 0x0200_0000_5707), type: EtherType(rawValue: 0x88B5))
+            + [UInt8](repeating: 0x5A, count: 46)
+        let prefix = LengthPrefixedFramer.prefix(storm.count)
+        let chunk = [UInt8]((0..<1000).map { _ in [prefix.0, prefix.1, prefix.2, prefix.3] + storm }.joined())
+        let before = bench.status().ports.map(\.counters.rxFrames).reduce(0, +)
+        let stormer = Thread { [peer = bench.peer] in
+            let deadline = Date().addingTimeInterval(stormSeconds)
+            while Date() < deadline { try? peer.write(chunk) }
+        }
+        stormer.start()
+        usleep(500_000)
+
+        // During the storm: 50 pings on the quiet network, and the admin site's pages.
+        let ping = try run(["ip", "netns", "exec", c.name, "ping", "-c", "50", "-i", "0.1", "-W", "1", "-q", "10.97.1.2"], check: false)
+        var pageMilliseconds: [Double] = []
+        for path in ["/", "/networks", "/networks/\(bench.network.rawValue)", "/events"] {
+            let started = Date()
+            #expect(try browser.get(path).status == 200, "\(path) during the storm")
+            pageMilliseconds.append(Date().timeIntervalSince(started) * 1000)
+        }
+        while !stormer.isFinished { usleep(100_000) }
+        let stormFrames = bench.status().ports.map(\.counters.rxFrames).reduce(0, +) - before
+
+        let loss = ping.output.firstMatch(of: /(\d+)% packet loss/).flatMap { Int($0.1) }
+        let rtt = ping.output.firstMatch(of: /= [\d.]+\/([\d.]+)\/([\d.]+)/)
+        #expect(loss == 0, "the quiet network loses no ping during the storm: \(ping.output)")
+        #expect(stormFrames > 100_000, "the storm really ran")
+        #expect(try c.canPing("10.97.1.2"))
+        #expect(try bench.a.canPing("10.97.0.2"), "the storm network itself works again afterwards")
+        print(String(format: "broadcast storm: %.0f frames/s for %.0f s on one network; the quiet network's ping: %d%% loss, avg %@ ms, max %@ ms; admin pages during the storm: max %.1f ms",
+                     Double(stormFrames) / stormSeconds, stormSeconds, loss ?? -1, String(rtt?.1 ?? "?"), String(rtt?.2 ?? "?"), pageMilliseconds.max() ?? 0))
+    }
+}
+
 /// This process's resident memory in KiB (vnetd runs in the test process).
 func residentKiB() throws -> Int {
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)

@@ -6,7 +6,8 @@ import Glibc
 #endif
 
 /// Speaks QEMU's `-netdev stream` framing over a unix socket, as a QEMU VM would.
-final class StreamPeer {
+/// Used by one thread at a time (a test hands it to a writer thread and waits for it).
+final class StreamPeer: @unchecked Sendable {
     private var fd: Int32
     /// Kept across exchanges: a read can end inside a frame that the next exchange completes.
     private var framer = LengthPrefixedFramer()

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// 256 browsers at once for a minute against a real vnetd with a populated store: no request
+/// fails and memory does not creep. Figures printed go to bench/RESULTS.md.
+@Suite("The admin site under sustained load", .serialized)
+struct SoakTests {
+    static let seconds = 60
+
+    @Test func twoHundredFiftySixConnectionsForAMinuteGiveNoErrorsAndFlatMemory() throws {
+        let vnetd = try #require(
+            [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "the vnetd executable is built by `swift build`")
+        let wrk = try #require(["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                               "wrk is missing: `make test` installs it")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = folder.path + "/data"
+        try run([vnetd, "populate", "--data-dir", data, "--networks", "100", "--vms", "100", "--nics-per-vm", "2"])
+        let port = UInt16.random(in: 20_000...40_000)
+        let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "warning",
+                             "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
+                            logFile: folder.path + "/vnetd.log")
+        defer {
+            kill(pid, SIGTERM)
+            waitpid(pid, nil, 0)
+        }
+        #expect(eventually(15) { (try? HTTPTestClient(port: port).get("/login").status) == 200 })
+        let browser = try SignedInClient(port: port, initialPasswordFile: data + "/initial-admin-password")
+        let vmPath = try #require(try browser.get("/vms").text.firstMatch(of: /\/vms\/[0-9a-f-]{36}/).map { String($0.output) })
+        let script = folder.path + "/pages.lua"
+        try """
+        local paths = {"/", "/networks", "/vms", "\(vmPath)", "/events", "/adapters", "/static/css/vnetd.css"}
+        local i = 0
+        request = function()
+          i = i + 1
+          return wrk.format("GET", paths[(i % #paths) + 1], {["Cookie"] = "\(browser.cookieHeader)"})
+        end
+        done = function(summary, latency, requests)
+          io.write(string.format("SOAK requests=%d non2xx=%d connect=%d read=%d write=%d timeout=%d p50=%.2f p99=%.2f\\n",
+            summary.requests, summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write,
+            summary.errors.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+        end
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+
+        let warmUp = try run([wrk, "-t2", "-c256", "-d5s", "-s", script, "http://127.0.0.1:\(port)"]).output
+        #expect(warmUp.contains("SOAK"))
+        let before = try residentKiB(of: pid)
+        let soak = try run([wrk, "-t2", "-c256", "-d\(Self.seconds)s", "--timeout", "10s", "-s", script, "http://127.0.0.1:\(port)"]).output
+        let after = try residentKiB(of: pid)
+        let line = try #require(soak.split(separator: "\n").first { $0.hasPrefix("SOAK ") }.map(String.init), "\(soak)")
+        func figure(_ name: String) -> Double? {
+            line.split(separator: " ").first { $0.hasPrefix(name + "=") }.flatMap { Double($0.dropFirst(name.count + 1)) }
+        }
+        #expect((figure("requests") ?? 0) > Double(Self.seconds) * 100, "the load was real: \(line)")
+        for error in ["non2xx", "connect", "read", "write", "timeout"] {
+            #expect(figure(error) == 0, "\(error) errors: \(line)")
+        }
+        #expect(after - before < 16 * 1024, "memory stays flat: \(before) KiB before, \(after) KiB after")
+        #expect(try browser.get("/").status == 200, "the session and the site are fine afterwards")
+        print("wrk soak: 256 connections, \(Self.seconds) s: \(line); RSS \(before / 1024) MiB before, \(after / 1024) MiB after")
+    }
+}
+
+/// Resident memory of another process, in KiB.
+func residentKiB(of pid: pid_t) throws -> Int {
+    let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int($0) })
+    else { throw CommandFailure(description: "no VmRSS for \(pid)") }
+    return value
+}
