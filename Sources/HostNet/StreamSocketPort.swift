@@ -14,6 +14,8 @@ import Glibc
 /// connection. A peer that sends a length of 0 or over 65,535 is disconnected and counted; the
 /// switch carries on. Output is buffered and flushed once per loop round (one `write` for many
 /// frames); when the buffer is full, frames are dropped as congested rather than blocking.
+/// Buffers exist only while a peer is connected: a host with hundreds of stopped VMs does not
+/// hold a megabyte for each.
 public final class StreamSocketPort: IOPort, Flushable {
     public let path: String
     private var listener: Int32
@@ -30,7 +32,7 @@ public final class StreamSocketPort: IOPort, Flushable {
     public init(id: PortID, loop: EventLoop, path: String) throws(SystemError) {
         self.path = path
         listener = Int32(try Syscall.helper("listen on \(path)") { Int(vnetd_unix_listen(path, 4)) })
-        output = [UInt8](repeating: 0, count: Self.outputCapacity)
+        output = []
         super.init(id: id, loop: loop, bufferSize: 0)
         chmod(path, 0o660)
         try loop.adopt(listener, Listener(port: self))
@@ -59,6 +61,7 @@ public final class StreamSocketPort: IOPort, Flushable {
             }
             connection = fd
             framer = LengthPrefixedFramer()
+            if output.isEmpty { output = [UInt8](repeating: 0, count: Self.outputCapacity) }
             outputStart = 0
             outputEnd = 0
             do {
@@ -173,6 +176,8 @@ public final class StreamSocketPort: IOPort, Flushable {
         waitingForWritable = false
         outputStart = 0
         outputEnd = 0
+        output = []
+        framer.releaseStorage()
         state = .waiting
     }
 

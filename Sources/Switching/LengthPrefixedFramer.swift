@@ -1,7 +1,8 @@
 /// Splits QEMU's `-netdev stream` byte stream into frames: each frame is preceded by its length
 /// as 4 bytes, big-endian (QEMU net/stream_data.c).
 ///
-/// The buffer is allocated once; bytes are read straight into its free space with `write(into:)`
+/// The buffer is allocated on first use and kept until `releaseStorage()` (a port without a peer
+/// holds none); bytes are read straight into its free space with `write(into:)`
 /// and frames are handed out as views into it, so nothing is copied or allocated per frame.
 /// A length of 0 or over `maximumFrameSize` is a protocol error: the caller disconnects the peer.
 public struct LengthPrefixedFramer {
@@ -16,7 +17,14 @@ public struct LengthPrefixedFramer {
 
     public init(maximumFrameSize: Int = 65_535) {
         self.maximumFrameSize = maximumFrameSize
-        storage = Array(repeating: 0, count: 4 * (maximumFrameSize + 4))
+        storage = []
+    }
+
+    /// Drops buffered bytes and gives the buffer's memory back.
+    public mutating func releaseStorage() {
+        storage = []
+        start = 0
+        end = 0
     }
 
     public var bufferedCount: Int { end - start }
@@ -24,6 +32,7 @@ public struct LengthPrefixedFramer {
     /// Lets the caller fill the free space (e.g. with `read(2)`); `fill` returns how many bytes it
     /// wrote, or a negative number on error, which is passed back unchanged.
     public mutating func write(into fill: (UnsafeMutableRawBufferPointer) -> Int) -> Int {
+        if storage.isEmpty { storage = Array(repeating: 0, count: 4 * (maximumFrameSize + 4)) }
         if start > 0 && (start == end || storage.count - end < maximumFrameSize + 4) {
             compact()
         }
