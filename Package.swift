@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "vnetd", targets: ["vnetd"]),
+        // The parsers and the HTTP layer, for the fuzz targets in fuzz/ (a package of its own).
+        .library(name: "VnetdParsers", targets: ["Packets", "Switching", "DHCP", "WebServer", "Domain", "AdminSite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -81,7 +83,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
-        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets"], swiftSettings: strictness),
+        .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport",

@@ -8,11 +8,11 @@ import FoundationXML
 /// The export format of a virtual network, in the spirit of Virtual Server's `.vnc` files.
 /// Documented in docs/network-definition.md. Unknown elements are ignored on import, so files
 /// written by newer versions still load; external entities are never resolved.
-enum NetworkDefinitionXML {
+public enum NetworkDefinitionXML {
     static let namespace = "urn:vnetd:virtual-network:1"
     static let maximumSize = 256 << 10
 
-    static func encode(_ definition: NetworkDefinition) -> String {
+    public static func encode(_ definition: NetworkDefinition) -> String {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         xml += "<virtual_network xmlns=\"\(namespace)\" format=\"1\">\n"
         xml += "  <name>\(escape(definition.name))</name>\n"
@@ -41,9 +41,20 @@ enum NetworkDefinitionXML {
         return xml
     }
 
-    static func decode(_ bytes: [UInt8]) throws -> NetworkDefinition {
+    public static func decode(_ bytes: [UInt8]) throws -> NetworkDefinition {
         guard !bytes.isEmpty else { throw invalid("The file is empty.") }
         guard bytes.count <= maximumSize else { throw invalid("The file is larger than a network definition can be.") }
+        // Definitions are UTF-8. Checked here, before the parser: FoundationXML traps on element
+        // names that are not valid UTF-8 (found by fuzz/FuzzNetworkDefinition), which would take
+        // the whole server down with it.
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw invalid("The file is not UTF-8 text.")
+        }
+        if let declaration = bytes.prefix(200).split(separator: UInt8(ascii: ">")).first.map({ String(decoding: $0, as: UTF8.self).lowercased() }),
+           declaration.hasPrefix("<?xml"), let encoding = declaration.firstMatch(of: /encoding\s*=\s*["']([^"']*)["']/)?.1,
+           encoding != "utf-8", encoding != "utf8" {
+            throw invalid("The file declares the encoding \(encoding); network definitions are UTF-8.")
+        }
         let reader = Reader()
         let parser = XMLParser(data: Data(bytes))
         parser.shouldResolveExternalEntities = false

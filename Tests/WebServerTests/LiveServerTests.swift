@@ -19,7 +19,7 @@ final class LiveServer: @unchecked Sendable {
         var current: Int { lock.withLock { value } }
     }
 
-    init(maximumBodySize: Int = 64 << 10) throws {
+    init(maximumBodySize: Int = 64 << 10, connectionTimeoutSeconds: Int = 30) throws {
         publicFolder = try TemporaryDirectory()
         outside = try TemporaryDirectory()
         let manager = FileManager.default
@@ -54,7 +54,8 @@ final class LiveServer: @unchecked Sendable {
         logger.logLevel = .critical
         server = try HTTPServer(
             configuration: HTTPServerConfiguration(
-                listen: ListenAddress(host: "127.0.0.1", port: 0), threads: 2, maximumBodySize: maximumBodySize),
+                listen: ListenAddress(host: "127.0.0.1", port: 0), threads: 2,
+                connectionTimeoutSeconds: connectionTimeoutSeconds, maximumBodySize: maximumBodySize),
             responder: CSRFProtection(wrapping: router),
             logger: logger)
         client = HTTPTestClient(port: server.port)
@@ -243,6 +244,38 @@ struct LiveServerTests {
             headers: ["Cookie": session.cookie, "Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"],
             body: chunked)
         #expect(streamed.status == 413)
+        #expect(try live.client.get("/").status == 200)
+    }
+
+    @Test func aClientThatSendsHeadersTooSlowlyIsHungUpOnAndOthersAreServed() throws {
+        let live = try LiveServer(connectionTimeoutSeconds: 1)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = live.server.port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let partial = Array("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8)
+        _ = partial.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        #expect(try live.client.get("/").status == 200, "others are served while the slow client dawdles")
+        let started = Date()
+        var byte: UInt8 = 0
+        let count = read(fd, &byte, 1)
+        #expect(count == 0, "the server closed the connection")
+        #expect(Date().timeIntervalSince(started) < 9, "well before the client's own 10 s timeout")
+    }
+
+    @Test func headersLargerThanTheConnectionMemoryAreRefusedAndTheServerCarriesOn() throws {
+        let huge = String(repeating: "a", count: 100 << 10)
+        let reply = try? live.client.send(method: "GET", path: "/", headers: ["X-Huge": huge])
+        #expect(reply.map { (400...499).contains($0.status) } ?? true, "refused with a 4xx, or the connection closed")
+        #expect(reply?.text.contains("home") != true)
         #expect(try live.client.get("/").status == 200)
     }
 
