@@ -1,21 +1,24 @@
 # vnetd: the two commands of the README's Quick start, and a few more.
 #   make run    installs what vnetd needs (Debian packages), builds, starts it on 127.0.0.1:8080, data in ./var
 #   make test   installs what the tests need, runs the whole suite
+#   make fuzz   builds the libFuzzer targets and runs each for FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= debug
 LISTEN ?= 127.0.0.1:8080
 DATA_DIR ?= var
 ARGS ?=
+FUZZ_SECONDS ?= 60
 
 # Debian packages: building and running vnetd, and what the test suite uses on top.
-RUN_PACKAGES := pkg-config libmicrohttpd-dev libsqlite3-dev
-TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu busybox
+# libmicrohttpd is built with GnuTLS (HTTPS, certificates); libcrypt is libxcrypt (yescrypt password hashes).
+RUN_PACKAGES := pkg-config libmicrohttpd-dev libgnutls28-dev libcrypt-dev libsqlite3-dev
+TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu busybox curl openssl wrk
 BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool kea-admin dnsmasq-base sqlite3 curl python3
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test build release deps-run deps-test deps-bench bench clean print-test-packages
+.PHONY: run test build release deps-run deps-test deps-bench bench fuzz clean print-test-packages
 
 run: deps-run
 	$(SWIFT) build -c $(CONFIG) --product vnetd
@@ -38,6 +41,9 @@ bench: deps-bench
 	bash bench/switch.sh
 	bash bench/dhcp.sh
 
+fuzz: deps-run
+	bash fuzz/run $(FUZZ_SECONDS)
+
 deps-run:
 	@$(call install,$(RUN_PACKAGES))
 
@@ -51,7 +57,7 @@ print-test-packages:
 	@echo $(TEST_PACKAGES)
 
 clean:
-	rm -rf .build
+	rm -rf .build fuzz/.build
 
 # Installs the Debian packages in $(1) that are missing; does nothing when all are there.
 define install

@@ -63,12 +63,12 @@ ip netns add "$CLI"; ip -n "$CLI" link set lo up
 "$bin" populate --data-dir "$work/data" --networks 1 --vms 1 --backend tap >/dev/null
 "$bin" --listen 127.0.0.1:$PORT --data-dir "$work/data" --log-level warning 2>"$work/vnetd.log" &
 pids+=($!)
-for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
+for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/login" && break; sleep 0.1; done
 network=$(sqlite3 "$work/data/vnetd.sqlite" "SELECT id FROM network")
-jar="$work/cookies"
-curl -fs -c "$jar" -b "$jar" -o /dev/null "http://127.0.0.1:$PORT/"
-token=$(awk '/vnetd_csrf/ {print $7}' "$jar")
-curl -fs -c "$jar" -b "$jar" -o /dev/null --data "csrf_token=$token&action=save&version=0&enabled=on&network=10.131.0.0&mask=255.255.0.0&rangeStart=10.131.0.16&rangeEnd=10.131.255.254&server=10.131.0.1&gateway=&dnsServers=&winsServers=&leaseTime=3600&renewalTime=1800&rebindingTime=3150" "http://127.0.0.1:$PORT/networks/$network/dhcp"
+source bench/signin.sh
+cookie=$(sign_in "http://127.0.0.1:$PORT" "$work/data")
+token=$(sed 's/^vnetd_csrf=\([0-9a-f]*\);.*/\1/' <<<"$cookie")
+curl -fs -H "Cookie: $cookie" -o /dev/null --data "csrf_token=$token&action=save&version=0&enabled=on&network=10.131.0.0&mask=255.255.0.0&rangeStart=10.131.0.16&rangeEnd=10.131.255.254&server=10.131.0.1&gateway=&dnsServers=&winsServers=&leaseTime=3600&renewalTime=1800&rebindingTime=3150" "http://127.0.0.1:$PORT/networks/$network/dhcp"
 tap=$(ip -br link | awk '/^vnd/ {print $1; exit}')
 ip link set "$tap" netns "$CLI"; ip -n "$CLI" addr add 10.131.0.2/16 dev "$tap"; ip -n "$CLI" link set "$tap" up
 sleep 0.5

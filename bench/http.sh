@@ -31,11 +31,12 @@ wait_for() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sle
 start_vnetd() { # log level
   "$bin" --listen 127.0.0.1:$VNETD_PORT --data-dir "$work/data" --log-level "$1" 2>"$work/vnetd-$1.log" &
   pids+=($!)
-  wait_for "http://127.0.0.1:$VNETD_PORT/"
+  wait_for "http://127.0.0.1:$VNETD_PORT/login"
+  cookie=$(sign_in "http://127.0.0.1:$VNETD_PORT" "$work/data")
 }
 stop_last() { local pid=${pids[-1]}; kill "$pid"; wait "$pid" 2>/dev/null || true; unset 'pids[-1]'; }
 
-cookie="vnetd_csrf=$(printf '%064d' 0 | tr 0 a)"
+source bench/signin.sh
 # Returns "requests/s p99-ms" for one wrk run.
 measure() { # url connections
   local out rps p99

@@ -27,9 +27,10 @@ echo "   $fill"
 
 "$bin" --listen 127.0.0.1:$PORT --data-dir "$work/data" --log-level notice 2>"$work/vnetd.log" &
 pid=$!
-for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
-vm=$(curl -fs "http://127.0.0.1:$PORT/vms" | grep -m1 -o '/vms/[0-9a-f-]\{36\}' || true)
-cookie="vnetd_csrf=$(printf '%064d' 0 | tr 0 a)"
+for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/login" && break; sleep 0.1; done
+source bench/signin.sh
+cookie=$(sign_in "http://127.0.0.1:$PORT" "$work/data")
+vm=$(curl -fs -H "Cookie: $cookie" "http://127.0.0.1:$PORT/vms" | grep -m1 -o '/vms/[0-9a-f-]\{36\}' || true)
 
 to_ms() { case "$1" in *us) awk -v v="${1%us}" 'BEGIN {printf "%.2f", v / 1000}' ;; *ms) echo "${1%ms}" ;; *s) awk -v v="${1%s}" 'BEGIN {printf "%.2f", v * 1000}' ;; esac; }
 rows=""

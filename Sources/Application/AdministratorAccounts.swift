@@ -20,9 +20,7 @@ public final class AdministratorAccounts {
     /// After `admin`'s first password is changed, the file holding it is stale: remove it.
     public func forgetInitialPassword(afterChanging name: String) {
         guard AdministratorRules.key(name) == "admin" else { return }
-        var configuration = Configuration(dataDirectory: dataDirectory)
-        configuration.dataDirectory = dataDirectory
-        unlink(configuration.initialPasswordFile)
+        unlink(Configuration(dataDirectory: dataDirectory).initialPasswordFile)
     }
 
     deinit { try? database.close() }

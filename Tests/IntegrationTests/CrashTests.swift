@@ -22,7 +22,7 @@ struct CrashTests {
 
     @Test func killNineInALoopLosesNoAcknowledgedChangeOrLease() throws {
         let vnetd = try #require(
-            [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            vnetdExecutable,
             "the vnetd executable is built by `swift build`")
         let folder = try TemporaryDirectory()
         defer { folder.remove() }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -8,6 +9,13 @@ import Glibc
 /// CI runs as root; elsewhere they are skipped with this reason.
 let isRoot = getuid() == 0
 let needsRoot = "needs root (network namespaces and TAP devices); CI runs these as root"
+
+/// The vnetd executable the tests start: `VNETD_BINARY` when set (e.g. a release build for the
+/// soak figures), else the debug build `make test` makes, else a release build.
+let vnetdExecutable: String? = {
+    if let chosen = ProcessInfo.processInfo.environment["VNETD_BINARY"] { return chosen }
+    return [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
 
 struct CommandFailure: Error, CustomStringConvertible {
     let description: String

@@ -126,7 +126,7 @@ struct QEMUAndBackendTests {
     /// ports say what they need.
     @Test func withoutPrivilegesSocketsWorkAndTAPsAndUplinksSayWhatTheyNeed() throws {
         let binary = try #require(
-            [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            vnetdExecutable,
             "the vnetd executable is built by `swift build`")
         let suffix = String(UInt32.random(in: 0...0xFFFF), radix: 16)
         let adapter = "vtn\(suffix)"

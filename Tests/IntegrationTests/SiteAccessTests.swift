@@ -29,9 +29,7 @@ struct SiteAccessTests {
         return configuration
     }
 
-    var binary: String? {
-        [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
+    var binary: String? { vnetdExecutable }
 
     func mode(_ path: String) -> mode_t {
         var status = stat()

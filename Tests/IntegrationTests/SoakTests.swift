@@ -14,7 +14,7 @@ struct SoakTests {
 
     @Test func twoHundredFiftySixConnectionsForAMinuteGiveNoErrorsAndFlatMemory() throws {
         let vnetd = try #require(
-            [repositoryRoot + "/.build/debug/vnetd", repositoryRoot + "/.build/release/vnetd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            vnetdExecutable,
             "the vnetd executable is built by `swift build`")
         let wrk = try #require(["/usr/bin/wrk", "/usr/local/bin/wrk"].first { FileManager.default.isExecutableFile(atPath: $0) },
                                "wrk is missing: `make test` installs it")
