@@ -27,6 +27,12 @@ let package = Package(
             pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibXML2",
+            pkgConfig: "libxml-2.0",
+            providers: [.apt(["libxml2-dev"])]
+        ),
+        .target(name: "CXML", dependencies: ["CLibXML2"]),
         .target(
             name: "WebServer",
             dependencies: ["CMicroHTTPD", .product(name: "Logging", package: "swift-log")],
@@ -57,7 +63,7 @@ let package = Package(
         .target(
             name: "AdminSite",
             dependencies: [
-                "WebServer", "Domain", "Packets",
+                "WebServer", "Domain", "Packets", "CXML",
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
             ],

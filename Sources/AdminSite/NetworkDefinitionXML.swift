@@ -1,9 +1,7 @@
 import Domain
 import Foundation
 import Packets
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import CXML
 
 /// The export format of a virtual network, in the spirit of Virtual Server's `.vnc` files.
 /// Documented in docs/network-definition.md. Unknown elements are ignored on import, so files
@@ -44,9 +42,7 @@ public enum NetworkDefinitionXML {
     public static func decode(_ bytes: [UInt8]) throws -> NetworkDefinition {
         guard !bytes.isEmpty else { throw invalid("The file is empty.") }
         guard bytes.count <= maximumSize else { throw invalid("The file is larger than a network definition can be.") }
-        // Definitions are UTF-8. Checked here, before the parser: FoundationXML traps on element
-        // names that are not valid UTF-8 (found by fuzz/FuzzNetworkDefinition), which would take
-        // the whole server down with it.
+        // Definitions are UTF-8, and say so or nothing; anything else is refused before parsing.
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw invalid("The file is not UTF-8 text.")
         }
@@ -55,14 +51,10 @@ public enum NetworkDefinitionXML {
            encoding != "utf-8", encoding != "utf8" {
             throw invalid("The file declares the encoding \(encoding); network definitions are UTF-8.")
         }
-        let reader = Reader()
-        let parser = XMLParser(data: Data(bytes))
-        parser.shouldResolveExternalEntities = false
-        parser.shouldProcessNamespaces = true
-        parser.delegate = reader
-        guard parser.parse(), reader.failure == nil else {
-            throw reader.failure ?? invalid("The file is not well-formed XML (line \(parser.lineNumber)).")
+        guard bytes.firstRange(of: Array("<!DOCTYPE".utf8)) == nil else {
+            throw invalid("The file contains a DOCTYPE; network definitions use no DTDs or entities.")
         }
+        let reader = try Reader(bytes)
         guard reader.sawRoot else { throw invalid("The file is not a vnetd network definition: its root element must be <virtual_network>.") }
         guard let name = reader.values["name"] else { throw invalid("The definition has no <name>.") }
         let adapter = reader.values["host_adapter"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
@@ -114,61 +106,78 @@ public enum NetworkDefinitionXML {
         return out
     }
 
-    /// Collects the text of the root's direct children.
-    private final class Reader: NSObject, XMLParserDelegate {
+    /// The root's direct children, read from libxml2's tree: each child's own text (not its
+    /// descendants'), and the DHCP server's fields and reservations. A repeated element keeps its
+    /// last value.
+    private struct Reader {
         var values: [String: String] = [:]
         var dhcpValues: [String: String] = [:]
         var reservations: [[String: String]] = []
         var sawDHCP = false
         var dhcpEnabled = false
         var sawRoot = false
-        var failure: ValidationFailure?
-        private var depth = 0
-        private var current: String?
-        private var text = ""
 
-        func parser(_ parser: XMLParser, didStartElement element: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
-            depth += 1
-            if depth == 1 {
-                guard element == "virtual_network" else {
-                    failure = NetworkDefinitionXML.invalid("The file is not a vnetd network definition: its root element is <\(element)>, not <virtual_network>.")
-                    parser.abortParsing()
-                    return
+        init(_ bytes: [UInt8]) throws {
+            var errorLine: Int32 = 0
+            let document = bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { vnetd_xml_parse($0.baseAddress, Int32(buffer.count), &errorLine) }
+            }
+            guard let document else {
+                throw NetworkDefinitionXML.invalid("The file is not well-formed XML (line \(errorLine)).")
+            }
+            defer { vnetd_xml_free(document) }
+            guard let root = vnetd_xml_root(document) else {
+                throw NetworkDefinitionXML.invalid("The file is not a vnetd network definition: its root element must be <virtual_network>.")
+            }
+            let rootName = String(cString: vnetd_xml_name(root))
+            guard rootName == "virtual_network" else {
+                throw NetworkDefinitionXML.invalid("The file is not a vnetd network definition: its root element is <\(rootName)>, not <virtual_network>.")
+            }
+            sawRoot = true
+            if let format = Self.attribute(root, "format"), format != "1" {
+                throw NetworkDefinitionXML.invalid("The definition uses format \(format); this vnetd reads format 1.")
+            }
+            for child in Self.elements(of: root) {
+                let name = String(cString: vnetd_xml_name(child))
+                guard name == "dhcp_server" else {
+                    values[name] = Self.ownText(child)
+                    continue
                 }
-                sawRoot = true
-                if let format = attributes["format"], format != "1" {
-                    failure = NetworkDefinitionXML.invalid("The definition uses format \(format); this vnetd reads format 1.")
-                    parser.abortParsing()
+                sawDHCP = true
+                dhcpEnabled = Self.attribute(child, "enabled") == "true"
+                for field in Self.elements(of: child) {
+                    let fieldName = String(cString: vnetd_xml_name(field))
+                    if fieldName == "reservation" {
+                        var attributes: [String: String] = [:]
+                        for key in ["mac", "address", "host_name"] { attributes[key] = Self.attribute(field, key) }
+                        reservations.append(attributes)
+                    } else {
+                        dhcpValues[fieldName] = Self.ownText(field)
+                    }
                 }
-            } else if depth == 2 {
-                current = element
-                text = ""
-                if element == "dhcp_server" {
-                    sawDHCP = true
-                    dhcpEnabled = attributes["enabled"] == "true"
-                }
-            } else if depth == 3, current == "dhcp_server" {
-                if element == "reservation" { reservations.append(attributes) }
-                dhcpField = element
-                text = ""
             }
         }
 
-        private var dhcpField: String?
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            if depth == 2 || (depth == 3 && dhcpField != nil) { text += string }
+        static func elements(of node: OpaquePointer) -> [OpaquePointer] {
+            var found: [OpaquePointer] = []
+            var next = vnetd_xml_first_element(node)
+            while let current = next {
+                found.append(current)
+                next = vnetd_xml_next_element(current)
+            }
+            return found
         }
 
-        func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
-            if depth == 3, let field = dhcpField {
-                dhcpValues[field] = text
-                dhcpField = nil
-            } else if depth == 2, let current {
-                if current != "dhcp_server" { values[current] = text }
-                self.current = nil
-            }
-            depth -= 1
+        static func ownText(_ node: OpaquePointer) -> String {
+            guard let text = vnetd_xml_own_text(node) else { return "" }
+            defer { free(text) }
+            return String(cString: text)
+        }
+
+        static func attribute(_ node: OpaquePointer, _ name: String) -> String? {
+            guard let value = vnetd_xml_attribute(node, name) else { return nil }
+            defer { free(value) }
+            return String(cString: value)
         }
     }
 }

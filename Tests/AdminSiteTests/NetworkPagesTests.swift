@@ -182,8 +182,10 @@ struct NetworkPagesTests {
         ("not xml at all", "not well-formed XML"),
         ("<other><name>x</name></other>", "root element is &lt;other&gt;"),
         ("<virtual_network format=\"1\"><notes>n</notes></virtual_network>", "has no &lt;name&gt;"),
-        // An external entity is never resolved: the name stays empty.
-        ("<?xml version=\"1.0\"?><!DOCTYPE v [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><virtual_network><name>&x;</name></virtual_network>", "The name in the file cannot be used: Enter a name."),
+        // No DTD, so no entity, external or expanding, is ever read.
+        ("<?xml version=\"1.0\"?><!DOCTYPE v [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><virtual_network><name>&x;</name></virtual_network>", "contains a DOCTYPE"),
+        ("<virtual_network format=\"1\"><name>caf\u{E9}</name>", "not well-formed XML (line 1)"),
+        ("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><virtual_network><name>x</name></virtual_network>", "declares the encoding iso-8859-1"),
     ])
     func badDefinitionFilesAreRefusedClearly(content: String, message: String) throws {
         let site = try SiteFixture()
