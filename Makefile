@@ -26,9 +26,11 @@ run: deps-run
 	$$($(SWIFT) build -c $(CONFIG) --show-bin-path)/vnetd --listen $(LISTEN) --data-dir $(DATA_DIR) $(ARGS)
 
 # The integration tests run the vnetd executable itself (as an unprivileged user), so build it first.
+# The soak test (256 connections for 60 s) runs alone afterwards: it measures the site, not the machine.
 test: deps-test
 	$(SWIFT) build --product vnetd
 	$(SWIFT) test
+	VNETD_SOAK=1 $(SWIFT) test --filter SoakTests
 
 build: deps-run
 	$(SWIFT) build -c $(CONFIG)
