@@ -109,7 +109,7 @@ machine as the servers: $machine.
 Both servers use libmicrohttpd's internal polling thread with epoll and a pool of one thread per core.
 vnetd renders \`GET /\` (the master status page) from SQLite and Mustache, and reuses the rendered page until the
 store changes (a counter bumped by every write) or the shown uptime does; the C program answers
-every request with the same bytes from memory. Requests carry the CSRF cookie a browser would have.
+every request with the same bytes from memory. Requests carry the session and CSRF cookies of a signed-in administrator.
 "Access log on" is vnetd's default (\`--log-level info\`, one line per request to standard error, here a file).
 
 $table
