@@ -86,32 +86,28 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
     struct vnetd_mhd_log_target *log_target)
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    if (tls_key_pem != NULL && tls_cert_pem != NULL) {
-        return MHD_start_daemon(
-            flags | MHD_USE_TLS, 0, NULL, NULL, access_handler, access_context,
-            MHD_OPTION_EXTERNAL_LOGGER, vnetd_mhd_format_log, (void *)log_target,
-            MHD_OPTION_LISTEN_SOCKET, listen_fd,
-            MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size > 1 ? thread_pool_size : 0,
-            MHD_OPTION_UNESCAPE_CALLBACK, vnetd_mhd_unescape, NULL,
-            MHD_OPTION_CONNECTION_LIMIT, connection_limit,
-            MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
-            MHD_OPTION_NOTIFY_COMPLETED, completed_handler, completed_context,
-            MHD_OPTION_HTTPS_MEM_KEY, tls_key_pem,
-            MHD_OPTION_HTTPS_MEM_CERT, tls_cert_pem,
-            MHD_OPTION_HTTPS_PRIORITIES, VNETD_TLS_PRIORITIES,
-            MHD_OPTION_END);
-    }
+    int tls = tls_key_pem != NULL && tls_cert_pem != NULL;
+    if (tls) flags |= MHD_USE_TLS;
+    // MHD_OPTION_ARRAY: one list, ended before the TLS options unless serving HTTPS. `value` carries
+    // integers and the first pointer of two-pointer options; `ptr_value` single pointers and the
+    // second of two.
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)vnetd_mhd_format_log, log_target},
+        {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size > 1 ? thread_pool_size : 0, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)vnetd_mhd_unescape, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, connection_limit, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)connection_memory_limit, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_handler, completed_context},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)VNETD_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     return MHD_start_daemon(
         flags, 0, NULL, NULL, access_handler, access_context,
-        MHD_OPTION_EXTERNAL_LOGGER, vnetd_mhd_format_log, (void *)log_target,
-        MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size > 1 ? thread_pool_size : 0,
-        MHD_OPTION_UNESCAPE_CALLBACK, vnetd_mhd_unescape, NULL,
-        MHD_OPTION_CONNECTION_LIMIT, connection_limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory_limit,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_handler, completed_context,
+        MHD_OPTION_ARRAY, options,
         MHD_OPTION_END);
 }
 

@@ -160,10 +160,7 @@ struct User: ParsableCommand {
 
         func run() throws {
             try User.perform(location) { accounts in
-                let password = try PasswordPrompt.read(for: name)
-                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
-                    _ = try accounts.service.add(name: name, password: password)
-                }
+                try accounts.service.add(name: name, password: try PasswordPrompt.read(for: name))
                 print("added administrator \(name)")
             }
         }
@@ -178,10 +175,7 @@ struct User: ParsableCommand {
 
         func run() throws {
             try User.perform(location) { accounts in
-                let password = try PasswordPrompt.read(for: name)
-                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
-                    try accounts.service.changePassword(name: name, to: password)
-                }
+                try accounts.service.changePassword(name: name, to: try PasswordPrompt.read(for: name))
                 accounts.forgetInitialPassword(afterChanging: name)
                 print("changed the password of \(name)")
             }
@@ -195,9 +189,7 @@ struct User: ParsableCommand {
 
         func run() throws {
             try User.perform(location) { accounts in
-                try Acting.$administrator.withValue(PasswordPrompt.localActor) {
-                    try accounts.service.remove(name: name)
-                }
+                try accounts.service.remove(name: name)
                 print("removed administrator \(name)")
             }
         }
@@ -216,10 +208,12 @@ struct User: ParsableCommand {
         }
     }
 
-    /// Runs an account command, turning rule violations into one line on standard error.
+    /// Runs an account command as the local user (its events say so), turning rule violations
+    /// into one line on standard error.
     static func perform(_ location: Location, _ body: (AdministratorAccounts) throws -> Void) throws {
         do {
-            try body(try AdministratorAccounts(dataDirectory: location.dataDir))
+            let accounts = try AdministratorAccounts(dataDirectory: location.dataDir)
+            try Acting.$administrator.withValue(PasswordPrompt.localActor) { try body(accounts) }
         } catch let error as ExitCode {
             throw error
         } catch {
