@@ -139,6 +139,12 @@ struct DHCPIntegrationTests {
         #expect(eventually(8) { (storedLease()?.expires ?? .distantPast) > renewed.expires && storedLease()?.address == first.address },
                 "the same address again after the restart")
 
+        // The lease is stored before the ACK leaves; a release means something only once the
+        // client has the ACK (bound), or udhcpc has nothing to release.
+        let clientLog = vnetd.folder.path + "/udhcpc-\(tap).log"
+        #expect(eventually(8) {
+            ((try? String(contentsOfFile: clientLog, encoding: .utf8)) ?? "").components(separatedBy: "bound ").count - 1 >= 2
+        }, "the second client is bound")
         try run(["kill", "-USR2", try pid(pidFile)])
         let released = eventually(8) { (try? vnetd.services.store.read { try $0.leases(of: lab.id) })?.isEmpty == true }
         vnetd.settle()
