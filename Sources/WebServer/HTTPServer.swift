@@ -76,7 +76,10 @@ public final class HTTPServer: @unchecked Sendable {
     /// Binds the socket and starts serving. Throws `ListenError` when the address cannot be used.
     public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) throws {
         self.configuration = configuration
-        let (fd, port) = try ListeningSocket.open(configuration.listen)
+        // A backlog as deep as the connection limit: libmicrohttpd accepts from its worker
+        // threads, so while they render, a burst of new clients (256 browsers at once) waits in
+        // the kernel's queue; a shallow queue dropped handshakes and stalled them for seconds.
+        let (fd, port) = try ListeningSocket.open(configuration.listen, backlog: Int32(clamping: configuration.connectionLimit))
         self.port = port
         let context = ServerContext(
             responder: responder, logger: logger, configuration: configuration,
