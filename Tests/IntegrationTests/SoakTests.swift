@@ -9,8 +9,8 @@ import Glibc
 /// 256 browsers at once for a minute against a real vnetd with a populated store: no request
 /// fails and memory does not creep. Figures printed go to bench/RESULTS.md.
 ///
-/// It needs the machine to itself: run beside the broadcast storm and the QEMU tests, loopback
-/// itself stalls for seconds. `make test` runs it on its own after the rest (VNETD_SOAK=1).
+/// It measures the site, so it gets the machine to itself: `make test` runs it on its own after the
+/// rest (VNETD_SOAK=1), not beside the broadcast storm and the emulated QEMU VM.
 @Suite("The admin site under sustained load", .serialized,
        .enabled(if: ProcessInfo.processInfo.environment["VNETD_SOAK"] != nil, "runs on its own: VNETD_SOAK=1 swift test --filter SoakTests"))
 struct SoakTests {
