@@ -3,7 +3,7 @@ import WebServer
 
 /// The sections of the left navigation; a page names the one it belongs to.
 enum Section: String {
-    case status, events, signOut, networks, createNetwork, addNetwork, vms, createVM, adapters
+    case status, events, signOut, account, networks, createNetwork, addNetwork, vms, createVM, adapters
 }
 
 /// Builds the values every page shares: the layout's navigation state, the CSRF token for forms,

@@ -90,6 +90,9 @@ public enum AdminSite {
         router.post("/login") { try signIn.signIn($0) }
         router.get("/logout") { try signIn.confirmSignOut($0) }
         router.post("/logout") { try signIn.signOut($0) }
+        let password = ChangePasswordPage(site: site)
+        router.get("/account/password") { try password.show($0) }
+        router.post("/account/password") { try password.save($0) }
         let files = StaticFiles(root: publicDirectory, prefix: "/static/", errorPages: errorPages)
         router.getPrefix("/static/") { files.respond(to: $0) }
         return router

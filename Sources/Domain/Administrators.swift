@@ -118,12 +118,14 @@ public struct AdministratorService: Sendable {
         }
     }
 
-    public func changePassword(name: String, to password: String) throws {
+    /// Returns the account as stored now (its new hash).
+    @discardableResult
+    public func changePassword(name: String, to password: String) throws -> Administrator {
         let problems = AdministratorRules.passwordProblems(password)
         guard problems.isEmpty else { throw ValidationFailure(problems) }
         let hash = try hasher.hash(password)
         let now = clock.now()
-        try store.writeAdministrators { db in
+        return try store.writeAdministrators { db in
             guard var administrator = try db.administrator(named: name) else {
                 throw ValidationFailure(.administratorNotFound, field: "name", "There is no administrator named “\(name)”.")
             }
@@ -132,6 +134,7 @@ public struct AdministratorService: Sendable {
             try db.update(administrator)
             try db.append(Event(time: now, kind: .passwordChanged, subject: .administrator(administrator.name),
                                 message: "The password of “\(administrator.name)” was changed."))
+            return administrator
         }
     }
 

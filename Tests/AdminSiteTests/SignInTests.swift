@@ -133,6 +133,35 @@ struct SignInTests {
         #expect(site.signIn(password: "a brand new password").status == 303)
     }
 
+    @Test func anAdministratorChangesTheirOwnPasswordOnTheSite() throws {
+        let site = try SiteFixture()
+        let otherBrowser = try #require(site.cookies["vnetd_session"])
+        site.forgetCookie("vnetd_session")
+        #expect(site.signIn().status == 303, "this browser signs in too")
+        let wrong = site.post("/account/password", [("current", "not it at all"), ("password", "brand new secret"), ("repeat", "brand new secret")])
+        #expect(wrong.status == 422)
+        #expect(wrong.bodyText.contains("This is not your current password."))
+        #expect(!wrong.bodyText.contains("brand new secret"), "passwords are never sent back")
+        let differ = site.post("/account/password", [("current", SiteFixture.password), ("password", "brand new secret"), ("repeat", "brand new secreT")])
+        #expect(differ.status == 422)
+        #expect(differ.bodyText.contains("The two new passwords differ."))
+        let short = site.post("/account/password", [("current", SiteFixture.password), ("password", "short"), ("repeat", "short")])
+        #expect(short.bodyText.contains("at least 8 characters"))
+        #expect(try site.access.administrators.verify(name: SiteFixture.administrator, password: SiteFixture.password) != nil, "nothing changed yet")
+
+        let changed = site.post("/account/password", [("current", SiteFixture.password), ("password", "brand new secret"), ("repeat", "brand new secret")])
+        #expect(changed.status == 303)
+        #expect(site.get("/account/password?changed=1").bodyText.contains("Your password was changed."), "this browser stays signed in")
+        #expect(try site.access.administrators.verify(name: SiteFixture.administrator, password: "brand new secret") != nil)
+        #expect(try site.access.administrators.verify(name: SiteFixture.administrator, password: SiteFixture.password) == nil)
+        site.clock.advance(by: 6)
+        var other = Request(method: "GET", path: "/")
+        other.cookies = ["vnetd_session": otherBrowser]
+        #expect(site.responder.respond(to: other).status == 303, "the other browser's session ended")
+        #expect(site.get("/").status == 200)
+        #expect(try site.recorderEvents().contains { $0.kind == .passwordChanged && $0.actor == SiteFixture.administrator })
+    }
+
     @Test func changesRecordWhoMadeThem() throws {
         let site = try SiteFixture()
         #expect(site.post("/networks", [("name", "Lab"), ("notes", "")]).status == 303)

@@ -71,6 +71,20 @@ struct SiteAccessTests {
         #expect(!listing.contains("alice"))
     }
 
+    @Test func changingTheFirstPasswordOnTheSiteRemovesItsFile() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let app = try buildApplication(configuration(folder), logger: quiet)
+        defer { app.shutdown() }
+        let file = try #require(app.initialPasswordFile)
+        let first = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .newlines)
+        let browser = try SignedInClient(port: app.port, name: "admin", password: first)
+        let changed = try browser.post("/account/password", [("current", first), ("password", "chosen by me"), ("repeat", "chosen by me")])
+        #expect(changed.status == 303)
+        #expect(!FileManager.default.fileExists(atPath: file))
+        _ = try SignedInClient(port: app.port, name: "admin", password: "chosen by me")
+    }
+
     @Test func plainHTTPOnAReachableAddressIsRefusedUnlessAllowed() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }

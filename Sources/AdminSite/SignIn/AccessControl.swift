@@ -7,8 +7,13 @@ public struct AccessControl: Sendable {
     public var throttle: SignInThrottle
     /// Set when the site is served over HTTPS: cookies get `Secure`.
     public var secureCookies: Bool
+    /// Told the name of an administrator who changed their password on the site (vnetd removes
+    /// the first password's file when it is `admin`'s).
+    public var passwordChanged: @Sendable (String) -> Void
 
-    public init(administrators: AdministratorService, sessions: SessionRegistry, throttle: SignInThrottle = SignInThrottle(), secureCookies: Bool) {
+    public init(administrators: AdministratorService, sessions: SessionRegistry, throttle: SignInThrottle = SignInThrottle(), secureCookies: Bool,
+                passwordChanged: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.passwordChanged = passwordChanged
         self.administrators = administrators
         self.sessions = sessions
         self.throttle = throttle
