@@ -19,8 +19,7 @@ public final class AdministratorAccounts {
 
     /// After `admin`'s first password is changed, the file holding it is stale: remove it.
     public func forgetInitialPassword(afterChanging name: String) {
-        guard AdministratorRules.key(name) == "admin" else { return }
-        unlink(Configuration(dataDirectory: dataDirectory).initialPasswordFile)
+        SiteSecurity.forgetFirstPassword(afterChanging: name, in: Configuration(dataDirectory: dataDirectory))
     }
 
     deinit { try? database.close() }

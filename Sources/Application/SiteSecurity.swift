@@ -74,6 +74,12 @@ enum SiteSecurity {
         return file
     }
 
+    /// The first password's file is stale once `admin` has chosen another password: remove it.
+    static func forgetFirstPassword(afterChanging name: String, in configuration: Configuration) {
+        guard AdministratorRules.key(name) == "admin" else { return }
+        unlink(configuration.initialPasswordFile)
+    }
+
     /// 20 characters from an alphabet without look-alikes: about 115 bits.
     static func randomPassword() -> String {
         let alphabet = Array("abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")

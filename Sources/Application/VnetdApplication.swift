@@ -120,15 +120,11 @@ public func buildApplication(
         dataplane.shutdown()
         throw error as? StartupError ?? StartupError(description: "cannot create the first administrator: \(error)")
     }
-    let passwordFile = configuration.initialPasswordFile
     let access = AccessControl(
         administrators: administrators,
         sessions: AccessControl.sessions(for: administrators, policy: configuration.sessionPolicy),
         secureCookies: configuration.usesTLS,
-        passwordChanged: { name in
-            // The first password's file is stale once admin has chosen another.
-            if AdministratorRules.key(name) == "admin" { unlink(passwordFile) }
-        })
+        passwordChanged: { name in SiteSecurity.forgetFirstPassword(afterChanging: name, in: configuration) })
     let discovery = configuration.adapterDiscovery ?? SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
     let dependencies = SiteDependencies(
         eventLog: eventLog, store: store,

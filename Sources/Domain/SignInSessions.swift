@@ -96,16 +96,13 @@ public final class SessionRegistry: Sendable {
         now.timeIntervalSince(session.lastSeen) >= policy.idleTimeout || now.timeIntervalSince(session.opened) >= policy.lifetime
     }
 
-    static func newToken() -> String { randomHex(words: 4) }
-
-    /// 128 random bits, for a one-response value such as a CSP nonce.
-    public static func newNonce() -> String { randomHex(words: 2) }
-
-    private static func randomHex(words: Int) -> String {
+    /// 256 bits from the system's cryptographic generator, as hex. (Domain cannot use WebServer's
+    /// `RandomToken`; this is the same recipe.)
+    static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
         var token = ""
-        token.reserveCapacity(16 * words)
-        for _ in 0..<words {
+        token.reserveCapacity(64)
+        for _ in 0..<4 {
             let word: UInt64 = generator.next()
             let hex = String(word, radix: 16)
             token += String(repeating: "0", count: 16 - hex.count) + hex

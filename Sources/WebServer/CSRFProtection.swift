@@ -55,20 +55,7 @@ public struct CSRFProtection: HTTPResponder {
         return originHost.map(String.init) == host
     }
 
-    static func newToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = Array("0123456789abcdef")
-        var token = ""
-        token.reserveCapacity(64)
-        for _ in 0..<4 {
-            var word = generator.next() as UInt64
-            for _ in 0..<16 {
-                token.append(hex[Int(word & 0xF)])
-                word >>= 4
-            }
-        }
-        return token
-    }
+    static func newToken() -> String { RandomToken.hex(bytes: 32) }
 
     static func isWellFormed(_ token: String) -> Bool {
         token.utf8.count == 64 && token.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
@@ -81,5 +68,22 @@ public struct CSRFProtection: HTTPResponder {
         var difference: UInt8 = 0
         for index in x.indices { difference |= x[index] ^ y[index] }
         return difference == 0
+    }
+}
+
+/// Unguessable values for cookies, form tokens and nonces, from the system's cryptographic
+/// generator (getrandom on Linux), as lower-case hex.
+public enum RandomToken {
+    public static func hex(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        var token = ""
+        token.reserveCapacity(bytes * 2)
+        for _ in 0..<bytes {
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            token.append(digits[Int(byte >> 4)])
+            token.append(digits[Int(byte & 0xF)])
+        }
+        return token
     }
 }

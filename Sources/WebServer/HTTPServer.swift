@@ -42,12 +42,18 @@ public struct HTTPServerConfiguration: Sendable {
         self.standardHeaders = standardHeaders
     }
 
+    /// The site's policy. `styleNonce` allows, instead of same-origin style sheets, only the
+    /// inline `<style>` carrying that nonce (a page that must load nothing else, like sign-in).
+    public static func contentSecurityPolicy(styleNonce: String? = nil) -> String {
+        let styles = styleNonce.map { "'nonce-\($0)'" } ?? "'self'"
+        return "default-src 'self'; script-src 'self'; style-src \(styles); img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    }
+
     public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// Same-origin only, no inline script, no framing, no MIME sniffing, no referrer leaks.
     public static let securityHeaders: [(name: String, value: String)] = [
-        ("Content-Security-Policy",
-         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        ("Content-Security-Policy", contentSecurityPolicy()),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "same-origin"),
         ("X-Frame-Options", "DENY"),

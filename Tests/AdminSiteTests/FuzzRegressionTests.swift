@@ -8,12 +8,7 @@ import TestSupport
 /// other input, with the same checks the fuzz target makes.
 @Suite("Inputs found by fuzzing")
 struct FuzzRegressionTests {
-    static func inputs(_ target: String) -> [String] {
-        let folder = repositoryRoot + "/fuzz/regressions/" + target
-        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { folder + "/" + $0 }
-    }
-
-    @Test(arguments: inputs("FuzzNetworkDefinition"))
+    @Test(arguments: fuzzRegressionInputs("FuzzNetworkDefinition"))
     func networkDefinitionImport(file: String) throws {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
         do {

@@ -7,12 +7,7 @@ import TestSupport
 /// DHCP messages the fuzzer once crashed on (fuzz/regressions/FuzzDHCP), with the fuzz target's checks.
 @Suite("DHCP inputs found by fuzzing")
 struct DHCPFuzzRegressionTests {
-    static let files: [String] = {
-        let folder = repositoryRoot + "/fuzz/regressions/FuzzDHCP"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { folder + "/" + $0 }
-    }()
-
-    @Test(arguments: files)
+    @Test(arguments: fuzzRegressionInputs("FuzzDHCP"))
     func messageIsParsedAnsweredAndRoundTrips(file: String) throws {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
         guard let message = bytes.withUnsafeBytes({ try? DHCPMessage(parsing: $0) }) else { return }

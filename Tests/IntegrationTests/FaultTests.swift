@@ -155,8 +155,4 @@ extension FaultTests {
 }
 
 /// This process's resident memory in KiB (vnetd runs in the test process).
-func residentKiB() throws -> Int {
-    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-}
+func residentKiB() throws -> Int { try residentKiB(of: getpid()) }

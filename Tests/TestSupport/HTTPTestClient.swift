@@ -206,3 +206,9 @@ public struct SignedInClient: Sendable {
         try client.postForm(path, [("csrf_token", csrfToken)] + fields, headers: ["Cookie": cookieHeader])
     }
 }
+
+/// The inputs a fuzz target once crashed on (fuzz/regressions/<target>/), sorted, as paths.
+public func fuzzRegressionInputs(_ target: String) -> [String] {
+    let folder = repositoryRoot + "/fuzz/regressions/" + target
+    return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { folder + "/" + $0 }
+}

@@ -68,7 +68,7 @@ struct SignInPage: Sendable {
     }
 
     private func render(_ request: Request, next: String, name: String, message: String?, status: Int) throws -> Response {
-        let nonce = SessionRegistry.newNonce()
+        let nonce = RandomToken.hex(bytes: 16)
         var context: [String: Any] = [
             "csrfToken": request.csrfToken,
             "next": next,
@@ -80,9 +80,7 @@ struct SignInPage: Sendable {
         ]
         if let message { context["message"] = message }
         var response = Response.html(try site.renderer.render("pages/login", context), status: status)
-        response.setHeader("Content-Security-Policy", HTTPServerConfiguration.securityHeaders
-            .first { $0.name == "Content-Security-Policy" }.map { $0.value.replacingOccurrences(of: "style-src 'self'", with: "style-src 'nonce-\(nonce)'") }
-            ?? "default-src 'none'; style-src 'nonce-\(nonce)'")
+        response.setHeader("Content-Security-Policy", HTTPServerConfiguration.contentSecurityPolicy(styleNonce: nonce))
         return response
     }
 
