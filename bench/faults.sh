@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault tests of issue 6, run against a release build of vnetd where they start one (kill -9
-# loop, wrk soak), and in the test process otherwise (storm, malformed burst, MAC flood: debug
+# loop, wrk soak, MAC flood), and in the test process otherwise (storm, malformed burst: debug
 # build). Prints their figures and rewrites the "faults" section of bench/RESULTS.md. As root.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -43,10 +43,16 @@ final class StreamPeer: @unchecked Sendable {
 
     /// Sends `frame` every half second until a received frame satisfies `matches` (5 s at most).
     func exchange(_ frame: [UInt8], until matches: ([UInt8]) -> Bool) throws -> Bool {
-        let deadline = Date().addingTimeInterval(5)
+        try receive(until: matches, resending: frame)
+    }
+
+    /// Reads frames until one satisfies `matches` (`seconds` at most), sending `frame`, when
+    /// given, every half second meanwhile. False also when the other side hangs up.
+    func receive(until matches: ([UInt8]) -> Bool, resending frame: [UInt8]? = nil, seconds: Double = 5) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
         var nextSend = Date.distantPast
         while Date() < deadline {
-            if Date() >= nextSend {
+            if let frame, Date() >= nextSend {
                 try send(frame)
                 nextSend = Date().addingTimeInterval(0.5)
             }
@@ -57,6 +63,20 @@ final class StreamPeer: @unchecked Sendable {
             if found { return true }
         }
         return false
+    }
+
+    /// Sends frames with QEMU's length prefix, in writes of about 1 MiB.
+    func send(_ frames: some Sequence<[UInt8]>) throws {
+        var chunk: [UInt8] = []
+        for frame in frames {
+            let prefix = LengthPrefixedFramer.prefix(frame.count)
+            chunk += [prefix.0, prefix.1, prefix.2, prefix.3] + frame
+            if chunk.count > 1 << 20 {
+                try write(chunk)
+                chunk.removeAll(keepingCapacity: true)
+            }
+        }
+        if !chunk.isEmpty { try write(chunk) }
     }
 
     /// True when the other side closes the connection within 2 s.
