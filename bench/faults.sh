@@ -18,7 +18,8 @@ section=$(cat <<MD
 
 Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`bench/faults.sh\` on $machine; the same tests run in
 \`make test\` (debug build) with the same assertions. vnetd under test: release build for the kill -9
-loop and the soak, debug build in the test process for the others.
+loop, the soak and the MAC flood (each a vnetd process of its own), debug build in the test process
+for the storm and the malformed burst.
 
 $(grep -E '^(kill -9 loop|wrk soak|broadcast storm|malformed burst|MAC flood):' "$log" | sed 's/^/- /')
 <!-- faults:end -->
