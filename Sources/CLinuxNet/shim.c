@@ -154,7 +154,7 @@ long vnetd_unix_sendto(int fd, const void *buffer, size_t size, const char *path
     struct sockaddr_un address;
     int status = unix_address(path, &address);
     if (status < 0) return status;
-    ssize_t sent = sendto(fd, buffer, size, MSG_DONTWAIT, (struct sockaddr *)&address, sizeof address);
+    ssize_t sent = sendto(fd, buffer, size, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&address, sizeof address);
     return sent < 0 ? -errno : (long)sent;
 }
 

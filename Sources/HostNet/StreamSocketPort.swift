@@ -11,8 +11,9 @@ import Glibc
 ///
 /// vnetd listens before any QEMU starts (QEMU 7.2 connects once and never retries) and accepts a
 /// new connection at any time: a QEMU that restarts simply connects again, replacing the old
-/// connection. A peer that sends a length of 0 or over 65,535 is disconnected and counted; the
-/// switch carries on. Output is buffered and flushed once per loop round (one `write` for many
+/// connection. A peer that sends a length of 0 or over QEMU's own limit (69,632) is disconnected
+/// and counted; a frame within that limit but larger than the switch takes is dropped and
+/// counted as malformed, and the peer stays connected (a guest with a large MTU is not cut off). Output is buffered and flushed once per loop round (one `write` for many
 /// frames); when the buffer is full, frames are dropped as congested rather than blocking.
 /// Buffers exist only while a peer is connected: a host with hundreds of stopped VMs does not
 /// hold a megabyte for each.
@@ -20,7 +21,7 @@ public final class StreamSocketPort: IOPort, Flushable {
     public let path: String
     private var listener: Int32
     private var connection: Int32 = -1
-    private var framer = LengthPrefixedFramer()
+    private var framer = LengthPrefixedFramer(maximumFrameSize: LengthPrefixedFramer.qemuMaximumFrameSize)
     private var output: [UInt8]
     private var outputStart = 0
     private var outputEnd = 0
@@ -60,7 +61,7 @@ public final class StreamSocketPort: IOPort, Flushable {
                 disconnect()
             }
             connection = fd
-            framer = LengthPrefixedFramer()
+            framer = LengthPrefixedFramer(maximumFrameSize: LengthPrefixedFramer.qemuMaximumFrameSize)
             if output.isEmpty { output = [UInt8](repeating: 0, count: Self.outputCapacity) }
             outputStart = 0
             outputEnd = 0
@@ -76,7 +77,10 @@ public final class StreamSocketPort: IOPort, Flushable {
 
     public override func handle(events: UInt32) {
         guard connection >= 0 else { return }
-        if events & EPOLLOUT.rawValue != 0 { flushOutput() }
+        // A peer that hung up or failed is never written to again: read what it sent before it
+        // went (the read below ends in end-of-stream and disconnects), flush nothing.
+        let gone = events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+        if !gone && events & EPOLLOUT.rawValue != 0 { flushOutput() }
         guard events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue) != 0 else { return }
         // A budget per readiness event, like NAPI's: a peer that never stops sending (a
         // broadcast storm) gets its turn and then waits for the next round, so every other port
@@ -134,7 +138,12 @@ public final class StreamSocketPort: IOPort, Flushable {
         guard connection >= 0 else { return }
         while outputStart < outputEnd {
             let fd = connection, start = outputStart, end = outputEnd
-            let count = output.withUnsafeBytes { write(fd, $0.baseAddress! + start, end - start) }
+            // MSG_NOSIGNAL: a VM that exits with frames queued for it is an EPIPE to handle here,
+            // never a SIGPIPE that ends vnetd.
+            let count = output.withUnsafeBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return 0 }
+                return Glibc.send(fd, base + start, end - start, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
             if count > 0 {
                 outputStart += count
                 continue

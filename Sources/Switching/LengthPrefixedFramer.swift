@@ -10,12 +10,15 @@ public struct LengthPrefixedFramer {
         case badLength(Int)
     }
 
+    /// The largest frame QEMU's stream netdev sends or accepts (NET_BUFSIZE: 4,096 + 65,536).
+    public static let qemuMaximumFrameSize = 4_096 + 65_536
+
     public let maximumFrameSize: Int
     private var storage: [UInt8]
     private var start = 0
     private var end = 0
 
-    public init(maximumFrameSize: Int = 65_535) {
+    public init(maximumFrameSize: Int = LengthPrefixedFramer.qemuMaximumFrameSize) {
         self.maximumFrameSize = maximumFrameSize
         storage = []
     }

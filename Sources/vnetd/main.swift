@@ -223,4 +223,7 @@ struct User: ParsableCommand {
     }
 }
 
+// Before any thread starts: a write to a peer that went away (a QEMU VM, a browser, a closed
+// log pipe) is an error the writer handles, never a signal that ends vnetd.
+signal(SIGPIPE, SIG_IGN)
 Vnetd.main()

@@ -31,9 +31,16 @@ final class StreamPeer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Writes all of `bytes` (blocking). MSG_NOSIGNAL: a vnetd that closed the connection is an
+    /// error for the test to see, not a signal that ends the test run.
     func write(_ bytes: [UInt8]) throws {
-        let sent = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        guard sent == bytes.count else { throw CommandFailure(description: "short write") }
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent < 0 && errno == EINTR { continue }
+            guard sent > 0 else { throw CommandFailure(description: "send failed: \(errno)") }
+            offset += sent
+        }
     }
 
     func send(_ frame: [UInt8]) throws {
@@ -77,6 +84,15 @@ final class StreamPeer: @unchecked Sendable {
             }
         }
         if !chunk.isEmpty { try write(chunk) }
+    }
+
+    /// Sends `frame` (again every half second, 5 s at most) until `other` receives it.
+    func send(_ frame: [UInt8], reaching other: StreamPeer) throws -> Bool {
+        for _ in 0..<10 {
+            try send(frame)
+            if try other.receive(until: { $0 == frame }, seconds: 0.5) { return true }
+        }
+        return false
     }
 
     /// True when the other side closes the connection within 2 s.

@@ -144,12 +144,23 @@ struct SwitchingIntegrationTests {
         vnetd.settle()
         let path = try #require(vnetd.services.status.status(of: nic.id).endpoint)
         let peer = try StreamPeer(path: path)
-        try peer.write([0x00, 0x01, 0x00, 0x00])  // 65,536: over the limit
+        try peer.write([0x00, 0x01, 0x10, 0x01])  // 69,633: over QEMU's own limit
         #expect(peer.waitForClose())
         #expect(eventually { vnetd.services.status.status(of: nic.id).detail.contains("disconnected for bad framing") })
-        // The port still accepts a well-behaved peer.
+        // The port still accepts a well-behaved peer, and frames cross it.
         let good = try StreamPeer(path: path)
-        #expect(eventually { vnetd.services.status.status(of: nic.id).isAttached })
+        let (_, tap) = try vnetd.tapVM("ns", on: lab.id)
+        let namespace = try Namespace("frm")
+        try namespace.adopt(tap, address: "10.95.0.2/24")
+        let request = ARPPacket.frame(
+            operation: .request, senderMAC: nic.mac, senderIP: IPv4Address(10, 95, 0, 1),
+            targetMAC: .zero, targetIP: IPv4Address(10, 95, 0, 2), destination: .broadcast)
+        #expect(try good.exchange(request) { frame in
+            frame.withUnsafeBytes { bytes in
+                guard let ethernet = EthernetFrame(bytes), ethernet.etherType == .arp, let arp = ARPPacket(ethernet.payload) else { return false }
+                return arp.operation == .reply && arp.targetMAC == nic.mac
+            }
+        }, "an ARP reply crosses the port after the bad peer was replaced")
         good.close()
     }
 }

@@ -81,7 +81,7 @@ public struct HTTPTestClient: Sendable {
         guard connected == 0 else { throw ClientError(description: "connect failed: \(errno)") }
         var sent = 0
         while sent < request.count {
-            let count = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let count = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if count <= 0 { break }  // the server may answer and close before reading everything (413)
             sent += count
         }
