@@ -3,8 +3,11 @@ import Foundation
 
 /// Text forms used across pages. Times are shown in UTC with the zone named, the same on every page.
 enum Formatting {
+    /// Times are clamped to years 0001...9999 (a lease may end "in 100 years"; a stored time
+    /// that cannot be a real one must not trap the conversion).
     static func utc(_ date: Date) -> String {
-        let total = Int64(date.timeIntervalSince1970.rounded(.down))
+        let seconds = date.timeIntervalSince1970
+        let total = seconds.isNaN ? 0 : Int64(min(max(seconds, -62_135_596_800), 253_402_300_799).rounded(.down))
         let days = total >= 0 ? total / 86_400 : (total - 86_399) / 86_400
         let secondsOfDay = total - days * 86_400
         let (year, month, day) = civil(fromDays: days)
@@ -16,7 +19,7 @@ enum Formatting {
     /// "3 d 4 h", "5 h 2 min", "7 min", "42 s": how long something has been going, to the
     /// precision a person reads (so a page showing it changes at most once a minute after the first).
     static func duration(_ seconds: TimeInterval) -> String {
-        let whole = max(0, Int(seconds))
+        let whole = seconds.isNaN ? 0 : Int(min(max(0, seconds), 1e15))
         let days = whole / 86_400, hours = (whole % 86_400) / 3600, minutes = (whole % 3600) / 60
         if days > 0 { return "\(days) d \(hours) h" }
         if hours > 0 { return "\(hours) h \(minutes) min" }
@@ -72,6 +75,23 @@ enum Formatting {
             "peak": bytes(peak) + "/s", "current": bytes(last.bytes) + "/s", "currentFrames": last.frames,
             "hasTraffic": samples.contains { $0.bytes > 0 },
         ]
+    }
+
+    /// Text a guest chose (a DHCP host name) as pages show it: without control characters,
+    /// line or paragraph separators, or bidirectional overrides, which could break a table row
+    /// or disguise the text around it. The store keeps what the guest sent.
+    static func guestText(_ text: String) -> String {
+        var shown = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars where !isHidden(scalar) { shown.append(scalar) }
+        return String(shown)
+    }
+
+    private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .control, .lineSeparator, .paragraphSeparator: return true
+        case .format: return (0x202A...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value)
+        default: return false
+        }
     }
 
     static func eventRow(_ event: Event) -> [String: Any] {

@@ -4,7 +4,9 @@ import Packets
 /// The naming rules of Virtual Server, in one place (DESIGN.md §7).
 public enum NameRules {
     public static let maximumLength = 256
-    public static let forbiddenCharacters: Set<Character> = ["*", "?", ":", "<", ">", "/", "\\", "|", "\""]
+    /// Checked per Unicode scalar: inside a grapheme cluster ("\u{0600}<", "\"\u{0301}") a
+    /// forbidden scalar is still forbidden.
+    public static let forbiddenCharacters: Set<Unicode.Scalar> = ["*", "?", ":", "<", ">", "/", "\\", "|", "\""]
 
     /// The name as stored: surrounding white space removed.
     public static func normalized(_ name: String) -> String {
@@ -26,9 +28,9 @@ public enum NameRules {
         if name.count > maximumLength {
             problems.append(Problem(.nameTooLong, field: field, "A name can have at most \(maximumLength) characters; this one has \(name.count)."))
         }
-        let forbidden = name.filter { forbiddenCharacters.contains($0) }
+        let forbidden = name.unicodeScalars.contains { forbiddenCharacters.contains($0) }
         let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control }
-        if !forbidden.isEmpty || control {
+        if forbidden || control {
             problems.append(Problem(
                 .nameHasForbiddenCharacters, field: field,
                 "A name cannot contain any of * ? : < > / \\ | \" or control characters."))

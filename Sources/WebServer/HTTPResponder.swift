@@ -47,19 +47,34 @@ public enum HTTPStatus {
 
 public enum HTMLEscaping {
     /// Escapes text for use in HTML element content and quoted attribute values.
+    ///
+    /// Works on UTF-8 bytes, not on `Character`s: a grapheme cluster such as "\u{0600}<" or
+    /// "\"\u{0301}" is neither "<" nor "\"" as a Character, yet carries the markup byte to the
+    /// browser. Every `&`, `<`, `>`, `"` and `'` byte is replaced, whatever surrounds it.
     public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
+        var needsEscaping = false
+        for byte in text.utf8 where isSpecial(byte) {
+            needsEscaping = true
+            break
+        }
+        guard needsEscaping else { return text }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 16)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+            case UInt8(ascii: "'"): out.append(contentsOf: "&#39;".utf8)
+            default: out.append(byte)
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func isSpecial(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "&") || byte == UInt8(ascii: "<") || byte == UInt8(ascii: ">")
+            || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'")
     }
 }

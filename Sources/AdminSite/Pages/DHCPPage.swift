@@ -79,7 +79,7 @@ struct DHCPPage: Sendable {
         context["version"] = version
         context["reservation"] = ["mac": reservation.0, "address": reservation.1, "hostName": reservation.2]
         context["reservations"] = settings.reservations.map {
-            ["mac": Labels.mac($0.mac), "macValue": $0.mac.description, "address": $0.address.description, "hostName": $0.hostName]
+            ["mac": Labels.mac($0.mac), "macValue": $0.mac.description, "address": $0.address.description, "hostName": Formatting.guestText($0.hostName)]
         }
         context["hasReservations"] = !settings.reservations.isEmpty
         context["leases"] = try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now())
@@ -107,7 +107,7 @@ enum LeaseRows {
         try store.read { db in
             try leases.map { lease -> [String: Any] in
                 var row: [String: Any] = [
-                    "address": lease.address.description, "mac": Labels.mac(lease.mac), "hostName": lease.hostName ?? "",
+                    "address": lease.address.description, "mac": Labels.mac(lease.mac), "hostName": Formatting.guestText(lease.hostName ?? ""),
                     "expires": Formatting.utc(lease.expires), "expired": lease.expires <= now,
                 ]
                 if let owner = try db.nic(using: lease.mac) {
