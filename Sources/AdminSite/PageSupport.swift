@@ -64,12 +64,26 @@ struct Paging {
     let page: Int
     let pageSize: Int
     let pageCount: Int
-    var offset: Int { (page - 1) * pageSize }
+    var offset: Int { Self.offset(of: page, pageSize: pageSize) }
+
+    /// No list has this many pages; a larger request is read as this, so arithmetic on it cannot overflow.
+    static let maximumPage = 1 << 31
 
     init(request: Request, total: Int, pageSize: Int) {
         self.pageSize = pageSize
-        pageCount = max(1, (total + pageSize - 1) / pageSize)
-        page = min(max(1, request.query["page"].flatMap(Int.init) ?? 1), pageCount)
+        pageCount = max(1, total / pageSize + (total % pageSize == 0 ? 0 : 1))
+        page = min(Self.requestedPage(request), pageCount)
+    }
+
+    /// `?page=N` as asked for, in 1...maximumPage (1 when absent or not a number).
+    static func requestedPage(_ request: Request) -> Int {
+        min(max(1, request.query["page"].flatMap { Int($0) } ?? 1), maximumPage)
+    }
+
+    /// The first row of a page, saturating instead of overflowing.
+    static func offset(of page: Int, pageSize: Int) -> Int {
+        let (offset, overflow) = (max(1, page) - 1).multipliedReportingOverflow(by: pageSize)
+        return overflow ? Int.max : offset
     }
 
     func apply(to context: inout [String: Any], path: String) {

@@ -9,7 +9,7 @@ struct EventViewerPage: Sendable {
 
     /// Cached between changes: the page shows only stored events.
     func respond(to request: Request) throws -> Response {
-        let requested = request.query["page"].flatMap(Int.init) ?? 1
+        let requested = Paging.requestedPage(request)
         let key = "events|\(request.administrator ?? "")|\(requested)|\(Layout.refreshSeconds(request) ?? 0)"
         return try site.cache.response(key: key, generation: dependencies.changes.generation) {
             try render(request, requested: requested)
@@ -17,12 +17,12 @@ struct EventViewerPage: Sendable {
     }
 
     private func render(_ request: Request, requested: Int) throws -> Response {
-        var page = max(1, requested)
-        var result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
-        let pageCount = max(1, (result.totalCount + Self.pageSize - 1) / Self.pageSize)
+        var page = requested
+        var result = try dependencies.eventLog.page(offset: Paging.offset(of: page, pageSize: Self.pageSize), limit: Self.pageSize)
+        let pageCount = max(1, result.totalCount / Self.pageSize + (result.totalCount % Self.pageSize == 0 ? 0 : 1))
         if page > pageCount {
             page = pageCount
-            result = try dependencies.eventLog.page(offset: (page - 1) * Self.pageSize, limit: Self.pageSize)
+            result = try dependencies.eventLog.page(offset: Paging.offset(of: page, pageSize: Self.pageSize), limit: Self.pageSize)
         }
         var context = site.layout.context(title: "Event Viewer", section: .events, request: request)
         context["events"] = result.events.map(Formatting.eventRow)
