@@ -41,8 +41,11 @@ public final class VnetdApplication: Sendable {
     /// The bound port (differs from the configured one when that is 0).
     public var port: UInt16 { server.port }
 
+    let lock: DataFolderLock
+
     init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, services: SiteDependencies,
-         initialPasswordFile: String?, logger: Logger) {
+         initialPasswordFile: String?, lock: DataFolderLock, logger: Logger) {
+        self.lock = lock
         self.initialPasswordFile = initialPasswordFile
         self.dataplane = dataplane
         self.services = services
@@ -63,6 +66,7 @@ public final class VnetdApplication: Sendable {
         } catch {
             logger.error("could not record the stop", metadata: ["error": "\(error)"])
         }
+        lock.release()
     }
 }
 
@@ -74,6 +78,18 @@ public func buildApplication(
     logger: Logger = Logger(label: "vnetd")
 ) throws -> VnetdApplication {
     try SiteSecurity.checkTransport(configuration)
+    let lock = try DataFolderLock.acquire(configuration.dataDirectory)
+    do {
+        return try buildApplication(configuration, clock: clock, logger: logger, holding: lock)
+    } catch {
+        lock.release()
+        throw error
+    }
+}
+
+private func buildApplication(
+    _ configuration: Configuration, clock: any Domain.Clock, logger: Logger, holding lock: DataFolderLock
+) throws -> VnetdApplication {
     let tlsIdentity = try SiteSecurity.identity(for: configuration, logger: logger)
     let database = try openDatabase(in: configuration.dataDirectory, logger: logger)
     let renderer: TemplateRenderer
@@ -161,7 +177,7 @@ public func buildApplication(
     }
     return VnetdApplication(
         configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, services: dependencies,
-        initialPasswordFile: initialPasswordFile, logger: logger)
+        initialPasswordFile: initialPasswordFile, lock: lock, logger: logger)
 }
 
 /// Opens (and creates) the data folder. It holds the database, password hashes and keys, so it
