@@ -132,7 +132,10 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     }
 
     /// Closes every port and socket, removes the socket files, and stops the loop thread.
+    /// The lease writer stops first, while the loop still runs: the replies it has stored go out
+    /// (or are dropped with their ports) instead of being posted to a closed loop.
     public func shutdown() {
+        persister.stop()
         loop.sync { [self] in
             for port in nics.values { port.backend?.close() }
             for uplink in uplinks.values { uplink.port?.close() }
@@ -142,7 +145,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             switches.removeAll()
         }
         loop.stop()
-        persister.stop()
     }
 
     // MARK: status

@@ -26,7 +26,9 @@ public protocol IOHandler: AnyObject {
 public final class EventLoop: @unchecked Sendable {
     private let epoll: Int32
     private let wake: Int32
-    private let pending = Mutex<[@Sendable () -> Void]>([])
+    /// Work posted from other threads; `open` turns false once the loop has stopped, after
+    /// which posts are refused (the eventfd is closed) and `sync` runs its work on the caller.
+    private let pending = Mutex<(open: Bool, work: [@Sendable () -> Void])>((true, []))
     // Loop-thread state.
     private var handlers: [Int32: any IOHandler] = [:]
     private var running = true
@@ -38,6 +40,11 @@ public final class EventLoop: @unchecked Sendable {
     private var timers: [(due: Int64, work: () -> Void)] = []
     /// Monotonic milliseconds at the start of the current round: one clock read per round, not per frame.
     public private(set) var now: Int64 = 0
+    /// Rounds completed (one `epoll_wait` each). Loop thread only.
+    public private(set) var round: UInt64 = 0
+    /// Passes over dirty ports per round: output queued by a flush (the DHCP server's reply to a
+    /// QEMU port) leaves in the same round; a port that keeps queuing is finished next round.
+    static let flushPasses = 16
     public var tick: (Int64) -> Void = { _ in }
     public var flush: () -> Void = {}
     let logger: Logger
@@ -59,14 +66,22 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Runs `work` on the loop thread, after everything posted before it.
+    /// Work posted after `stop` is dropped: nothing is left for it to act on.
     public func post(_ work: @escaping @Sendable () -> Void) {
-        pending.withLock { $0.append(work) }
-        var one: UInt64 = 1
-        _ = write(wake, &one, 8)
+        let accepted = pending.withLock { queue -> Bool in
+            guard queue.open else { return false }
+            queue.work.append(work)
+            // Inside the lock, so `stop` cannot close the eventfd between the check and the write.
+            var one: UInt64 = 1
+            _ = write(wake, &one, 8)
+            return true
+        }
+        if !accepted { logger.debug("work posted to a stopped event loop was dropped") }
     }
 
     /// Runs `work` on the loop thread and waits for its result (for status reads and tests).
     public func sync<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T {
+        if !pending.withLock({ $0.open }) { return work() }
         let box = Mutex<T?>(nil)
         let done = DispatchSemaphore(value: 0)
         post {
@@ -78,10 +93,21 @@ public final class EventLoop: @unchecked Sendable {
         return box.withLock { $0! }
     }
 
+    /// Waits until everything posted before has run (tests).
+    public func settle() {
+        sync { () }
+    }
+
     /// Stops the loop after the work already posted, and waits for the thread to end.
     public func stop() {
         post { [self] in running = false }
         finished.wait()
+        let late = pending.withLock { queue -> [@Sendable () -> Void] in
+            queue.open = false
+            defer { queue.work.removeAll() }
+            return queue.work
+        }
+        late.forEach { $0() }
         Syscall.close(epoll)
         Syscall.close(wake)
     }
@@ -131,31 +157,33 @@ public final class EventLoop: @unchecked Sendable {
         while running {
             let now = Syscall.monotonicMilliseconds()
             let deadline = timers.reduce(nextTick) { min($0, $1.due) }
-            let timeout = Int32(max(0, min(1000, deadline - now)))
+            let timeout = dirty.isEmpty ? Int32(max(0, min(1000, deadline - now))) : 0
             let count = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, 64, timeout) }
             self.now = Syscall.monotonicMilliseconds()
             if count < 0 && errno != EINTR {
+                // Never expected with a valid descriptor; keep serving posted work so that no
+                // caller of `sync` waits forever, and say so.
                 logger.error("epoll_wait failed", metadata: ["errno": "\(errno)"])
-                break
+                runPosted()
+                usleep(10_000)
+                continue
             }
             for index in 0..<max(0, Int(count)) {
                 let fd = events[index].data.fd
                 if fd == wake {
                     var value: UInt64 = 0
                     _ = read(wake, &value, 8)
-                    let work = pending.withLock { queue -> [@Sendable () -> Void] in
-                        defer { queue.removeAll() }
-                        return queue
-                    }
-                    work.forEach { $0() }
+                    runPosted()
                 } else if let handler = handlers[fd] {
                     handler.handle(events: events[index].events)
                 }
             }
-            if !dirty.isEmpty {
+            var passes = 0
+            while !dirty.isEmpty && passes < Self.flushPasses {
                 let ports = dirty
                 dirty.removeAll(keepingCapacity: true)
                 for port in ports { port.flushOutput() }
+                passes += 1
             }
             flush()
             let after = Syscall.monotonicMilliseconds()
@@ -168,7 +196,16 @@ public final class EventLoop: @unchecked Sendable {
                 tick(after)
                 nextTick = after + 1000
             }
+            round &+= 1
         }
         finished.signal()
+    }
+
+    private func runPosted() {
+        let work = pending.withLock { queue -> [@Sendable () -> Void] in
+            defer { queue.work.removeAll() }
+            return queue.work
+        }
+        work.forEach { $0() }
     }
 }
