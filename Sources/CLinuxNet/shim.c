@@ -96,22 +96,25 @@ int vnetd_packet_socket(const char *interface_name) {
     return fd;
 }
 
+/// Fills a unix address for `path`; returns its length for bind/sendto, or -ENAMETOOLONG. A path
+/// of exactly sizeof sun_path bytes is valid on Linux and has no terminating NUL.
 static int unix_address(const char *path, struct sockaddr_un *address) {
     memset(address, 0, sizeof *address);
     address->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof address->sun_path) return -ENAMETOOLONG;
-    strcpy(address->sun_path, path);
-    return 0;
+    size_t length = strlen(path);
+    if (length > sizeof address->sun_path) return -ENAMETOOLONG;
+    memcpy(address->sun_path, path, length);
+    return (int)(offsetof(struct sockaddr_un, sun_path) + length + (length < sizeof address->sun_path ? 1 : 0));
 }
 
 int vnetd_unix_listen(const char *path, int backlog) {
     struct sockaddr_un address;
-    int status = unix_address(path, &address);
-    if (status < 0) return status;
+    int length = unix_address(path, &address);
+    if (length < 0) return length;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     unlink(path);
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, backlog) < 0) {
+    if (bind(fd, (struct sockaddr *)&address, (socklen_t)length) < 0 || listen(fd, backlog) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -121,12 +124,12 @@ int vnetd_unix_listen(const char *path, int backlog) {
 
 int vnetd_unix_datagram(const char *path) {
     struct sockaddr_un address;
-    int status = unix_address(path, &address);
-    if (status < 0) return status;
+    int length = unix_address(path, &address);
+    if (length < 0) return length;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     unlink(path);
-    if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+    if (bind(fd, (struct sockaddr *)&address, (socklen_t)length) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -138,13 +141,21 @@ long vnetd_unix_recvfrom(int fd, void *buffer, size_t size, char *peer, size_t p
     struct sockaddr_un address;
     socklen_t length = sizeof address;
     memset(&address, 0, sizeof address);
-    ssize_t received = recvfrom(fd, buffer, size, 0, (struct sockaddr *)&address, &length);
+    // MSG_TRUNC: the datagram's real size, so the caller can drop one larger than its buffer
+    // instead of forwarding it cut short.
+    ssize_t received = recvfrom(fd, buffer, size, MSG_TRUNC, (struct sockaddr *)&address, &length);
     if (received < 0) return -errno;
     if (peer != NULL && peer_size > 0) {
         peer[0] = '\0';
-        if (length > offsetof(struct sockaddr_un, sun_path) && address.sun_path[0] != '\0') {
-            strncpy(peer, address.sun_path, peer_size - 1);
-            peer[peer_size - 1] = '\0';
+        size_t offset = offsetof(struct sockaddr_un, sun_path);
+        if (length > offset && address.sun_path[0] != '\0') {
+            // The name is at most sizeof sun_path bytes and need not end in a NUL.
+            size_t available = (size_t)length - offset;
+            if (available > sizeof address.sun_path) available = sizeof address.sun_path;
+            size_t name = strnlen(address.sun_path, available);
+            if (name > peer_size - 1) name = peer_size - 1;
+            memcpy(peer, address.sun_path, name);
+            peer[name] = '\0';
         }
     }
     return (long)received;
@@ -152,9 +163,9 @@ long vnetd_unix_recvfrom(int fd, void *buffer, size_t size, char *peer, size_t p
 
 long vnetd_unix_sendto(int fd, const void *buffer, size_t size, const char *path) {
     struct sockaddr_un address;
-    int status = unix_address(path, &address);
-    if (status < 0) return status;
-    ssize_t sent = sendto(fd, buffer, size, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&address, sizeof address);
+    int length = unix_address(path, &address);
+    if (length < 0) return length;
+    ssize_t sent = sendto(fd, buffer, size, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&address, (socklen_t)length);
     return sent < 0 ? -errno : (long)sent;
 }
 

@@ -7,7 +7,8 @@ import Glibc
 
 /// A unix datagram socket for QEMU's `-netdev dgram`: one frame per datagram, no length prefix.
 /// vnetd binds `path`; QEMU binds its own path and sends from it, and vnetd answers to the
-/// address the last datagram came from.
+/// address the last datagram came from. A datagram larger than any frame the switch takes is
+/// dropped whole and counted as malformed, never forwarded cut short.
 public final class DatagramSocketPort: IOPort {
     public let path: String
     private var fd: Int32
@@ -40,6 +41,10 @@ public final class DatagramSocketPort: IOPort {
                 peer = scratch
                 hasPeer = true
                 state = .attached
+            }
+            guard count <= buffer.count else {
+                dropOversized(bytes: count)
+                continue
             }
             buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }

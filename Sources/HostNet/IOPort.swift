@@ -43,6 +43,15 @@ public class IOPort: FrameSink, IOHandler {
         }
     }
 
+    /// A frame that did not fit the port's buffer arrived: counted on the port as malformed.
+    final func dropOversized(bytes: Int) {
+        if let fabric {
+            fabric.countDrop(.malformed, from: id, bytes: bytes)
+        } else {
+            unswitchedFrames &+= 1
+        }
+    }
+
     public func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult { .dropped(.notAttached) }
     public var handlesOffloads: Bool { false }
     public func handle(events: UInt32) {}

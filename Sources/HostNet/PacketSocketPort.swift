@@ -30,7 +30,10 @@ public final class PacketSocketPort: IOPort {
         guard fd >= 0 else { return }
         for _ in 0..<64 {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
-            if count > buffer.count { continue }  // larger than any frame we accept: skip
+            if count > buffer.count {  // larger than any frame the switch takes: counted, not cut short
+                dropOversized(bytes: count)
+                continue
+            }
             if count > 0 {
                 buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
                 continue

@@ -89,6 +89,14 @@ public final class VirtualSwitch {
         }
     }
 
+    /// Counts a frame a port received but could not hand over (larger than its buffer).
+    public func countDrop(_ reason: DropReason, from ingress: PortID, bytes: Int) {
+        guard let inSlot = members.firstIndex(of: ingress) else { return }
+        counters[inSlot].rxFrames &+= 1
+        counters[inSlot].rxBytes &+= UInt64(max(0, bytes))
+        counters[inSlot].rxDrops.count(reason)
+    }
+
     /// Sends a frame from one member straight to another, without learning or flooding: the
     /// DHCP server answers only the port a request came from, so its broadcasts never reach the
     /// uplink or other VMs.

@@ -216,10 +216,34 @@ final class DatagramPeer {
     static func address(_ path: String) -> sockaddr_un {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
+        // All of sun_path may be used: Linux takes a 108-byte name without a terminating NUL.
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+            for (index, byte) in path.utf8.prefix(raw.count).enumerated() { raw[index] = byte }
         }
         return address
+    }
+
+    /// Sends one datagram to vnetd.
+    func send(_ frame: [UInt8]) {
+        var remote = Self.address(remotePath)
+        _ = frame.withUnsafeBytes { bytes in
+            withUnsafePointer(to: &remote) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+    }
+
+    /// Waits (`seconds` at most) for a datagram that satisfies `matches`.
+    func receive(seconds: Double = 2, until matches: ([UInt8]) -> Bool) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 70_000)
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count > 0 && matches(Array(buffer[0..<count])) { return true }
+        }
+        return false
     }
 
     func exchange(_ frame: [UInt8], until matches: ([UInt8]) -> Bool) throws -> Bool {

@@ -40,7 +40,8 @@ int vnetd_unix_listen(const char *path, int backlog);
 int vnetd_unix_datagram(const char *path);
 
 /// Receives one datagram; the sender's path is copied into `peer` (NUL-terminated, at most
-/// `peer_size` bytes) when it has one. Returns the datagram's size or -errno.
+/// `peer_size` bytes) when it has one. Returns the datagram's full size, which is larger than
+/// `size` when it did not fit (nothing past `size` is written), or -errno.
 long vnetd_unix_recvfrom(int fd, void *buffer, size_t size, char *peer, size_t peer_size);
 
 /// Sends one datagram to the unix socket at `path`. Returns bytes sent or -errno.
