@@ -16,7 +16,7 @@ struct SiteErrorPages: ErrorPageRendering {
         do {
             return .html(try renderer.render("pages/error", context), status: status)
         } catch {
-            logger.error("error page failed", metadata: ["error": "\(error)"])
+            logger.error("error page failed", metadata: ["error": "\(LogText.escape("\(error)"))"])
             return PlainErrorPages().errorPage(status: status, message: message, for: request)
         }
     }

@@ -91,7 +91,7 @@ public struct Router: HTTPResponder {
         } catch let error as HTTPError {
             return errorPages.errorPage(status: error.status, message: error.message, for: request)
         } catch {
-            logger.error("page failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            logger.error("page failed", metadata: ["path": "\(LogText.escape(request.path))", "error": "\(LogText.escape("\(error)"))"])
             return errorPages.errorPage(
                 status: 500, message: "Something went wrong on the server. The error has been logged.", for: request)
         }
