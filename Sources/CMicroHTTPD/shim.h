@@ -69,12 +69,14 @@ static size_t vnetd_mhd_unescape(void *cls, struct MHD_Connection *connection, c
 
 /// Starts a daemon on an already listening socket, with libmicrohttpd's own
 /// polling thread on epoll and a pool of `thread_pool_size` threads (one thread: no pool).
+/// `per_ip_connection_limit` caps the connections of one client address (0: no cap).
 /// With `tls_key_pem` and `tls_cert_pem` (PEM text, kept alive by the caller while the daemon
 /// runs) it speaks only HTTPS. Returns NULL when libmicrohttpd refuses the configuration.
 static inline struct MHD_Daemon *vnetd_mhd_start(
     int listen_fd,
     unsigned int thread_pool_size,
     unsigned int connection_limit,
+    unsigned int per_ip_connection_limit,
     unsigned int connection_timeout_seconds,
     size_t connection_memory_limit,
     const char *tls_key_pem,
@@ -97,6 +99,7 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
         {MHD_OPTION_THREAD_POOL_SIZE, thread_pool_size > 1 ? thread_pool_size : 0, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)vnetd_mhd_unescape, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, connection_limit, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip_connection_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, connection_timeout_seconds, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)connection_memory_limit, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_handler, completed_context},

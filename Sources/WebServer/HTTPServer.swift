@@ -11,6 +11,12 @@ public struct HTTPServerConfiguration: Sendable {
     public var threads: Int
     /// Connections served at once; further clients wait in the kernel's backlog.
     public var connectionLimit: Int
+    /// Connections one client address may hold at once (slow clients cannot take every slot);
+    /// libmicrohttpd closes further ones as soon as it accepts them. 0: no per-client limit.
+    public var connectionsPerClient: Int
+    /// Names, besides those derived from `listen`, that clients may put in `Host` (`name` for any
+    /// port, `name:port` for one). See `AllowedHosts` for the whole policy.
+    public var serverNames: [String]
     /// A connection idle this long is closed (slow or stalled clients).
     public var connectionTimeoutSeconds: Int
     /// Bodies larger than this get 413 and are never buffered whole.
@@ -26,6 +32,8 @@ public struct HTTPServerConfiguration: Sendable {
         listen: ListenAddress,
         threads: Int = HTTPServerConfiguration.processorCount,
         connectionLimit: Int = 1024,
+        connectionsPerClient: Int? = nil,
+        serverNames: [String] = [],
         connectionTimeoutSeconds: Int = 30,
         maximumBodySize: Int = 1 << 20,
         connectionMemoryLimit: Int = 64 << 10,
@@ -36,6 +44,8 @@ public struct HTTPServerConfiguration: Sendable {
         self.listen = listen
         self.threads = max(1, threads)
         self.connectionLimit = connectionLimit
+        self.connectionsPerClient = max(0, connectionsPerClient ?? Self.defaultConnectionsPerClient(listen))
+        self.serverNames = serverNames
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.maximumBodySize = maximumBodySize
         self.connectionMemoryLimit = connectionMemoryLimit
@@ -47,6 +57,12 @@ public struct HTTPServerConfiguration: Sendable {
     public static func contentSecurityPolicy(styleNonce: String? = nil) -> String {
         let styles = styleNonce.map { "'nonce-\($0)'" } ?? "'self'"
         return "default-src 'self'; script-src 'self'; style-src \(styles); img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    }
+
+    /// 64 per address; none on a loopback address, where every client has the same address
+    /// (127.0.0.1) and `connectionLimit` is the only meaningful bound.
+    public static func defaultConnectionsPerClient(_ listen: ListenAddress) -> Int {
+        listen.isLoopback ? 0 : 64
     }
 
     public static var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
@@ -89,14 +105,15 @@ public final class HTTPServer: @unchecked Sendable {
         self.port = port
         let context = ServerContext(
             responder: responder, logger: logger, configuration: configuration,
-            errorPages: PlainErrorPages())
+            errorPages: PlainErrorPages(),
+            allowedHosts: AllowedHosts(listen: configuration.listen, boundPort: port, serverNames: configuration.serverNames))
         self.context = context
         let unmanagedContext = Unmanaged.passUnretained(context).toOpaque()
         logTarget = .allocate(capacity: 1)
         logTarget.initialize(to: vnetd_mhd_log_target(sink: { context, line in
             guard let context, let line else { return }
             let server = Unmanaged<ServerContext>.fromOpaque(context).takeUnretainedValue()
-            server.logger.warning("libmicrohttpd: \(String(cString: line).trimmingNewlines)")
+            server.logger.warning("libmicrohttpd: \(LogText.escape(String(cString: line).trimmingNewlines))")
         }, context: unmanagedContext))
 
         if let tls = configuration.tls {
@@ -110,9 +127,10 @@ public final class HTTPServer: @unchecked Sendable {
         }
         daemon = vnetd_mhd_start(
             fd,
-            UInt32(configuration.threads),
-            UInt32(configuration.connectionLimit),
-            UInt32(configuration.connectionTimeoutSeconds),
+            UInt32(clamping: configuration.threads),
+            UInt32(clamping: configuration.connectionLimit),
+            UInt32(clamping: configuration.connectionsPerClient),
+            UInt32(clamping: configuration.connectionTimeoutSeconds),
             configuration.connectionMemoryLimit,
             tlsKey,
             tlsCertificate,
@@ -159,8 +177,10 @@ final class ServerContext: Sendable {
     let logger: Logger
     let configuration: HTTPServerConfiguration
     let errorPages: any ErrorPageRendering
+    let allowedHosts: AllowedHosts
 
-    init(responder: any HTTPResponder, logger: Logger, configuration: HTTPServerConfiguration, errorPages: any ErrorPageRendering) {
+    init(responder: any HTTPResponder, logger: Logger, configuration: HTTPServerConfiguration, errorPages: any ErrorPageRendering, allowedHosts: AllowedHosts) {
+        self.allowedHosts = allowedHosts
         self.responder = responder
         self.logger = logger
         self.configuration = configuration
@@ -168,51 +188,7 @@ final class ServerContext: Sendable {
     }
 }
 
-/// State of one request between libmicrohttpd's calls. Only the connection's worker thread touches it.
-final class RequestState {
-    let method: String
-    let path: String
-    let started = ContinuousClock.now
-    var headers: [String: String] = [:]
-    var query: [String: String] = [:]
-    var cookies: [String: String] = [:]
-    var clientAddress: String?
-    var postProcessor: OpaquePointer?
-    var formParts: [FormPart] = []
-    var body: [UInt8] = []
-    var receivedSize = 0
-    var isTooLarge = false
-    var isMalformed = false
-    var isAnswered = false
-
-    struct FormPart {
-        var name: String
-        var filename: String?
-        var contentType: String?
-        var bytes: [UInt8]
-    }
-
-    init(method: String, path: String) {
-        self.method = method
-        self.path = path
-    }
-
-    func makeRequest() -> Request {
-        var form = FormData()
-        for part in formParts {
-            if let filename = part.filename {
-                form.attach(UploadedFile(fieldName: part.name, filename: filename, contentType: part.contentType, content: part.bytes))
-            } else {
-                form.append(String(decoding: part.bytes, as: UTF8.self), for: part.name)
-            }
-        }
-        return Request(
-            method: method, path: path, query: query, headers: headers, cookies: cookies,
-            form: form, body: body, clientAddress: clientAddress)
-    }
-}
-
-private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadDataSize, requestContext in
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, version, uploadData, uploadDataSize, requestContext in
     guard let cls, let connection, let requestContext, let uploadDataSize else { return MHD_Result.NO }
     let server = Unmanaged<ServerContext>.fromOpaque(cls).takeUnretainedValue()
 
@@ -222,6 +198,11 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
             path: url.map { String(cString: $0) } ?? "/")
         requestContext.pointee = Unmanaged.passRetained(state).toOpaque()
         gatherHeaders(of: connection, into: state)
+        if let refusal = state.refusal(httpVersion: version.map { String(cString: $0) } ?? "", allowedHosts: server.allowedHosts) {
+            var response = server.errorPages.errorPage(status: refusal.status, message: refusal.message, for: state.makeRequest())
+            response.setHeader("Connection", "close")
+            return answer(connection, state, server, response)
+        }
         if let declared = state.headers["content-length"].flatMap(Int.init), declared > server.configuration.maximumBodySize {
             state.isTooLarge = true
             return answer(connection, state, server, server.errorPages.errorPage(
@@ -239,12 +220,12 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     if size > 0 {
         uploadDataSize.pointee = 0
         if state.isAnswered { return MHD_Result.YES }
-        state.receivedSize += size
+        state.receivedSize = state.receivedSize.addingReportingOverflow(size).overflow ? Int.max : state.receivedSize + size
         if state.receivedSize > server.configuration.maximumBodySize {
             state.isTooLarge = true
             // A body without a declared length that keeps coming far past the limit: hang up.
-            guard state.receivedSize <= server.configuration.maximumBodySize * 16 else {
-                server.logger.notice("closing a connection whose body keeps coming far past the limit", metadata: ["path": "\(state.path)"])
+            guard state.receivedSize / 16 <= server.configuration.maximumBodySize else {
+                server.logger.notice("closing a connection whose body keeps coming far past the limit", metadata: ["path": "\(LogText.escape(state.path))"])
                 return MHD_Result.NO
             }
             return MHD_Result.YES
@@ -293,7 +274,7 @@ private func answer(_ connection: OpaquePointer, _ state: RequestState, _ server
     let elapsed = ContinuousClock.now - state.started
     let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
     server.logger.info(
-        "\(state.method) \(state.path) \(response.status) \(response.body.count)",
+        "\(LogText.escape(state.method)) \(LogText.escape(state.path)) \(response.status) \(response.body.count)",
         metadata: [
             "client": "\(state.clientAddress ?? "-")",
             "ms": "\((milliseconds * 100).rounded() / 100)",
@@ -309,59 +290,6 @@ private let requestCompleted: MHD_RequestCompletedCallback = { _, _, requestCont
         state.postProcessor = nil
     }
     requestContext.pointee = nil
-}
-
-private func gatherHeaders(of connection: OpaquePointer, into state: RequestState) {
-    let statePointer = Unmanaged.passUnretained(state).toOpaque()
-    MHD_get_connection_values(connection, MHD_ValueKind.HEADER_KIND, { cls, _, key, value in
-        guard let cls, let key else { return MHD_Result.YES }
-        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
-        let name = String(cString: key).lowercased()
-        let text = value.map { String(cString: $0) } ?? ""
-        if let earlier = state.headers[name] {
-            state.headers[name] = earlier + ", " + text
-        } else {
-            state.headers[name] = text
-        }
-        return MHD_Result.YES
-    }, statePointer)
-    MHD_get_connection_values(connection, MHD_ValueKind.GET_ARGUMENT_KIND, { cls, _, key, value in
-        guard let cls, let key else { return MHD_Result.YES }
-        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
-        let name = String(cString: key)
-        if state.query[name] == nil { state.query[name] = value.map { String(cString: $0) } ?? "" }
-        return MHD_Result.YES
-    }, statePointer)
-    MHD_get_connection_values(connection, MHD_ValueKind.COOKIE_KIND, { cls, _, key, value in
-        guard let cls, let key else { return MHD_Result.YES }
-        let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
-        state.cookies[String(cString: key)] = value.map { String(cString: $0) } ?? ""
-        return MHD_Result.YES
-    }, statePointer)
-    if let address = vnetd_mhd_client_address(connection) {
-        state.clientAddress = ListeningSocket.describe(address)
-    }
-}
-
-/// libmicrohttpd's post processor hands over each field in one or more pieces; a piece at offset 0
-/// starts a new value, later pieces extend it.
-private let postIterator: MHD_PostDataIterator = { cls, _, key, filename, contentType, _, data, offset, size in
-    guard let cls, let key else { return MHD_Result.YES }
-    let state = Unmanaged<RequestState>.fromOpaque(cls).takeUnretainedValue()
-    let bytes: [UInt8] = data.map { pointer in
-        pointer.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
-    } ?? []
-    let name = String(cString: key)
-    if offset > 0, let last = state.formParts.indices.last, state.formParts[last].name == name {
-        state.formParts[last].bytes.append(contentsOf: bytes)
-    } else {
-        state.formParts.append(RequestState.FormPart(
-            name: name,
-            filename: filename.map { String(cString: $0) },
-            contentType: contentType.map { String(cString: $0) },
-            bytes: bytes))
-    }
-    return MHD_Result.YES
 }
 
 extension String {

@@ -19,7 +19,10 @@ final class LiveServer: @unchecked Sendable {
         var current: Int { lock.withLock { value } }
     }
 
-    init(maximumBodySize: Int = 64 << 10, connectionTimeoutSeconds: Int = 30) throws {
+    init(
+        maximumBodySize: Int = 64 << 10, connectionTimeoutSeconds: Int = 30, connectionsPerClient: Int? = nil,
+        serverNames: [String] = [], logger: Logger? = nil
+    ) throws {
         publicFolder = try TemporaryDirectory()
         outside = try TemporaryDirectory()
         let manager = FileManager.default
@@ -30,7 +33,7 @@ final class LiveServer: @unchecked Sendable {
         try manager.createSymbolicLink(atPath: publicFolder.path + "/escape.txt", withDestinationPath: outside.path + "/secret.txt")
         try manager.createSymbolicLink(atPath: publicFolder.path + "/out", withDestinationPath: outside.path)
 
-        var router = Router()
+        var router = Router(logger: logger ?? Logger(label: "test.router", factory: { _ in SwiftLogNoOpLogHandler() }))
         let counter = postCount
         router.get("/") { request in .html("<h1>home</h1><p>token=\(request.csrfToken)</p>") }
         router.get("/networks/{id}") { request in .text("network \(request.pathParameters["id"] ?? "?")") }
@@ -50,14 +53,16 @@ final class LiveServer: @unchecked Sendable {
         }
         let files = StaticFiles(root: publicFolder.path)
         router.getPrefix("/static/") { files.respond(to: $0) }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .critical
+        router.get("/fail/{what}") { _ in throw DemoFailure(secret: "failed") }
         server = try HTTPServer(
             configuration: HTTPServerConfiguration(
                 listen: ListenAddress(host: "127.0.0.1", port: 0), threads: 2,
+                connectionsPerClient: connectionsPerClient, serverNames: serverNames,
                 connectionTimeoutSeconds: connectionTimeoutSeconds, maximumBodySize: maximumBodySize),
             responder: CSRFProtection(wrapping: router),
-            logger: logger)
+            logger: logger ?? quiet)
         client = HTTPTestClient(port: server.port)
     }
 
