@@ -57,6 +57,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         var nic: VirtualNIC
         let id: PortID
         var backend: IOPort?
+        /// The network whose switch the port is a member of now. It can differ from
+        /// `nic.networkID` while a change is applied, so leaving always uses this.
+        var memberOf: NetworkID?
         var failure: String?
         /// Counters and history carried across moves and backend changes.
         var counters = PortCounters()
@@ -176,7 +179,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     }
 
     private func removeNetwork(_ id: NetworkID) {
-        for port in nics.values where port.nic.networkID == id {
+        for port in nics.values where port.memberOf == id || port.nic.networkID == id {
             leaveSwitch(port)
             port.nic.networkID = nil
         }
@@ -205,8 +208,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.backend = nil
             openBackend(port)
             joinSwitch(port)
-        } else if old.networkID != nic.networkID {
-            leaveSwitch(port, from: old.networkID)
+        } else if port.memberOf != nic.networkID {
+            leaveSwitch(port)
             joinSwitch(port)
         }
     }
@@ -288,19 +291,24 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     }
 
     private func joinSwitch(_ port: NICPort) {
+        if port.memberOf != nil { leaveSwitch(port) }
         guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
         fabric.attach(port.id, sink: backend, counters: port.counters, history: port.history)
+        port.memberOf = network
         backend.fabric = fabric
         updateOffloads(network)
     }
 
-    private func leaveSwitch(_ port: NICPort, from network: NetworkID? = nil) {
-        guard let id = network ?? port.nic.networkID, let fabric = switches[id] else { return }
+    /// Leaves the switch the port is really in, whatever the NIC's new settings say.
+    private func leaveSwitch(_ port: NICPort) {
+        guard let id = port.memberOf else { return }
+        port.memberOf = nil
+        port.backend?.fabric = nil
+        guard let fabric = switches[id] else { return }
         if let (counters, history) = fabric.detach(port.id) {
             port.counters = counters
             port.history = history
         }
-        port.backend?.fabric = nil
         (port.backend as? TAPPort)?.setOffloads(false)
         updateOffloads(id)
     }

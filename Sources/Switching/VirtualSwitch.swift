@@ -31,8 +31,12 @@ public final class VirtualSwitch {
     }
 
     /// Adds a port. Its counters start at zero, or at `counters` when it comes from another switch.
+    /// Attaching a member again replaces its sink (a new backend) and keeps its counters.
     public func attach(_ port: PortID, sink: any FrameSink, counters carried: PortCounters = PortCounters(), history: TrafficHistory = TrafficHistory()) {
-        guard !members.contains(port) else { return }
+        if let slot = members.firstIndex(of: port) {
+            sinks[slot] = sink
+            return
+        }
         members.append(port)
         sinks.append(sink)
         counters.append(carried)

@@ -144,12 +144,18 @@ struct SwitchScenarioTests {
         #expect(table.entries(now: 5).map(\.address.value) == [0x0003FF00000D, a, c])
     }
 
-    @Test func networksAreIsolated() {
-        let red = Bench(ports: 2), blue = Bench(ports: 2)
-        red.send(frame(from: a, to: broadcast), from: 1)
-        #expect(red.delivered() == [1: 0, 2: 1])
-        #expect(blue.delivered() == [1: 0, 2: 0])
-        #expect(blue.fabric.table.count == 0)
+    /// A NIC whose backend is replaced while it stays on the network (a new socket, a new TAP)
+    /// must get frames on the new one, not the closed one.
+    @Test func attachingAMemberAgainReplacesItsSinkAndKeepsItsCounters() {
+        let bench = Bench(ports: 2)
+        bench.send(frame(from: a, to: broadcast), from: 1)
+        let replacement = MemoryPort()
+        bench.fabric.attach(PortID(2), sink: replacement)
+        bench.send(frame(from: a, to: broadcast), from: 1)
+        #expect(replacement.frames.count == 1)
+        #expect(bench.ports[PortID(2)]?.frames.count == 1, "the old sink got only the first frame")
+        #expect(bench.fabric.members == [PortID(1), PortID(2)])
+        #expect(bench.fabric.counters(of: PortID(2))?.txFrames == 2)
     }
 
     @Test func dropsAtAFullPortAreCountedAndOthersStillGetTheFrame() {
