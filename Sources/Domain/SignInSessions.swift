@@ -111,9 +111,12 @@ public final class SessionRegistry: Sendable {
     }
 }
 
-/// Slows down guessing: after a few failed sign-ins from one address, that address must wait
+/// Slows down guessing: after a few failed sign-ins from one client, that client must wait
 /// before it may try again, and the wait doubles with each further failure (capped). A success
-/// forgets the address's failures. Counts are kept for a bounded number of addresses.
+/// forgets the client's failures. Counts are kept for a bounded number of clients.
+///
+/// A client is an IPv4 address, or an IPv6 /64: one host normally holds a whole /64 and could
+/// otherwise rotate through 2^64 addresses, each with fresh free failures (see `key(for:)`).
 public final class SignInThrottle: Sendable {
     public struct Policy: Sendable {
         public var freeFailures: Int = 5
@@ -139,7 +142,8 @@ public final class SignInThrottle: Sendable {
 
     /// Seconds `address` must still wait before its next attempt, or nil when it may try now.
     public func waitTime(for address: String, now: Date) -> TimeInterval? {
-        records.withLock { records in
+        let address = Self.key(for: address)
+        return records.withLock { records in
             guard let record = records[address] else { return nil }
             let remaining = delay(after: record.failures) - now.timeIntervalSince(record.lastFailure)
             return remaining > 0 ? remaining : nil
@@ -147,6 +151,7 @@ public final class SignInThrottle: Sendable {
     }
 
     public func recordFailure(from address: String, now: Date) {
+        let address = Self.key(for: address)
         records.withLock { records in
             var record = records[address] ?? Record(failures: 0, lastFailure: now)
             if now.timeIntervalSince(record.lastFailure) > policy.memory { record.failures = 0 }
@@ -163,6 +168,7 @@ public final class SignInThrottle: Sendable {
     }
 
     public func recordSuccess(from address: String) {
+        let address = Self.key(for: address)
         _ = records.withLock { $0.removeValue(forKey: address) }
     }
 
@@ -171,5 +177,53 @@ public final class SignInThrottle: Sendable {
         guard failures >= policy.freeFailures else { return 0 }
         let doublings = min(failures - policy.freeFailures, 30)
         return min(policy.maximumDelay, policy.firstDelay * pow(2, Double(doublings)))
+    }
+}
+
+extension SignInThrottle {
+    /// The client an address belongs to: an IPv6 address's first 64 bits (`2001:db8:1:2::/64`),
+    /// an IPv4-mapped IPv6 address's IPv4 address, any other text unchanged.
+    public static func key(for address: String) -> String {
+        guard let words = ipv6Words(address) else { return address }
+        if words[0..<5].allSatisfy({ $0 == 0 }), words[5] == 0xFFFF {
+            return "\(words[6] >> 8).\(words[6] & 0xFF).\(words[7] >> 8).\(words[7] & 0xFF)"
+        }
+        return words[0..<4].map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
+
+    /// The eight 16-bit words of an IPv6 address in text form (RFC 4291 §2.2, with an optional
+    /// `%zone`), or nil when it is not one.
+    static func ipv6Words(_ text: String) -> [UInt16]? {
+        let address = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard address.contains(":"), address.utf8.count <= 45 else { return nil }
+        let halves = address.components(separatedBy: "::")
+        guard halves.count <= 2 else { return nil }
+        func words(_ part: String, mayEndInIPv4: Bool) -> [UInt16]? {
+            guard !part.isEmpty else { return [] }
+            let groups = part.split(separator: ":", omittingEmptySubsequences: false)
+            var result: [UInt16] = []
+            for (index, group) in groups.enumerated() {
+                if index == groups.count - 1, mayEndInIPv4, group.contains(".") {
+                    let octets = group.split(separator: ".", omittingEmptySubsequences: false).compactMap { octet -> UInt16? in
+                        guard (1...3).contains(octet.utf8.count), octet.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = UInt16(octet), value <= 255 else { return nil }
+                        return value
+                    }
+                    guard octets.count == 4, !group.hasSuffix(".") else { return nil }
+                    result += [octets[0] << 8 | octets[1], octets[2] << 8 | octets[3]]
+                } else {
+                    guard (1...4).contains(group.utf8.count), group.unicodeScalars.allSatisfy(\.properties.isASCIIHexDigit),
+                          let value = UInt16(group, radix: 16) else { return nil }
+                    result.append(value)
+                }
+            }
+            return result
+        }
+        if halves.count == 1 {
+            guard let all = words(halves[0], mayEndInIPv4: true), all.count == 8 else { return nil }
+            return all
+        }
+        guard let head = words(halves[0], mayEndInIPv4: false), let tail = words(halves[1], mayEndInIPv4: true),
+              head.count + tail.count <= 7 else { return nil }
+        return head + [UInt16](repeating: 0, count: 8 - head.count - tail.count) + tail
     }
 }
