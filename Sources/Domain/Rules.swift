@@ -3,6 +3,8 @@ import Packets
 
 /// The naming rules of Virtual Server, in one place (DESIGN.md §7).
 public enum NameRules {
+    /// In UTF-8 bytes, as stored: a limit in `Character`s would let one grapheme cluster carry
+    /// any number of combining marks.
     public static let maximumLength = 256
     /// Checked per Unicode scalar: inside a grapheme cluster ("\u{0600}<", "\"\u{0301}") a
     /// forbidden scalar is still forbidden.
@@ -25,8 +27,10 @@ public enum NameRules {
             return [Problem(.nameRequired, field: field, "Enter a name.")]
         }
         var problems: [Problem] = []
-        if name.count > maximumLength {
-            problems.append(Problem(.nameTooLong, field: field, "A name can have at most \(maximumLength) characters; this one has \(name.count)."))
+        if name.utf8.count > maximumLength {
+            problems.append(Problem(
+                .nameTooLong, field: field,
+                "A name can be at most \(maximumLength) bytes long in UTF-8 (256 plain letters, fewer accented or non-Latin ones); this one has \(name.utf8.count)."))
         }
         let forbidden = name.unicodeScalars.contains { forbiddenCharacters.contains($0) }
         let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control }
@@ -40,11 +44,12 @@ public enum NameRules {
 }
 
 public enum NotesRules {
+    /// In UTF-8 bytes, like `NameRules.maximumLength`.
     public static let maximumLength = 10_000
 
     public static func problems(_ notes: String) -> [Problem] {
-        notes.count > maximumLength
-            ? [Problem(.notesTooLong, field: "notes", "Notes can have at most \(maximumLength) characters.")]
+        notes.utf8.count > maximumLength
+            ? [Problem(.notesTooLong, field: "notes", "Notes can be at most \(maximumLength) bytes long in UTF-8; these have \(notes.utf8.count).")]
             : []
     }
 }

@@ -21,7 +21,7 @@ struct SignInPage: Sendable {
 
     func signIn(_ request: Request) throws -> Response {
         let next = Self.safeNext(request.form["next"])
-        let name = String((request.form["name"] ?? "").prefix(64))
+        let name = Self.typedName(request.form["name"] ?? "")
         let password = request.form["password"] ?? ""
         let address = request.clientAddress ?? "unknown address"
         let now = dependencies.clock.now()
@@ -36,9 +36,10 @@ struct SignInPage: Sendable {
         }
         guard !name.isEmpty, !password.isEmpty, let administrator = try access.administrators.verify(name: name, password: password) else {
             access.throttle.recordFailure(from: address, now: now)
+            let logged = LogText.escape(name)
             try dependencies.eventLog.append(Event(
-                time: now, kind: .signInRefused, subject: .administrator(name.isEmpty ? "(no name)" : name),
-                message: "Sign-in as “\(name)” from \(address) was refused: wrong name or password.", actor: nil))
+                time: now, kind: .signInRefused, subject: .administrator(name.isEmpty ? "(no name)" : logged),
+                message: "Sign-in as “\(logged)” from \(address) was refused: wrong name or password.", actor: nil))
             return try render(request, next: next, name: name, message: "The name or password is not right.", status: 403)
         }
         access.throttle.recordSuccess(from: address)
@@ -82,6 +83,12 @@ struct SignInPage: Sendable {
         var response = Response.html(try site.renderer.render("pages/login", context), status: status)
         response.setHeader("Content-Security-Policy", HTTPServerConfiguration.contentSecurityPolicy(styleNonce: nonce))
         return response
+    }
+
+    /// The name as typed, cut to 64 Unicode scalars (no account name is longer; a cut by
+    /// `Character` would keep a cluster of any size).
+    static func typedName(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(64)))
     }
 
     /// Where to go after signing in: a path on this site, never another site (`//evil`, `/\evil`).
