@@ -237,6 +237,40 @@ static inline void vnetd_tls_identity_free(struct vnetd_tls_identity *identity) 
     identity->key_pem = NULL;
 }
 
+/// Calls `sink` with each DNS name (subject alternative names, or the common name when there are
+/// none) of the first certificate in `pem`. Returns the number of names, or -1 when it cannot be read.
+typedef void (*vnetd_tls_name_sink)(void *context, const char *name);
+
+static inline int vnetd_tls_certificate_dns_names(const char *pem, vnetd_tls_name_sink sink, void *context) {
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t datum = {(unsigned char *)pem, (unsigned int)strlen(pem)};
+    if (gnutls_x509_crt_init(&crt) < 0) return -1;
+    if (gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_PEM) < 0) { gnutls_x509_crt_deinit(crt); return -1; }
+    int count = 0;
+    char name[256];
+    for (unsigned int index = 0;; index++) {
+        size_t size = sizeof name - 1;
+        unsigned int critical = 0;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, index, name, &size, &critical);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) break;
+        if (type == GNUTLS_SAN_DNSNAME && size < sizeof name) {
+            name[size] = '\0';
+            sink(context, name);
+            count++;
+        }
+        if (index > 1000) break;
+    }
+    if (count == 0) {
+        size_t size = sizeof name;
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, name, &size) >= 0) {
+            sink(context, name);
+            count++;
+        }
+    }
+    gnutls_x509_crt_deinit(crt);
+    return count;
+}
+
 /// The peer address of a connection, or NULL when libmicrohttpd has none.
 static inline const struct sockaddr *vnetd_mhd_client_address(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info =

@@ -10,17 +10,29 @@ import Glibc
 ///   these match with no port or with the bound port;
 /// - on an all-addresses listen (`0.0.0.0`, `::`) any IP address literal (a rebinding page
 ///   always uses a name), `localhost` and this machine's host name, with no port or the bound port;
-/// - every configured server name: `name` with any port, `name:port` with that port only.
+/// - every configured server name: `name` with any port, `name:port` with that port only;
+/// - over HTTPS, the DNS names of the certificate, with any port (a browser cannot complete the
+///   handshake for a name the certificate lacks, so these add nothing a rebinding page can use);
+///   a `*.example.org` entry stands for exactly one more label.
 /// Names compare without case and without a trailing dot.
 public struct AllowedHosts: Sendable, Equatable {
     private var names: Set<String> = []
     private var namesAnyPort: Set<String> = []
     private var namesWithPort: Set<String> = []
+    private var wildcardParents: Set<String> = []
     private var acceptsAddressLiterals = false
     private let port: UInt16
 
-    public init(listen: ListenAddress, boundPort: UInt16, serverNames: [String]) {
+    public init(listen: ListenAddress, boundPort: UInt16, serverNames: [String], certificateNames: [String] = []) {
         port = boundPort
+        for name in certificateNames {
+            let name = Self.normalized(name)
+            if name.hasPrefix("*."), name.count > 2 {
+                wildcardParents.insert(String(name.dropFirst(2)))
+            } else if let (plain, _) = Self.split(name) {
+                namesAnyPort.insert(plain)
+            }
+        }
         let host = Self.normalized(listen.host)
         if ["0.0.0.0", "::", "*", ""].contains(host) {
             acceptsAddressLiterals = true
@@ -46,6 +58,9 @@ public struct AllowedHosts: Sendable, Equatable {
     public func allows(_ value: String) -> Bool {
         guard let (name, requestPort) = Self.split(value) else { return false }
         if namesAnyPort.contains(name) { return true }
+        if let dot = name.firstIndex(of: "."), name.startIndex != dot, wildcardParents.contains(String(name[name.index(after: dot)...])) {
+            return true
+        }
         if let requestPort, namesWithPort.contains("\(name) \(requestPort)") { return true }
         guard requestPort == nil || requestPort == port else { return false }
         return names.contains(name) || acceptsAddressLiterals && Self.isAddressLiteral(name)

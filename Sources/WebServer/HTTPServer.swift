@@ -106,7 +106,9 @@ public final class HTTPServer: @unchecked Sendable {
         let context = ServerContext(
             responder: responder, logger: logger, configuration: configuration,
             errorPages: PlainErrorPages(),
-            allowedHosts: AllowedHosts(listen: configuration.listen, boundPort: port, serverNames: configuration.serverNames))
+            allowedHosts: AllowedHosts(
+                listen: configuration.listen, boundPort: port, serverNames: configuration.serverNames,
+                certificateNames: configuration.tls?.certificateNames ?? []))
         self.context = context
         let unmanagedContext = Unmanaged.passUnretained(context).toOpaque()
         logTarget = .allocate(capacity: 1)

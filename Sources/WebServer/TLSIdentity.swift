@@ -10,6 +10,20 @@ public struct TLSIdentity: Sendable {
         self.keyPEM = keyPEM
     }
 
+    /// The DNS names the (first) certificate is for: its subject alternative names, or its common
+    /// name when it has none. Empty when the PEM text cannot be read.
+    public var certificateNames: [String] {
+        final class Names { var list: [String] = [] }
+        let names = Names()
+        _ = withExtendedLifetime(names) {
+            vnetd_tls_certificate_dns_names(certificatePEM, { context, name in
+                guard let context, let name else { return }
+                Unmanaged<Names>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
+            }, Unmanaged.passUnretained(names).toOpaque())
+        }
+        return names.list
+    }
+
     /// Whether this libmicrohttpd can serve HTTPS at all.
     public static var isSupported: Bool { vnetd_mhd_supports_tls() == 1 }
 }

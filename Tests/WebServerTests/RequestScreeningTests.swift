@@ -141,6 +141,24 @@ struct RequestScreeningTests {
     }
 }
 
+extension RequestScreeningTests {
+    @Test func overHTTPSTheCertificatesNamesAreServed() throws {
+        let made = try SelfSignedCertificate.generate(names: ["vnetd.test", "127.0.0.1", "*.lab.example"])
+        #expect(made.identity.certificateNames == ["vnetd.test", "*.lab.example"])
+        #expect(TLSIdentity(certificatePEM: "not a certificate", keyPEM: "").certificateNames.isEmpty)
+        let hosts = AllowedHosts(
+            listen: ListenAddress(host: "127.0.0.1", port: 8443), boundPort: 8443, serverNames: [],
+            certificateNames: made.identity.certificateNames)
+        #expect(hosts.allows("vnetd.test:8443"))
+        #expect(hosts.allows("VNETD.TEST"))
+        #expect(hosts.allows("box.lab.example:8443"))
+        #expect(!hosts.allows("lab.example"))
+        #expect(!hosts.allows("a.box.lab.example"))
+        #expect(!hosts.allows(".lab.example"))
+        #expect(!hosts.allows("evil.example"))
+    }
+}
+
 /// Keeps every log record a `Logger` made, each rendered as `level message metadata` — what a
 /// line-per-record handler would write — so tests can count lines.
 public final class LogCapture: @unchecked Sendable {
