@@ -11,7 +11,7 @@ public struct PopulationReport: Sendable {
     public var seconds: Double
 }
 
-public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, backend: NICBackend = .socket, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
+public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, backend: NICBackend = .socket, allowMACSpoofing: Bool = false, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
     let started = Date()
     try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let database = try VnetdDatabase(directory: dataDirectory)
@@ -29,8 +29,10 @@ public func populate(dataDirectory: String, networks networkCount: Int, vms vmCo
         let vm = try vmService.create(name: String(format: "VM %04d", index), notes: "", connectingTo: first)
         nicCount += 1
         var version = vm.version
-        if backend != .socket, let nic = try store.read({ try $0.nics(of: vm.id) }).first {
-            try vmService.configureNICs(of: vm.id, version: version, [NICSetting(nicID: nic.id, networkID: first, assignment: .dynamic, backend: backend)])
+        if backend != .socket || allowMACSpoofing, let nic = try store.read({ try $0.nics(of: vm.id) }).first {
+            try vmService.configureNICs(of: vm.id, version: version, [
+                NICSetting(nicID: nic.id, networkID: first, assignment: .dynamic, backend: backend, allowsMACSpoofing: allowMACSpoofing),
+            ])
             version += 1
         }
         for extra in 1..<max(1, min(nicsPerVM, MACRules.maximumNICsPerVM)) {
@@ -38,7 +40,8 @@ public func populate(dataDirectory: String, networks networkCount: Int, vms vmCo
             version += 1
             if !networks.isEmpty {
                 try vmService.configureNICs(of: vm.id, version: version, [
-                    NICSetting(nicID: nic.id, networkID: networks[(index + extra * 7) % networks.count], assignment: .dynamic, backend: backend),
+                    NICSetting(nicID: nic.id, networkID: networks[(index + extra * 7) % networks.count], assignment: .dynamic, backend: backend,
+                               allowsMACSpoofing: allowMACSpoofing),
                 ])
                 version += 1
             }

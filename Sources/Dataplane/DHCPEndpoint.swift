@@ -65,8 +65,10 @@ final class DHCPEndpoint: FrameSink, Flushable {
             malformed &+= 1
             return .sent
         }
-        // Every flooded frame of the network reaches this port: leave all but ARP and IPv4 at once.
+        // Every flooded frame of the network reaches this port: leave all but ARP and IPv4 for
+        // this server (its own MAC, pinned on the switch, or broadcast) at once.
         guard ethernet.etherType == .arp || ethernet.etherType == .ipv4 else { return .sent }
+        guard ethernet.destination == mac || ethernet.destination.isBroadcast else { return .sent }
         let client = ethernet.source
         guard let port = fabric?.table.port(of: client, now: loop.now) else { return .sent }
         if port == excludedPort {

@@ -122,8 +122,12 @@ public struct VirtualNIC: Sendable, Equatable {
     /// The address in use: allocated (dynamic) or chosen (static).
     public var mac: MACAddress
     public var backend: NICBackend
+    /// Hyper-V's "Allow MAC address spoofing": frames from this NIC may carry other source
+    /// addresses (a bridge or nested VMs inside the guest). Off: the switch drops them, counted.
+    public var allowsMACSpoofing: Bool
 
-    public init(id: NICID, vmID: VMID, slot: Int, networkID: NetworkID?, assignment: MACAssignment, mac: MACAddress, backend: NICBackend = .socket) {
+    public init(id: NICID, vmID: VMID, slot: Int, networkID: NetworkID?, assignment: MACAssignment, mac: MACAddress, backend: NICBackend = .socket,
+                allowsMACSpoofing: Bool = false) {
         self.id = id
         self.vmID = vmID
         self.slot = slot
@@ -131,6 +135,7 @@ public struct VirtualNIC: Sendable, Equatable {
         self.assignment = assignment
         self.mac = mac
         self.backend = backend
+        self.allowsMACSpoofing = allowsMACSpoofing
     }
 }
 

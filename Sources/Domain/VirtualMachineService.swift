@@ -10,13 +10,16 @@ public struct NICSetting: Sendable, Equatable {
     /// The typed address when `assignment` is `.static`.
     public var staticMAC: String
     public var backend: NICBackend
+    public var allowsMACSpoofing: Bool
 
-    public init(nicID: NICID, networkID: NetworkID?, assignment: MACAssignment, staticMAC: String = "", backend: NICBackend = .socket) {
+    public init(nicID: NICID, networkID: NetworkID?, assignment: MACAssignment, staticMAC: String = "", backend: NICBackend = .socket,
+                allowsMACSpoofing: Bool = false) {
         self.nicID = nicID
         self.networkID = networkID
         self.assignment = assignment
         self.staticMAC = staticMAC
         self.backend = backend
+        self.allowsMACSpoofing = allowsMACSpoofing
     }
 }
 
@@ -171,6 +174,7 @@ public struct VirtualMachineService: Sendable {
                 let field = "nic-\(nic.slot)"
                 var next = nic
                 next.backend = setting.backend
+                next.allowsMACSpoofing = setting.allowsMACSpoofing
                 if let networkID = setting.networkID, networkID != nic.networkID {
                     guard try db.network(networkID) != nil else {
                         problems.append(Problem(.networkNotFound, field: "\(field)-network", "The network chosen for \(nic.label) has been removed."))
@@ -258,6 +262,11 @@ public struct VirtualMachineService: Sendable {
             case .datagram: "a QEMU datagram socket"
             }
             messages.append((.nicAddressChanged, "now attaches as \(how)"))
+        }
+        if before.allowsMACSpoofing != after.allowsMACSpoofing {
+            messages.append((.nicAddressChanged, after.allowsMACSpoofing
+                ? "may now send from other MAC addresses (MAC address spoofing allowed)"
+                : "may now send only from its own MAC address"))
         }
         return messages
     }

@@ -101,6 +101,11 @@ enum Migrations {
                 ALTER TABLE event ADD COLUMN actor TEXT;     -- the administrator who made the change; NULL: vnetd
                 """)
         }
+        migrator.registerMigration("v5-mac-spoofing") { db in
+            try db.execute(sql: """
+                ALTER TABLE nic ADD COLUMN allows_mac_spoofing INTEGER NOT NULL DEFAULT 0 CHECK (allows_mac_spoofing IN (0, 1));
+                """)
+        }
         return migrator
     }()
 

@@ -198,17 +198,17 @@ struct SQLiteInventoryAccess: InventoryWriter {
 
     func insert(_ nic: VirtualNIC) throws {
         try db.execute(sql: """
-            INSERT INTO nic (id, vm_id, slot, network_id, mac, mac_is_static, backend) VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO nic (id, vm_id, slot, network_id, mac, mac_is_static, backend, allows_mac_spoofing) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 nic.id.rawValue, nic.vmID.rawValue, nic.slot, nic.networkID?.rawValue, nic.mac.description,
-                nic.assignment == .static, nic.backend.rawValue,
+                nic.assignment == .static, nic.backend.rawValue, nic.allowsMACSpoofing,
             ])
     }
 
     func update(_ nic: VirtualNIC) throws {
         try db.execute(sql: """
-            UPDATE nic SET network_id = ?, mac = ?, mac_is_static = ?, backend = ? WHERE id = ?
-            """, arguments: [nic.networkID?.rawValue, nic.mac.description, nic.assignment == .static, nic.backend.rawValue, nic.id.rawValue])
+            UPDATE nic SET network_id = ?, mac = ?, mac_is_static = ?, backend = ?, allows_mac_spoofing = ? WHERE id = ?
+            """, arguments: [nic.networkID?.rawValue, nic.mac.description, nic.assignment == .static, nic.backend.rawValue, nic.allowsMACSpoofing, nic.id.rawValue])
     }
 
     func delete(_ nic: NICID) throws {
@@ -367,7 +367,7 @@ struct SQLiteInventoryAccess: InventoryWriter {
         return VirtualNIC(
             id: NICID(rawValue: row["id"]), vmID: VMID(rawValue: row["vm_id"]), slot: row["slot"],
             networkID: network.map(NetworkID.init(rawValue:)), assignment: isStatic ? .static : .dynamic, mac: mac,
-            backend: NICBackend(rawValue: row["backend"]) ?? .socket)
+            backend: NICBackend(rawValue: row["backend"]) ?? .socket, allowsMACSpoofing: row["allows_mac_spoofing"])
     }
 
     static func listing(_ row: Row) -> NICListing? {

@@ -33,6 +33,9 @@ public struct DropCounts: Sendable, Equatable {
     public var notAttached: UInt64 = 0
     public var failed: UInt64 = 0
     public var needsOffload: UInt64 = 0
+    public var linkLocal: UInt64 = 0
+    public var spoofedSource: UInt64 = 0
+    public var dhcpFiltered: UInt64 = 0
 
     public init() {}
 
@@ -46,6 +49,9 @@ public struct DropCounts: Sendable, Equatable {
         case .notAttached: notAttached &+= 1
         case .failed: failed &+= 1
         case .needsOffload: needsOffload &+= 1
+        case .linkLocal: linkLocal &+= 1
+        case .spoofedSource: spoofedSource &+= 1
+        case .dhcpFiltered: dhcpFiltered &+= 1
         }
     }
 
@@ -58,11 +64,16 @@ public struct DropCounts: Sendable, Equatable {
         case .notAttached: notAttached
         case .failed: failed
         case .needsOffload: needsOffload
+        case .linkLocal: linkLocal
+        case .spoofedSource: spoofedSource
+        case .dhcpFiltered: dhcpFiltered
         }
     }
 
     /// Drops that mean trouble; same-segment filtering is normal switch behaviour.
-    public var total: UInt64 { malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload }
+    public var total: UInt64 {
+        malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload &+ linkLocal &+ spoofedSource &+ dhcpFiltered
+    }
 
     public static func + (lhs: DropCounts, rhs: DropCounts) -> DropCounts {
         var sum = DropCounts()
@@ -76,6 +87,9 @@ public struct DropCounts: Sendable, Equatable {
             case .notAttached: sum.notAttached = value
             case .failed: sum.failed = value
             case .needsOffload: sum.needsOffload = value
+            case .linkLocal: sum.linkLocal = value
+            case .spoofedSource: sum.spoofedSource = value
+            case .dhcpFiltered: sum.dhcpFiltered = value
             }
         }
         return sum

@@ -10,7 +10,11 @@ import Packets
 ///   next `expire(now:)` sweep;
 /// - at most `capacity` entries; a new address arriving when the table is full evicts the
 ///   least recently seen one, so a MAC flood cannot grow memory;
-/// - a known address seen on another port moves there (a VM moved, or a loop).
+/// - a known address seen on another port moves there (a VM moved, or a loop);
+/// - a pinned address (a VM NIC's own MAC, the DHCP server's, the host adapter's) belongs to its
+///   port until unpinned: it is never learned elsewhere, moved, aged or evicted, so a frame from
+///   the LAN or another VM carrying it cannot steal its traffic. Pinned entries do not count
+///   against `capacity`; there is one per port at most, so they are bounded by the ports.
 ///
 /// Threading: owned by the switch's I/O thread, never shared; nothing here locks. Every
 /// operation is O(1) (amortized while the table grows) except `expire`, which is O(entries
@@ -20,8 +24,9 @@ public struct MACTable {
     public struct Entry: Sendable, Equatable {
         public var address: MACAddress
         public var port: PortID
-        /// Milliseconds since the entry was last refreshed.
+        /// Milliseconds since the entry was last refreshed; 0 for a pinned entry.
         public var age: Int64
+        public var isPinned: Bool = false
     }
 
     public struct Counters: Sendable, Equatable {
@@ -36,6 +41,7 @@ public struct MACTable {
     public let agingTime: Int64
     public private(set) var counters = Counters()
 
+    private var pinned: [UInt64: PortID] = [:]
     private var index: [UInt64: Int32]
     private var addresses: [UInt64]
     private var ports: [PortID]
@@ -66,14 +72,29 @@ public struct MACTable {
         older.reserveCapacity(initial)
     }
 
+    /// Learned (dynamic) entries; pinned ones are `pinnedCount`.
     public var count: Int { index.count }
+    public var pinnedCount: Int { pinned.count }
 
-    public enum LearnResult: Equatable { case refreshed, learned, moved, ignored }
+    public enum LearnResult: Equatable { case refreshed, learned, moved, ignored, pinned }
+
+    /// Pins `address` to `port` (replacing a learned entry for it, or an older pin).
+    public mutating func pin(_ address: MACAddress, to port: PortID) {
+        guard address.isUnicast, !address.isZero else { return }
+        if let slot = index[address.value] { remove(slot) }
+        pinned[address.value] = port
+    }
+
+    /// Removes a pin, if `address` is pinned to `port`.
+    public mutating func unpin(_ address: MACAddress, from port: PortID) {
+        if pinned[address.value] == port { pinned[address.value] = nil }
+    }
 
     /// Records that `address` was seen on `port` at `now` (milliseconds, monotonic).
     @discardableResult
     public mutating func learn(_ address: MACAddress, on port: PortID, now: Int64) -> LearnResult {
         guard address.isUnicast, !address.isZero else { return .ignored }
+        if !pinned.isEmpty, pinned[address.value] != nil { return .pinned }
         if let slot = index[address.value] {
             let i = Int(slot)
             lastSeen[i] = now
@@ -114,6 +135,7 @@ public struct MACTable {
     /// The port `address` was last seen on, if it is known and not aged out.
     @inline(__always)
     public func port(of address: MACAddress, now: Int64) -> PortID? {
+        if !pinned.isEmpty, let port = pinned[address.value] { return port }
         guard let slot = index[address.value] else { return nil }
         let i = Int(slot)
         return now - lastSeen[i] <= agingTime ? ports[i] : nil
@@ -131,8 +153,9 @@ public struct MACTable {
         return removed
     }
 
-    /// Forgets every address learned on `port` (it left the switch).
+    /// Forgets every address learned or pinned on `port` (it left the switch).
     public mutating func forget(port: PortID) {
+        pinned = pinned.filter { $0.value != port }
         var slot = head
         while slot >= 0 {
             let next = older[Int(slot)]
@@ -143,7 +166,9 @@ public struct MACTable {
 
     /// Entries, most recently seen first, for status pages.
     public func entries(now: Int64, limit: Int = .max) -> [Entry] {
-        var result: [Entry] = []
+        var result: [Entry] = pinned.sorted { $0.key < $1.key }.prefix(limit).map {
+            Entry(address: MACAddress(value: $0.key), port: $0.value, age: 0, isPinned: true)
+        }
         var slot = head
         while slot >= 0, result.count < limit {
             let i = Int(slot)

@@ -1,3 +1,5 @@
+import Packets
+
 /// Identifies a port across all switches of one vnetd; stable while the port exists, so a port
 /// moved to another switch keeps its id.
 public struct PortID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -24,6 +26,16 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// An offloaded frame (checksum left to the receiver, or a TCP segment larger than the
     /// link) reached a port that cannot take one: only while a network's offloads change.
     case needsOffload
+    /// IEEE 802.1D reserved destinations 01:80:C2:00:00:00–0F (STP BPDUs, LACP, 802.1X) and MAC
+    /// control frames (PAUSE): a bridge never forwards them, or a VM could make the LAN switch
+    /// shut the host's port.
+    case linkLocal
+    /// A VM port sent from a MAC address that is not its NIC's (and the NIC does not allow
+    /// MAC address spoofing).
+    case spoofedSource
+    /// DHCP kept apart while the network's own server is on: a server reply from a VM or the LAN,
+    /// or DHCP between the VMs and the LAN.
+    case dhcpFiltered
 
     public var label: String {
         switch self {
@@ -34,8 +46,25 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .notAttached: "nothing attached"
         case .failed: "send failed"
         case .needsOffload: "offloaded frame for a port without offloads"
+        case .linkLocal: "link-local control frame (STP, LACP, PAUSE)"
+        case .spoofedSource: "MAC spoofing"
+        case .dhcpFiltered: "DHCP kept apart (built-in server on)"
         }
     }
+}
+
+/// What a port stands for, which decides the checks its frames get.
+public enum PortRole: Equatable, Sendable {
+    /// No checks beyond the switch's own (tests, the fault harness).
+    case plain
+    /// A VM's network adapter: its MAC is pinned to the port; unless spoofing is allowed, every
+    /// frame it sends must come from that MAC.
+    case vm(mac: MACAddress, allowsSpoofing: Bool)
+    /// The host adapter of an external network. `adapterMAC` is the host's own address there:
+    /// pinned to the uplink, so frames from VMs to the host never flood the other VMs.
+    case uplink(adapterMAC: MACAddress?)
+    /// A service of vnetd's on the network (the DHCP server), with its own pinned MAC.
+    case service(mac: MACAddress)
 }
 
 public enum SendResult: Equatable, Sendable {

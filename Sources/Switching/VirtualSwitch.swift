@@ -7,6 +7,12 @@ import Packets
 /// port. Learning comes after validation so that a malformed frame cannot move an entry.
 /// Frames never leave the switch except through its own members: two networks share nothing.
 ///
+/// Policies on top of learning, each counted as a drop reason on the ingress or egress port:
+/// link-local control frames (STP, PAUSE) are never forwarded; every port's own MAC is pinned
+/// (`PortRole`); a VM port sends only from its NIC's MAC unless the NIC allows spoofing; and
+/// while the network's DHCP server is on (`dhcpGuard`), no VM or LAN host can answer DHCP and
+/// DHCP does not cross between the VMs and the LAN.
+///
 /// Threading: one switch belongs to one I/O thread; no locks. Nothing on the frame path
 /// allocates: members live in an array, counters in a parallel array.
 public final class VirtualSwitch {
@@ -16,6 +22,9 @@ public final class VirtualSwitch {
     public private(set) var table: MACTable
     public private(set) var members: [PortID] = []
     private var sinks: [any FrameSink] = []
+    private var roles: [PortRole] = []
+    /// The network's own DHCP server is on: DHCP from elsewhere is kept out (see above).
+    public var dhcpGuard = false
     private var counters: [PortCounters] = []
     private var histories: [TrafficHistory] = []
     /// Counters of ports that left, so the network's totals never go backwards.
@@ -31,14 +40,20 @@ public final class VirtualSwitch {
     }
 
     /// Adds a port. Its counters start at zero, or at `counters` when it comes from another switch.
-    /// Attaching a member again replaces its sink (a new backend) and keeps its counters.
-    public func attach(_ port: PortID, sink: any FrameSink, counters carried: PortCounters = PortCounters(), history: TrafficHistory = TrafficHistory()) {
+    /// Attaching a member again replaces its sink (a new backend) and role, and keeps its counters.
+    public func attach(_ port: PortID, sink: any FrameSink, role: PortRole = .plain,
+                       counters carried: PortCounters = PortCounters(), history: TrafficHistory = TrafficHistory()) {
         if let slot = members.firstIndex(of: port) {
             sinks[slot] = sink
+            if let old = Self.pinnedAddress(roles[slot]) { table.unpin(old, from: port) }
+            roles[slot] = role
+            if let mac = Self.pinnedAddress(role) { table.pin(mac, to: port) }
             return
         }
         members.append(port)
         sinks.append(sink)
+        roles.append(role)
+        if let mac = Self.pinnedAddress(role) { table.pin(mac, to: port) }
         counters.append(carried)
         histories.append(history)
     }
@@ -49,6 +64,7 @@ public final class VirtualSwitch {
         guard let slot = members.firstIndex(of: port) else { return nil }
         members.remove(at: slot)
         sinks.remove(at: slot)
+        roles.remove(at: slot)
         let gone = counters.remove(at: slot)
         let history = histories.remove(at: slot)
         departed = departed + gone
@@ -57,6 +73,19 @@ public final class VirtualSwitch {
     }
 
     public func isMember(_ port: PortID) -> Bool { members.contains(port) }
+
+    public func role(of port: PortID) -> PortRole? {
+        members.firstIndex(of: port).map { roles[$0] }
+    }
+
+    private static func pinnedAddress(_ role: PortRole) -> MACAddress? {
+        switch role {
+        case .plain: nil
+        case .vm(let mac, _): mac
+        case .uplink(let mac): mac
+        case .service(let mac): mac
+        }
+    }
 
     /// True while every member can take offloaded frames: the dataplane then lets TAPs hand
     /// over whole TCP segments.
@@ -78,6 +107,26 @@ public final class VirtualSwitch {
             counters[inSlot].rxDrops.count(.badSource)
             return
         }
+        if FramePolicy.isLinkLocal(frame, destination: destination) {
+            counters[inSlot].rxDrops.count(.linkLocal)
+            return
+        }
+        let ingressRole = roles[inSlot]
+        if case .vm(let mac, false) = ingressRole, source != mac {
+            counters[inSlot].rxDrops.count(.spoofedSource)
+            return
+        }
+        // DHCP apart while the network's server is on: no rogue server in a VM, no LAN server
+        // answering VMs, no VM request reaching the LAN (below, on egress).
+        let dhcp = dhcpGuard ? FramePolicy.dhcpDirection(frame) : nil
+        if let dhcp {
+            switch ingressRole {
+            case .vm where dhcp == .toClient, .uplink:
+                counters[inSlot].rxDrops.count(.dhcpFiltered)
+                return
+            default: break
+            }
+        }
         table.learn(source, on: ingress, now: now)
 
         if destination.isUnicast, let egress = table.port(of: destination, now: now) {
@@ -85,10 +134,20 @@ public final class VirtualSwitch {
                 counters[inSlot].rxDrops.count(.sameSegment)
                 return
             }
-            if let outSlot = members.firstIndex(of: egress) { deliver(frame, offload, slot: outSlot) }
+            if let outSlot = members.firstIndex(of: egress) {
+                if dhcp != nil, case .uplink = roles[outSlot] {
+                    counters[outSlot].txDrops.count(.dhcpFiltered)
+                    return
+                }
+                deliver(frame, offload, slot: outSlot)
+            }
             return
         }
         for outSlot in members.indices where outSlot != inSlot {
+            if dhcp != nil, case .uplink = roles[outSlot] {
+                counters[outSlot].txDrops.count(.dhcpFiltered)
+                continue
+            }
             deliver(frame, offload, slot: outSlot)
         }
     }

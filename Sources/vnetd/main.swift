@@ -123,6 +123,9 @@ struct Populate: ParsableCommand {
     @Option(help: "How the adapters attach: socket, dgram or tap.")
     var backend: String = "socket"
 
+    @Flag(help: "Let every adapter send from other MAC addresses (load generators, nested VMs).")
+    var allowMACSpoofing = false
+
     func validate() throws {
         guard networks >= 0, vms >= 0 else { throw ValidationError("counts cannot be negative") }
         guard (1...4).contains(nicsPerVM) else { throw ValidationError("--nics-per-vm must be between 1 and 4") }
@@ -132,7 +135,8 @@ struct Populate: ParsableCommand {
     func run() throws {
         do {
             let report = try populate(
-                dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket)
+                dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket,
+                allowMACSpoofing: allowMACSpoofing)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))

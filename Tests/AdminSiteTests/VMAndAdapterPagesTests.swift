@@ -49,6 +49,26 @@ struct VMAndAdapterPagesTests {
         #expect(events.contains("now uses the static address 52:54:00:12:34:56"))
     }
 
+    /// Off by default; the checkbox turns it on and off, the form shows it, the event log says so.
+    @Test func macAddressSpoofingIsAllowedPerAdapterFromTheForm() throws {
+        let site = try SiteFixture()
+        let lab = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let vm = try site.vms.create(name: "nested", notes: "", connectingTo: lab.id)
+        let nic = try #require(try site.store.read { try $0.nics(of: vm.id) }.first)
+        #expect(nic.allowsMACSpoofing == false)
+        let checkbox = "name=\"nic-1-mac-spoofing\" value=\"1\""
+        #expect(site.get("/vms/\(vm.id.rawValue)/nics").bodyText.contains("\(checkbox)>"))
+        let fields: [(String, String)] = [("action", "save"), ("nic-1-id", nic.id.rawValue), ("nic-1-network", lab.id.rawValue),
+                                          ("nic-1-mac-mode", "dynamic"), ("nic-1-mac", ""), ("nic-1-backend", "socket")]
+        #expect(site.post("/vms/\(vm.id.rawValue)/nics", fields + [("version", "1"), ("nic-1-mac-spoofing", "1")]).status == 303)
+        #expect(try site.store.read { try $0.nic(nic.id) }?.allowsMACSpoofing == true)
+        #expect(site.get("/vms/\(vm.id.rawValue)/nics").bodyText.contains("\(checkbox) checked>"))
+        #expect(site.get("/events").bodyText.contains("may now send from other MAC addresses"))
+        // An unticked box is not sent at all: saving without it turns spoofing off again.
+        #expect(site.post("/vms/\(vm.id.rawValue)/nics", fields + [("version", "2")]).status == 303)
+        #expect(try site.store.read { try $0.nic(nic.id) }?.allowsMACSpoofing == false)
+    }
+
     @Test func badMACIsShownOnItsAdapterWithTheInputKept() throws {
         let site = try SiteFixture()
         let vm = try site.vms.create(name: "web", notes: "")

@@ -95,7 +95,7 @@ struct CrashTests {
     }
 
     /// A data folder with the first administrator, a guest-only network with DHCP on, and four
-    /// VMs with QEMU socket adapters on it. Returns the sockets and the password file.
+    /// VMs with QEMU socket adapters on it that may send from any MAC address. Returns the sockets and the password file.
     func prepare(data: String) throws -> ([String], String) {
         var logger = Logger(label: "it")
         logger.logLevel = .critical
@@ -114,6 +114,10 @@ struct CrashTests {
         for index in 0..<4 {
             let vm = try services.vms.create(name: "vm\(index)", notes: "", connectingTo: network.id)
             let nic = try #require(try services.store.read { try $0.nics(of: vm.id) }.first)
+            // Each socket stands for a VM with many DHCP clients behind it (fresh client MACs).
+            try services.vms.configureNICs(of: vm.id, version: vm.version, [
+                NICSetting(nicID: nic.id, networkID: network.id, assignment: .dynamic, allowsMACSpoofing: true),
+            ])
             app.dataplane.settle()
             sockets.append(try #require(services.status.status(of: nic.id).endpoint))
         }

@@ -75,7 +75,7 @@ struct FaultTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let data = folder.path + "/data"
-        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2"])
+        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--allow-mac-spoofing"])
         let port = UInt16.random(in: 20_000...40_000)
         let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "error",
                              "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
@@ -144,7 +144,7 @@ extension FaultTests {
         let browser = try SignedInClient(port: bench.vnetd.application.port, initialPasswordFile: bench.vnetd.configuration.initialPasswordFile)
 
         let stormSeconds = 8.0
-        let storm = EthernetBuilder.header(destination: .broadcast, source: MACAddress(value: 0x0200_0000_5707), type: EtherType(rawValue: 0x88B5))
+        let storm = EthernetBuilder.header(destination: .broadcast, source: bench.socketNIC.mac, type: EtherType(rawValue: 0x88B5))
             + [UInt8](repeating: 0x5A, count: 46)
         let prefix = LengthPrefixedFramer.prefix(storm.count)
         let chunk = [UInt8]((0..<1000).map { _ in [prefix.0, prefix.1, prefix.2, prefix.3] + storm }.joined())

@@ -13,7 +13,7 @@ struct LifecycleTests {
     static func populated(_ folder: TemporaryDirectory) throws -> String {
         let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
         let data = folder.path + "/data"
-        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2"])
+        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--allow-mac-spoofing"])
         return data
     }
 

@@ -20,7 +20,7 @@ struct PeerDepartureTests {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
         let data = folder.path + "/data"
-        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "3"])
+        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "3", "--allow-mac-spoofing"])
         let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
         let sockets = try FileManager.default.contentsOfDirectory(atPath: data + "/run").filter { $0.hasSuffix(".sock") }.sorted().map { data + "/run/" + $0 }
         try #require(sockets.count == 3)

@@ -15,6 +15,7 @@ struct VMNICsPage: Sendable {
         var isStatic: Bool
         var macText: String
         var backend: NICBackend
+        var allowsSpoofing: Bool
 
         init(_ nic: VirtualNIC) {
             self.nic = nic
@@ -22,6 +23,7 @@ struct VMNICsPage: Sendable {
             isStatic = nic.assignment == .static
             macText = Labels.mac(nic.mac)
             backend = nic.backend
+            allowsSpoofing = nic.allowsMACSpoofing
         }
 
         init(_ nic: VirtualNIC, request: Request) {
@@ -31,13 +33,14 @@ struct VMNICsPage: Sendable {
             isStatic = request.field("\(prefix)-mac-mode") == "static"
             macText = request.field("\(prefix)-mac")
             backend = NICBackend(rawValue: request.field("\(prefix)-backend")) ?? nic.backend
+            allowsSpoofing = request.field("\(prefix)-mac-spoofing") == "1"
         }
 
         var setting: NICSetting {
             NICSetting(
                 nicID: nic.id,
                 networkID: PathID.isWellFormed(network) ? NetworkID(rawValue: network) : nil,
-                assignment: isStatic ? .static : .dynamic, staticMAC: macText, backend: backend)
+                assignment: isStatic ? .static : .dynamic, staticMAC: macText, backend: backend, allowsMACSpoofing: allowsSpoofing)
         }
     }
 
@@ -108,6 +111,7 @@ struct VMNICsPage: Sendable {
                 "isDynamic": !row.isStatic,
                 "macText": row.macText,
                 "currentMAC": Labels.mac(row.nic.mac),
+                "allowsSpoofing": row.allowsSpoofing,
                 "backendOptions": NICBackend.allCases.map { ["value": $0.rawValue, "label": Labels.backend($0), "selected": $0 == row.backend] },
                 "networkErrors": networkErrors,
                 "networkInvalid": !networkErrors.isEmpty,

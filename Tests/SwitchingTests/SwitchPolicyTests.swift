@@ -1,0 +1,135 @@
+import Packets
+import Testing
+@testable import Switching
+
+/// A switch with two VM ports (1: a, 2: b), an uplink (3, host adapter h) and the DHCP server (4, s).
+private final class Network {
+    let fabric = VirtualSwitch(name: "policy")
+    let ports: [UInt32: MemoryPort] = [1: MemoryPort(), 2: MemoryPort(), 3: MemoryPort(), 4: MemoryPort()]
+    static let host: UInt64 = 0x5254_0012_3456, server: UInt64 = 0x0256_4E44_0004, lanHost: UInt64 = 0x0200_0000_0099
+
+    init(spoofingOn2: Bool = false) {
+        fabric.attach(PortID(1), sink: ports[1]!, role: .vm(mac: MACAddress(value: a), allowsSpoofing: false))
+        fabric.attach(PortID(2), sink: ports[2]!, role: .vm(mac: MACAddress(value: b), allowsSpoofing: spoofingOn2))
+        fabric.attach(PortID(3), sink: ports[3]!, role: .uplink(adapterMAC: MACAddress(value: Self.host)))
+        fabric.attach(PortID(4), sink: ports[4]!, role: .service(mac: MACAddress(value: Self.server)))
+    }
+
+    func send(_ bytes: [UInt8], from port: UInt32) {
+        bytes.withUnsafeBytes { fabric.receive($0, from: PortID(port), now: 1_000) }
+    }
+
+    func delivered() -> [UInt32: Int] {
+        var result: [UInt32: Int] = [:]
+        for (id, port) in ports { result[id] = port.take().count }
+        return result
+    }
+
+    func rxDrops(_ port: UInt32) -> DropCounts { fabric.counters(of: PortID(port))?.rxDrops ?? DropCounts() }
+    func txDrops(_ port: UInt32) -> DropCounts { fabric.counters(of: PortID(port))?.txDrops ?? DropCounts() }
+}
+
+private func dhcp(from source: UInt64, to destination: UInt64 = broadcast, sourcePort: UInt16, destinationPort: UInt16) -> [UInt8] {
+    UDPDatagram.frame(sourceMAC: MACAddress(value: source), destinationMAC: MACAddress(value: destination), source: .any, destination: .broadcast,
+                      sourcePort: sourcePort, destinationPort: destinationPort, payload: [UInt8](repeating: 0, count: 240))
+}
+
+@Suite("Switch policies: link-local frames, pinned addresses, spoofing, DHCP guard")
+struct SwitchPolicyTests {
+    @Test func bpdusLACPAndPauseFramesReachNoPortAndAreCounted() {
+        let network = Network()
+        for destination: UInt64 in [0x0180_C200_0000, 0x0180_C200_0002, 0x0180_C200_000E, 0x0180_C200_000F] {
+            network.send(frame(from: a, to: destination), from: 1)
+        }
+        var pause = EthernetBuilder.header(destination: MACAddress(value: 0x0180_C200_0001), source: MACAddress(value: a), type: EtherType(rawValue: 0x8808))
+        pause += [0x00, 0x01, 0xFF, 0xFF] + [UInt8](repeating: 0, count: 42)
+        network.send(pause, from: 1)
+        // A PAUSE frame is one even to another destination.
+        network.send(EthernetBuilder.header(destination: MACAddress(value: broadcast), source: MACAddress(value: a), type: EtherType(rawValue: 0x8808)) + [UInt8](repeating: 0, count: 46), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        #expect(network.rxDrops(1).linkLocal == 6)
+        // From the LAN, too: a LAN switch's BPDUs never reach the VMs.
+        network.send(frame(from: Network.lanHost, to: 0x0180_C200_0000), from: 3)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        // Just outside the reserved block: an ordinary multicast, flooded.
+        network.send(frame(from: a, to: 0x0180_C200_0010), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 1, 3: 1, 4: 1])
+    }
+
+    @Test func aVMSendsOnlyFromItsOwnMACUnlessSpoofingIsAllowed() {
+        let network = Network(spoofingOn2: true)
+        network.send(frame(from: c, to: broadcast), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        #expect(network.rxDrops(1).spoofedSource == 1)
+        #expect(network.fabric.table.port(of: MACAddress(value: c), now: 1_000) == nil, "a spoofed source is never learned")
+        network.send(frame(from: a, to: broadcast), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 1, 3: 1, 4: 1])
+        // Port 2 allows spoofing: a nested VM behind it is learned there.
+        network.send(frame(from: c, to: broadcast), from: 2)
+        #expect(network.delivered() == [1: 1, 2: 0, 3: 1, 4: 1])
+        #expect(network.fabric.table.port(of: MACAddress(value: c), now: 1_000) == PortID(2))
+        #expect(network.rxDrops(2).spoofedSource == 0)
+    }
+
+    @Test func pinnedAddressesCannotBeStolenAndAreNeverFlooded() {
+        let network = Network(spoofingOn2: true)
+        // From the LAN and from a spoofing VM, frames carrying a's MAC: a keeps its traffic.
+        network.send(frame(from: a, to: broadcast), from: 3)
+        network.send(frame(from: a, to: broadcast), from: 2)
+        _ = network.delivered()
+        network.send(frame(from: Network.lanHost, to: a), from: 3)
+        #expect(network.delivered() == [1: 1, 2: 0, 3: 0, 4: 0])
+        // The DHCP server's unicast (renewals) goes to it alone, before it ever sent a frame.
+        network.send(frame(from: a, to: Network.server), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 1])
+        // The host's own address is on the uplink: its traffic from the LAN never reaches a VM,
+        // and a VM's frame to the host goes out of the uplink only.
+        network.send(frame(from: Network.lanHost, to: Network.host), from: 3)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        network.send(frame(from: a, to: Network.host), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 1, 4: 0])
+        // Pins are not aged out.
+        network.fabric.tick(now: 10_000_000)
+        network.send(frame(from: b, to: a), from: 2)
+        #expect(network.delivered() == [1: 1, 2: 0, 3: 0, 4: 0])
+        let pinned = network.fabric.table.entries(now: 10_000_000).filter(\.isPinned).map(\.address.value)
+        #expect(Set(pinned) == [a, b, Network.host, Network.server])
+    }
+
+    @Test func withTheBuiltInServerOnDHCPFromVMsAndTheLANIsKeptApart() {
+        let network = Network()
+        network.fabric.dhcpGuard = true
+        // A rogue server in a VM: its OFFER reaches nobody.
+        network.send(dhcp(from: b, sourcePort: 67, destinationPort: 68), from: 2)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        #expect(network.rxDrops(2).dhcpFiltered == 1)
+        // The LAN's server and the LAN's clients: kept out.
+        network.send(dhcp(from: Network.lanHost, sourcePort: 67, destinationPort: 68), from: 3)
+        network.send(dhcp(from: Network.lanHost, sourcePort: 68, destinationPort: 67), from: 3)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        #expect(network.rxDrops(3).dhcpFiltered == 2)
+        // A VM's DISCOVER reaches the built-in server (and the other VM), never the LAN.
+        network.send(dhcp(from: a, sourcePort: 68, destinationPort: 67), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 1, 3: 0, 4: 1])
+        #expect(network.txDrops(3).dhcpFiltered == 1)
+        // A unicast renewal to the server goes to it alone.
+        network.send(dhcp(from: a, to: Network.server, sourcePort: 68, destinationPort: 67), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 1])
+        // Other UDP is untouched; with the server off, DHCP flows again (to a LAN server).
+        network.send(dhcp(from: a, sourcePort: 5353, destinationPort: 5353), from: 1)
+        #expect(network.delivered() == [1: 0, 2: 1, 3: 1, 4: 1])
+        network.fabric.dhcpGuard = false
+        network.send(dhcp(from: Network.lanHost, sourcePort: 67, destinationPort: 68), from: 3)
+        #expect(network.delivered() == [1: 1, 2: 1, 3: 0, 4: 1])
+    }
+
+    @Test func a802Dot1QTaggedDHCPReplyFromAVMIsStillARogueReply() {
+        let network = Network()
+        network.fabric.dhcpGuard = true
+        var tagged = dhcp(from: b, sourcePort: 67, destinationPort: 68)
+        tagged.insert(contentsOf: [0x81, 0x00, 0x00, 0x0A], at: 12)
+        network.send(tagged, from: 2)
+        #expect(network.delivered() == [1: 0, 2: 0, 3: 0, 4: 0])
+        #expect(network.rxDrops(2).dhcpFiltered == 1)
+    }
+}
