@@ -87,12 +87,13 @@ let package = Package(
             swiftSettings: strictness
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
+        .target(name: "CTestNet", path: "Tests/CTestNet", cSettings: [.define("_GNU_SOURCE")]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
         .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport",
+            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport", "CTestNet",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),

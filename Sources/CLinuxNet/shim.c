@@ -2,11 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -71,11 +73,30 @@ int vnetd_interface_index(const char *name) {
     return result;
 }
 
-int vnetd_packet_socket(const char *interface_name) {
+int vnetd_packet_socket(void) {
+    // Protocol 0: the socket receives nothing until it is bound with a protocol, so no frame of
+    // another interface (loopback, with the admin site's plain HTTP) is queued before the bind
+    // and the filter are in place.
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    int buffer = 4 << 20;
+    if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    // A larger queue for bursts from the LAN; FORCE needs CAP_NET_ADMIN, else the sysctl cap applies.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buffer, sizeof buffer) < 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+    }
+    return fd;
+}
+
+int vnetd_packet_bind(int fd, const char *interface_name) {
     int index = vnetd_interface_index(interface_name);
     if (index < 0) return index;
-    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
-    if (fd < 0) return -errno;
     struct sockaddr_ll address;
     memset(&address, 0, sizeof address);
     address.sll_family = AF_PACKET;
@@ -85,15 +106,101 @@ int vnetd_packet_socket(const char *interface_name) {
     memset(&membership, 0, sizeof membership);
     membership.mr_ifindex = index;
     membership.mr_type = PACKET_MR_PROMISC;
-    int one = 1;
     if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0) {
-        int error = errno;
-        close(fd);
-        return -error;
+        setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &membership, sizeof membership) < 0) {
+        return -errno;
     }
-    return fd;
+    return 0;
+}
+
+static uint32_t low_word(const uint8_t *mac) {
+    return (uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 | mac[5];
+}
+
+static uint32_t high_half(const uint8_t *mac) {
+    return (uint32_t)mac[0] << 8 | mac[1];
+}
+
+int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_t *own, int all_unicast) {
+    enum { ACCEPT = 0x40000 };
+    if (count < 0) return -EINVAL;
+    size_t most = 3 + (all_unicast ? 6 : (size_t)count * 5 + 1);
+    if (most > BPF_MAXINSNS) return -E2BIG;
+    struct sock_filter *code = calloc(most, sizeof *code);
+    if (code == NULL) return -ENOMEM;
+    size_t n = 0;
+    // Broadcast and multicast: the group bit of the destination's first byte.
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0);
+    code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 1);
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
+    if (all_unicast) {
+        if (own != NULL) {
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2);
+            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, low_word(own), 0, 2);
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
+            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, high_half(own), 1, 0);
+        }
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+    } else {
+        for (int i = 0; i < count; i++) {
+            const uint8_t *mac = macs + 6 * i;
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2);
+            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, low_word(mac), 0, 3);
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
+            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, high_half(mac), 0, 1);
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
+        }
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+    }
+    struct sock_fprog program = { .len = (unsigned short)n, .filter = code };
+    int result = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0 ? -errno : 0;
+    free(code);
+    return result;
+}
+
+long vnetd_packet_receive(int fd, uint8_t *buffer, size_t capacity, size_t *start) {
+    if (capacity < 16) return -EINVAL;
+    struct iovec vector = { buffer + 4, capacity - 4 };
+    union {
+        struct cmsghdr align;
+        char data[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+    } control;
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = &control;
+    message.msg_controllen = sizeof control;
+    ssize_t length = recvmsg(fd, &message, MSG_TRUNC);
+    if (length < 0) return -errno;
+    *start = 4;
+    if ((size_t)length > capacity - 4 || length < 12) return (long)length;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_PACKET || header->cmsg_type != PACKET_AUXDATA) continue;
+        struct tpacket_auxdata aux;
+        memcpy(&aux, CMSG_DATA(header), sizeof aux);
+        if (!(aux.tp_status & TP_STATUS_VLAN_VALID)) break;
+        // The kernel took the 802.1Q tag off before the tap: put it back after the addresses.
+        uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
+        memmove(buffer, buffer + 4, 12);
+        buffer[12] = (uint8_t)(tpid >> 8);
+        buffer[13] = (uint8_t)tpid;
+        buffer[14] = (uint8_t)(aux.tp_vlan_tci >> 8);
+        buffer[15] = (uint8_t)aux.tp_vlan_tci;
+        *start = 0;
+        return (long)length + 4;
+    }
+    return (long)length;
+}
+
+int vnetd_packet_statistics(int fd, unsigned int *packets, unsigned int *drops) {
+    struct tpacket_stats statistics;
+    socklen_t length = sizeof statistics;
+    if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &statistics, &length) < 0) return -errno;
+    *packets = statistics.tp_packets;
+    *drops = statistics.tp_drops;
+    return 0;
 }
 
 /// Fills a unix address for `path`; returns its length for bind/sendto, or -ENAMETOOLONG. A path
@@ -194,4 +301,12 @@ int vnetd_interface_set_mac(const char *name, const uint8_t *mac) {
 
 unsigned int vnetd_tap_offload_flags(void) {
     return TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+}
+
+int vnetd_tap_set_mac(int fd, const uint8_t *mac) {
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    request.ifr_hwaddr.sa_family = 1; /* ARPHRD_ETHER */
+    memcpy(request.ifr_hwaddr.sa_data, mac, 6);
+    return ioctl(fd, SIOCSIFHWADDR, &request) < 0 ? -errno : 0;
 }

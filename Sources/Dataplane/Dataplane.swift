@@ -211,7 +211,20 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         } else if port.memberOf != nic.networkID {
             leaveSwitch(port)
             joinSwitch(port)
+        } else if old.mac != nic.mac || old.allowsMACSpoofing != nic.allowsMACSpoofing {
+            // Same switch, new identity: the pin moves to the new MAC, the spoofing check follows.
+            if let network = port.memberOf, let backend = port.backend {
+                switches[network]?.attach(port.id, sink: backend, role: Self.role(of: nic))
+                refreshUplinkFilter(network)
+            }
         }
+        if old.mac != nic.mac, let tap = port.backend as? TAPPort {
+            tap.setAddress(nic.mac.octets)
+        }
+    }
+
+    static func role(of nic: VirtualNIC) -> PortRole {
+        .vm(mac: nic.mac, allowsSpoofing: nic.allowsMACSpoofing)
     }
 
     private func removeNIC(_ id: NICID) {
@@ -227,6 +240,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private func changeDHCP(_ id: NetworkID, _ settings: DHCPSettings, leases: [DHCPLease]) {
         guard settings.isEnabled, let fabric = switches[id] else {
             if let endpoint = endpoints.removeValue(forKey: id) { switches[id]?.detach(endpoint.id) }
+            switches[id]?.dhcpGuard = false
             return
         }
         if let endpoint = endpoints[id] {
@@ -236,7 +250,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, settings: settings, leases: leases, loop: loop, persister: persister, clock: clock)
         endpoint.fabric = fabric
         endpoint.excludedPort = uplinks[id]?.id
-        fabric.attach(endpoint.id, sink: endpoint)
+        fabric.attach(endpoint.id, sink: endpoint, role: .service(mac: endpoint.mac))
+        fabric.dhcpGuard = true
         endpoints[id] = endpoint
     }
 
@@ -293,10 +308,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private func joinSwitch(_ port: NICPort) {
         if port.memberOf != nil { leaveSwitch(port) }
         guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
-        fabric.attach(port.id, sink: backend, counters: port.counters, history: port.history)
+        fabric.attach(port.id, sink: backend, role: Self.role(of: port.nic), counters: port.counters, history: port.history)
         port.memberOf = network
         backend.fabric = fabric
         updateOffloads(network)
+        refreshUplinkFilter(network)
     }
 
     /// Leaves the switch the port is really in, whatever the NIC's new settings say.
@@ -311,6 +327,20 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         }
         (port.backend as? TAPPort)?.setOffloads(false)
         updateOffloads(id)
+        refreshUplinkFilter(id)
+    }
+
+    /// What the network's uplink lets in from the LAN: unicast for its VMs' MACs only, or every
+    /// unicast but the host's own while some VM may send from other addresses.
+    private func uplinkFilter(_ network: NetworkID) -> UplinkFilter {
+        let members = nics.values.filter { $0.memberOf == network }
+        return UplinkFilter(stations: members.map(\.nic.mac).sorted { $0.value < $1.value },
+                            passesAllUnicast: members.contains { $0.nic.allowsMACSpoofing })
+    }
+
+    private func refreshUplinkFilter(_ network: NetworkID) {
+        guard let port = uplinks[network]?.port, port.isOpen else { return }
+        port.update(uplinkFilter(network))
     }
 
     /// Offload policy: a network's TAPs hand over whole TCP segments and unfinished checksums
@@ -346,8 +376,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             uplink.port = nil
         }
         do {
-            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter)
-            fabric.attach(uplink.id, sink: port)
+            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter, filter: uplinkFilter(network))
+            fabric.attach(uplink.id, sink: port, role: .uplink(adapterMAC: port.adapterMAC))
             port.fabric = fabric
             uplink.port = port
             uplink.failure = nil
@@ -368,6 +398,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     private func tick(_ now: Int64) {
         for fabric in switches.values { fabric.tick(now: now) }
+        for uplink in uplinks.values { uplink.port?.refreshStatistics() }
         ticks += 1
         if ticks % 5 == 0 {
             // Uplinks whose adapter was missing or down: try again.
@@ -440,7 +471,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
                 let counters = fabric.counters(of: uplink.id) ?? PortCounters()
                 ports.append(PortRuntimeStatus(
                     kind: .uplink(adapter: uplink.adapter), isAttached: uplink.port?.isOpen == true,
-                    detail: uplink.port?.isOpen == true ? "Attached to \(uplink.adapter)" : (uplink.failure ?? stateText(uplink.port?.state)),
+                    detail: uplink.port?.isOpen == true ? "Attached to \(uplink.adapter)" + Self.kernelDropNote(uplink.port?.kernelDrops ?? 0)
+                        : (uplink.failure ?? stateText(uplink.port?.state)),
                     endpoint: uplink.adapter, counters: Self.traffic(counters)))
             }
             let table = fabric.table
@@ -479,6 +511,10 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
                 dhcp: dhcp)
         }
         snapshot.withLock { $0 = next }
+    }
+
+    static func kernelDropNote(_ drops: UInt64) -> String {
+        drops == 0 ? "" : " · the kernel dropped \(drops) frame\(drops == 1 ? "" : "s") from the LAN (vnetd's receive queue was full)"
     }
 
     private func portStatus(_ port: NICPort, counters: PortCounters) -> PortRuntimeStatus {

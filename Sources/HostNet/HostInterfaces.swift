@@ -35,7 +35,7 @@ public struct HostInterfaceScanner: Sendable {
         return names.sorted().compactMap(interface(named:))
     }
 
-    func interface(named name: String) -> HostInterface? {
+    public func interface(named name: String) -> HostInterface? {
         guard name != "lo", !name.hasPrefix(Self.ownPrefix) else { return nil }
         let folder = root + "/" + name
         guard read(folder + "/type").flatMap(Int.init) == 1 else { return nil }

@@ -1,48 +1,125 @@
 import CLinuxNet
+import Packets
 import Switching
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
+/// Which unicast frames from the LAN an uplink takes in. Broadcast and multicast always pass.
+public struct UplinkFilter: Equatable, Sendable {
+    /// The MACs of the network's VM adapters: unicast to them passes, nothing else.
+    public var stations: [MACAddress]
+    /// Some adapter allows MAC address spoofing, so stations behind it are unknown in advance:
+    /// every unicast passes except to the host's own address.
+    public var passesAllUnicast: Bool
+
+    public init(stations: [MACAddress], passesAllUnicast: Bool) {
+        self.stations = stations
+        self.passesAllUnicast = passesAllUnicast
+    }
+}
+
 /// The uplink of an external network: an AF_PACKET socket on the bound host adapter, in
 /// promiscuous mode, that does not read back its own transmissions. Frames from the LAN enter
 /// the switch here; frames for the LAN leave through the adapter.
+///
+/// What the host receives is the host's: a classic BPF filter in the kernel passes only
+/// broadcast, multicast and unicast for the network's VMs (`UplinkFilter`), so the host's own
+/// SSH, NFS or admin-site traffic never enters a VM's switch and costs no copy. The socket is
+/// made with protocol 0 and bound only after the filter is attached, so no frame of another
+/// interface (loopback included) is ever queued on it. 802.1Q tags, which the kernel takes off
+/// before packet taps, are put back from PACKET_AUXDATA, so trunked traffic keeps its VLAN.
+/// Frames the kernel dropped because the socket's queue was full are counted (`kernelDrops`).
 ///
 /// When the adapter disappears or goes down, sends fail with ENETDOWN/ENXIO: the port closes and
 /// says so; the dataplane retries every few seconds and re-attaches when the adapter is back.
 public final class PacketSocketPort: IOPort {
     public let adapter: String
+    /// The host's own address on the adapter, when it has one.
+    public let adapterMAC: MACAddress?
+    public private(set) var filter: UplinkFilter
+    /// Frames the kernel dropped for this socket (receive queue full), since it opened.
+    public private(set) var kernelDrops: UInt64 = 0
     private var fd: Int32
 
-    public init(id: PortID, loop: EventLoop, adapter: String) throws(SystemError) {
+    public init(id: PortID, loop: EventLoop, adapter: String, filter: UplinkFilter) throws(SystemError) {
         self.adapter = adapter
-        fd = Int32(try Syscall.helper("open packet socket on \(adapter)") { Int(vnetd_packet_socket(adapter)) })
-        super.init(id: id, loop: loop)
-        try loop.adopt(fd, self)
+        self.filter = filter
+        adapterMAC = HostInterfaceScanner().interface(named: adapter)?.mac
+        fd = Int32(try Syscall.helper("open packet socket on \(adapter)") { Int(vnetd_packet_socket()) })
+        super.init(id: id, loop: loop, bufferSize: 65_535 + 18 + 4)
+        do {
+            try install(filter)
+            try Syscall.helper("bind packet socket to \(adapter)") { [fd] in Int(vnetd_packet_bind(fd, adapter)) }
+            try loop.adopt(fd, self)
+        } catch {
+            Syscall.close(fd)
+            fd = -1
+            throw error
+        }
         state = .attached
     }
 
     public override var endpoint: String { adapter }
     public var isOpen: Bool { fd >= 0 }
 
+    /// Replaces the kernel filter when the network's stations change.
+    public func update(_ next: UplinkFilter) {
+        guard fd >= 0, next != filter else { return }
+        filter = next
+        try? install(next)
+    }
+
+    private func install(_ filter: UplinkFilter) throws(SystemError) {
+        var flat: [UInt8] = []
+        flat.reserveCapacity(filter.stations.count * 6)
+        for station in filter.stations { flat += station.octets }
+        let own = adapterMAC?.octets
+        let fd = fd
+        let result = flat.withUnsafeBufferPointer { macs in
+            own.withUnsafeBufferPointerIfPresent { ownPointer in
+                vnetd_packet_set_filter(fd, macs.baseAddress, Int32(filter.stations.count), ownPointer, filter.passesAllUnicast ? 1 : 0)
+            }
+        }
+        if result == -E2BIG {
+            // More stations than one program holds: fall back to every unicast but the host's.
+            try Syscall.helper("filter packet socket") {
+                own.withUnsafeBufferPointerIfPresent { Int(vnetd_packet_set_filter(fd, nil, 0, $0, 1)) }
+            }
+        } else if result < 0 {
+            try Syscall.helper("filter packet socket") { Int(result) }
+        }
+    }
+
     public override func handle(events: UInt32) {
         guard fd >= 0 else { return }
         for _ in 0..<64 {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
-            if count > buffer.count {  // larger than any frame the switch takes: counted, not cut short
+            var start = 0
+            let capacity = buffer.count
+            let count = buffer.withUnsafeMutableBytes { bytes in
+                vnetd_packet_receive(fd, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &start)
+            }
+            if count > capacity - 4 {  // larger than any frame the switch takes: counted, not cut short
                 dropOversized(bytes: count)
                 continue
             }
             if count > 0 {
-                buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[start..<start + count])) }
                 continue
             }
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-            if count < 0 { lose(errno) }
+            if count == -Int(EINTR) { continue }
+            if count == -Int(EAGAIN) || count == -Int(EWOULDBLOCK) { return }
+            if count < 0 { lose(Int32(-count)) }
             return
         }
+    }
+
+    /// Adds the kernel's drop count since the last call (the kernel resets it on every read).
+    public func refreshStatistics() {
+        guard fd >= 0 else { return }
+        var packets: UInt32 = 0, drops: UInt32 = 0
+        if vnetd_packet_statistics(fd, &packets, &drops) == 0 { kernelDrops &+= UInt64(drops) }
     }
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
@@ -72,5 +149,15 @@ public final class PacketSocketPort: IOPort {
         loop.unregister(fd)
         Syscall.close(fd)
         fd = -1
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// The bytes' address for a C call, or NULL when there are none.
+    fileprivate func withUnsafeBufferPointerIfPresent<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
+        switch self {
+        case .some(let bytes): bytes.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: body(nil)
+        }
     }
 }

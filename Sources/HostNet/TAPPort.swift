@@ -22,7 +22,7 @@ import Glibc
 /// the other TAPs unchanged: one read and one write move dozens of wire frames.
 public final class TAPPort: IOPort {
     public let interfaceName: String
-    private var fd: Int32
+    fileprivate var fd: Int32
     public private(set) var offloadsEnabled = false
     private var vectors = [iovec](repeating: iovec(), count: 2)
     /// Sent in front of frames that came without a header (from sockets or the uplink).
@@ -124,9 +124,12 @@ public final class TAPPort: IOPort {
 }
 
 extension TAPPort {
-    /// Gives the interface the VM adapter's MAC address, so a namespace using it needs no setup.
-    public func setAddress(_ octets: [UInt8]) {
-        guard octets.count == 6 else { return }
-        _ = octets.withUnsafeBufferPointer { vnetd_interface_set_mac(interfaceName, $0.baseAddress) }
+    /// Gives the interface the VM adapter's MAC address, so a namespace using it needs no setup,
+    /// and keeps it in step when the adapter's address changes (through the descriptor, so it
+    /// works after the interface moved into another namespace).
+    @discardableResult
+    public func setAddress(_ octets: [UInt8]) -> Bool {
+        guard octets.count == 6, fd >= 0 else { return false }
+        return octets.withUnsafeBufferPointer { vnetd_tap_set_mac(fd, $0.baseAddress) } == 0
     }
 }

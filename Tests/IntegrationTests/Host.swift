@@ -38,7 +38,9 @@ func run(_ arguments: [String], check: Bool = true) throws -> (status: Int32, ou
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    var attributes = defaultSignalAttributes()
+    defer { posix_spawnattr_destroy(&attributes) }
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, environ)
     close(fds[1])
     guard spawned == 0 else {
         close(fds[0])
@@ -63,6 +65,22 @@ func run(_ arguments: [String], check: Bool = true) throws -> (status: Int32, ou
     return (exitCode, text)
 }
 
+/// Children start the way a shell starts them: no signal blocked, every disposition at its
+/// default. Without this they inherit the test thread's mask (a tcpdump that cannot be stopped)
+/// and anything the test process ignores (a vnetd that could never die of SIGPIPE).
+func defaultSignalAttributes() -> posix_spawnattr_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    var none = sigset_t()
+    sigemptyset(&none)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return attributes
+}
+
 /// Starts a program in the background with its output appended to `logFile`; returns its pid.
 func spawn(_ arguments: [String], logFile: String) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
@@ -73,7 +91,9 @@ func spawn(_ arguments: [String], logFile: String) throws -> pid_t {
     let argv = (["/usr/bin/env"] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
+    var attributes = defaultSignalAttributes()
+    defer { posix_spawnattr_destroy(&attributes) }
+    let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, environ)
     guard spawned == 0 else { throw CommandFailure(description: "cannot start \(arguments.joined(separator: " ")): \(spawned)") }
     return pid
 }

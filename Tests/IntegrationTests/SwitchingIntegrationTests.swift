@@ -48,6 +48,29 @@ struct SwitchingIntegrationTests {
         #expect(status.addresses.count >= 3)
     }
 
+    /// The page promises the TAP has the adapter's MAC: also after a change, with the interface
+    /// already in its namespace, and the VM keeps talking.
+    @Test func aChangedMACReachesTheTAPInsideItsNamespace() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let (vm, tapA) = try vnetd.tapVM("a", on: lab.id)
+        let (_, tapB) = try vnetd.tapVM("b", on: lab.id)
+        let a = try Namespace("ma"), b = try Namespace("mb")
+        try a.adopt(tapA, address: "10.90.0.1/24")
+        try b.adopt(tapB, address: "10.90.0.2/24")
+        #expect(try a.canPing("10.90.0.2"))
+        let nic = try vnetd.nic(of: vm)
+        let version = try #require(try vnetd.services.store.read { try $0.vm(vm.id) }).version
+        try vnetd.services.vms.configureNICs(of: vm.id, version: version, [
+            NICSetting(nicID: nic.id, networkID: lab.id, assignment: .static, staticMAC: "02-00-00-90-00-01", backend: .tap),
+        ])
+        vnetd.settle()
+        let (_, link) = try run(["ip", "-n", a.name, "-o", "link", "show", tapA])
+        #expect(link.contains("02:00:00:90:00:01"), "the interface has the new MAC: \(link)")
+        _ = try run(["ip", "-n", b.name, "neigh", "flush", "all"])
+        #expect(try b.canPing("10.90.0.1"), "and frames from and to the new MAC are switched")
+    }
+
     @Test func deletingAVMNamespaceMarksItsPortGoneWithoutSpinning() throws {
         let vnetd = try VnetdUnderTest()
         let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))

@@ -25,12 +25,34 @@ int vnetd_interface_up(const char *name);
 /// Sets an interface's hardware address (6 bytes).
 int vnetd_interface_set_mac(const char *name, const uint8_t *mac);
 
+/// Sets a TAP interface's hardware address through its descriptor: works wherever the
+/// interface is now, also after it moved into another network namespace.
+int vnetd_tap_set_mac(int fd, const uint8_t *mac);
+
 /// Index of an interface of this network namespace.
 int vnetd_interface_index(const char *name);
 
-/// An AF_PACKET raw socket bound to one interface, promiscuous, not reading back its own
-/// transmissions (PACKET_IGNORE_OUTGOING), non-blocking. Returns the fd.
-int vnetd_packet_socket(const char *interface_name);
+/// An AF_PACKET raw socket that does not read back its own transmissions
+/// (PACKET_IGNORE_OUTGOING), reports 802.1Q tags (PACKET_AUXDATA), non-blocking, with a large
+/// receive buffer. Made with protocol 0, it receives nothing until `vnetd_packet_bind`, so a
+/// filter attached first applies to every frame it ever queues. Returns the fd.
+int vnetd_packet_socket(void);
+
+/// Binds the socket to one interface for every protocol, promiscuous.
+int vnetd_packet_bind(int fd, const char *interface_name);
+
+/// Attaches (or replaces) a classic BPF filter: broadcast and multicast pass; unicast passes
+/// when its destination is one of `count` addresses at `macs` (6 bytes each), or, with
+/// `all_unicast`, whatever its destination except `own` (may be NULL). -E2BIG: too many addresses.
+int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_t *own, int all_unicast);
+
+/// Receives one frame into `buffer`, with its 802.1Q tag put back when the kernel had taken it
+/// off; the frame starts at `*start`. Returns the frame's length, larger than `capacity - 4`
+/// when it did not fit (the frame is then incomplete), or -errno.
+long vnetd_packet_receive(int fd, uint8_t *buffer, size_t capacity, size_t *start);
+
+/// Frames the kernel queued for the socket and dropped (queue full) since the last call.
+int vnetd_packet_statistics(int fd, unsigned int *packets, unsigned int *drops);
 
 /// A non-blocking unix stream socket listening on `path` (an existing file there is removed
 /// first). Returns the fd.
