@@ -240,6 +240,13 @@ public struct NetworkService: Sendable {
             problems.append(Problem(.adapterNotBound, field: "adapter", "Virtual Machine Network Services is off for “\(adapter)”. Turn it on under Host Adapters first."))
             return .guestOnly
         }
+        // One external network per adapter: two would be one LAN segment under two names, each
+        // flooding the other's traffic. A separate segment on the same wire is a VLAN interface.
+        if let other = try db.networks(usingAdapter: adapter).first {
+            problems.append(Problem(.adapterTaken, field: "adapter",
+                "“\(adapter)” already carries the external network “\(other.name)”. Connect these VMs to “\(other.name)”, or bind a VLAN interface of the adapter (for example \(adapter).10) for a separate segment."))
+            return .guestOnly
+        }
         return .external(adapter: adapter)
     }
 
