@@ -20,6 +20,11 @@ public struct Configuration: Sendable {
     /// Allows plain HTTP on an address other hosts can reach (otherwise refused at start).
     public var insecureHTTP = false
     public var sessionPolicy = SessionPolicy()
+    /// Host names (or name:port) clients use to reach the site, besides the listen address and,
+    /// on loopback, localhost: requests naming any other host get 421 (DNS rebinding).
+    public var serverNames: [String] = []
+    /// Connections one client address may hold at once; nil: the web server's default.
+    public var connectionsPerClient: Int?
 
     public enum TLSSetting: Sendable, Equatable {
         case none

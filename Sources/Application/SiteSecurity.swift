@@ -67,9 +67,10 @@ enum SiteSecurity {
         } catch {
             throw StartupError(description: "cannot write the first administrator's password to \(file): \(error.localizedDescription)")
         }
+        // The password goes to the 0600 file only: a log is read by more people and kept longer.
         logger.notice("""
-            created the administrator “admin” with password \(password) (also in \(file), readable only by \
-            this user); sign in and change it with: vnetd user passwd admin
+            created the administrator “admin”; its password is in \(file), readable only by this user. \
+            Sign in with it and change it, or run: vnetd user passwd admin
             """)
         return file
     }

@@ -160,6 +160,8 @@ private func buildApplication(
                 listen: configuration.listen,
                 threads: configuration.threads,
                 connectionLimit: configuration.connectionLimit,
+                connectionsPerClient: configuration.connectionsPerClient,
+                serverNames: configuration.serverNames,
                 maximumBodySize: configuration.maximumBodySize,
                 tls: tlsIdentity),
             responder: responder,

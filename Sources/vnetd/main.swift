@@ -54,6 +54,13 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Minutes of inactivity after which a sign-in ends.", valueName: "minutes"))
     var sessionIdleMinutes: Int = 30
 
+    @Option(name: .customLong("server-name"), help: ArgumentHelp(
+        "A name browsers use to reach the site (repeatable; name or name:port). Requests for other host names get 421.", valueName: "name"))
+    var serverNames: [String] = []
+
+    @Option(help: ArgumentHelp("Connections one client address may hold at once (default 64; 0: no limit).", valueName: "count"))
+    var connectionsPerClient: Int?
+
     func validate() throws {
         guard ListenAddress(parsing: listen) != nil else {
             throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
@@ -62,6 +69,12 @@ struct Serve: ParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard !(tlsSelfSigned && tlsCert != nil) else { throw ValidationError("use either --tls-self-signed or --tls-cert/--tls-key") }
         guard (1...10_080).contains(sessionIdleMinutes) else { throw ValidationError("--session-idle-minutes must be between 1 and 10080") }
+        if let connectionsPerClient, !(0...65_535).contains(connectionsPerClient) {
+            throw ValidationError("--connections-per-client must be between 0 and 65535")
+        }
+        for name in serverNames where name.isEmpty || name.utf8.count > 253 || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value >= 0x7F }) {
+            throw ValidationError("--server-name takes a host name or name:port, for example vnetd.example.org")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -82,6 +95,8 @@ struct Serve: ParsableCommand {
         withRuntime.runtimeFolder = runtimeDir
         withRuntime.insecureHTTP = insecureHTTP
         withRuntime.sessionPolicy.idleTimeout = TimeInterval(sessionIdleMinutes * 60)
+        withRuntime.serverNames = serverNames
+        withRuntime.connectionsPerClient = connectionsPerClient
         if let tlsCert, let tlsKey {
             withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
         } else if tlsSelfSigned {

@@ -43,4 +43,32 @@ struct LifecycleTests {
         #expect(try peer.send(frame, reaching: other), "and they still switch frames")
         #expect(first.stop() == "exit 0")
     }
+
+    /// A log is read by more people and kept longer than a 0600 file.
+    @Test func theFirstPasswordIsWrittenOnlyToItsFile() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = folder.path + "/data"
+        let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
+        let password = try String(contentsOfFile: data + "/initial-admin-password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(password.count >= 20)
+        #expect(!process.log.contains(password), "the password is not in the log")
+        #expect(process.log.contains(data + "/initial-admin-password"), "the log says where it is")
+        #expect(process.stop() == "exit 0")
+    }
+
+    /// DNS rebinding: only the names vnetd serves are answered.
+    @Test func namesGivenWithServerNameAreServedAndOthersRefused() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let process = try VnetdProcess(data: folder.path + "/data", logFile: folder.path + "/vnetd.log", arguments: ["--server-name", "vnetd.example"])
+        func status(host: String) throws -> Int {
+            try HTTPTestClient(port: process.port).exchange(Array("GET /login HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)).status
+        }
+        #expect(try status(host: "vnetd.example") == 200)
+        #expect(try status(host: "vnetd.example:\(process.port)") == 200)
+        #expect(try status(host: "127.0.0.1:\(process.port)") == 200)
+        #expect(try status(host: "rebound.attacker.example") == 421)
+        #expect(process.stop() == "exit 0")
+    }
 }
