@@ -30,7 +30,10 @@ run: deps-run
 test: deps-test
 	$(SWIFT) build --product vnetd
 	$(SWIFT) test
-	VNETD_SOAK=1 $(SWIFT) test --filter SoakTests
+	set -o pipefail; VNETD_SOAK=1 $(SWIFT) test --filter SoakTests 2>&1 | tee .build/soak.log
+	@# A filter that matches nothing passes with 0 tests: require the one soak test to have run and passed.
+	@grep -Eq 'Test run with 1 test (in [0-9]+ suites? )?passed' .build/soak.log \
+	  || { echo "make test: the soak step must run and pass exactly 1 test (was SoakTests renamed?)" >&2; exit 1; }
 
 build: deps-run
 	$(SWIFT) build -c $(CONFIG)
