@@ -7,10 +7,24 @@ import TestSupport
 /// DHCP messages the fuzzer once crashed on (fuzz/regressions/FuzzDHCP), with the fuzz target's checks.
 @Suite("DHCP inputs found by fuzzing")
 struct DHCPFuzzRegressionTests {
+    /// Every file of fuzz/regressions/FuzzDHCP, and whether it is a DHCP message the parser accepts.
+    static let expected: [String: Bool] = [
+        "crash-b406938b5ae596376aa94910586928be6b5e3e1a": true,
+    ]
+
+    @Test func everySavedInputIsKnownAndReplayed() {
+        let names = fuzzRegressionInputs("FuzzDHCP").map { URL(fileURLWithPath: $0).lastPathComponent }
+        #expect(names.count == 1)
+        #expect(names == Self.expected.keys.sorted())
+    }
+
     @Test(arguments: fuzzRegressionInputs("FuzzDHCP"))
     func messageIsParsedAnsweredAndRoundTrips(file: String) throws {
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-        guard let message = bytes.withUnsafeBytes({ try? DHCPMessage(parsing: $0) }) else { return }
+        let parses = try #require(Self.expected[URL(fileURLWithPath: file).lastPathComponent], "listed in `expected`")
+        let parsed = bytes.withUnsafeBytes { try? DHCPMessage(parsing: $0) }
+        #expect((parsed != nil) == parses, "expected to \(parses ? "" : "not ")parse")
+        guard let message = parsed else { return }
         let again = message.serialized(maximumSize: 65_000)
         #expect(again.withUnsafeBytes { try? DHCPMessage(parsing: $0) } != nil)
         var server = RFC2131Server(configuration: DHCPConfiguration(

@@ -38,8 +38,30 @@ struct HostInterfaceScannerTests {
         #expect(found[1].speedMbps == nil)
     }
 
-    @Test func thisHostsRealAdaptersNeverIncludeLoopback() {
+    /// The Ethernet-type (ARPHRD 1) entries of /sys/class/net other than `lo` and vnetd's own,
+    /// read without the scanner.
+    static func ethernetEntriesOfThisHost() -> Set<String> {
+        let root = "/sys/class/net"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return Set(names.filter { name in
+            guard name != "lo", !name.hasPrefix("vnd"),
+                  let type = try? String(contentsOfFile: "\(root)/\(name)/type", encoding: .utf8) else { return false }
+            return type.trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        })
+    }
+
+    @Test func thisHostsRealAdaptersAreAllListedAndNeverIncludeLoopback() throws {
+        // Other suites create and delete interfaces meanwhile: require what was there both before
+        // and after the scan, and allow only what was there at one of the two moments.
+        let before = Self.ethernetEntriesOfThisHost()
         let found = HostInterfaceScanner().scan()
-        #expect(!found.contains { $0.name == "lo" })
+        let after = Self.ethernetEntriesOfThisHost()
+        let names = Set(found.map(\.name))
+        try #require(!before.intersection(after).isEmpty, "this host has an Ethernet adapter (eth0 at least)")
+        #expect(before.intersection(after).isSubset(of: names), "missing: \(before.intersection(after).subtracting(names).sorted())")
+        #expect(names.isSubset(of: before.union(after)), "not Ethernet adapters: \(names.subtracting(before.union(after)).sorted())")
+        #expect(!names.contains("lo"))
+        #expect(!names.contains { $0.hasPrefix(HostInterfaceScanner.ownPrefix) })
+        #expect(found.allSatisfy { $0.mac != nil }, "every Ethernet adapter has a MAC")
     }
 }

@@ -95,7 +95,7 @@ public struct HTTPTestClient: Sendable {
         return try Self.parse(response)
     }
 
-    static func parse(_ bytes: [UInt8]) throws -> Reply {
+    public static func parse(_ bytes: [UInt8]) throws -> Reply {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let end = (0..<max(0, bytes.count - 3)).first(where: { Array(bytes[$0..<$0 + 4]) == separator }) else {
             throw ClientError(description: "no complete response (\(bytes.count) bytes)")
@@ -207,7 +207,8 @@ public struct SignedInClient: Sendable {
     }
 }
 
-/// The inputs a fuzz target once crashed on (fuzz/regressions/<target>/), sorted, as paths.
+/// The inputs a fuzz target once crashed on (fuzz/regressions/<target>/), sorted, as paths; empty
+/// when the folder cannot be read, so each replay also checks how many files it expects.
 public func fuzzRegressionInputs(_ target: String) -> [String] {
     let folder = repositoryRoot + "/fuzz/regressions/" + target
     return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted().map { folder + "/" + $0 }

@@ -55,6 +55,19 @@ public final class RawConnection: @unchecked Sendable {
         return response
     }
 
+    /// Everything the server sends, and how the reading ended: nil for an orderly close by the
+    /// server, otherwise the errno (ECONNRESET for a reset, EAGAIN for the read timeout).
+    public func readUntilClosed() -> (bytes: [UInt8], error: Int32?) {
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return (response, nil) }
+            if count < 0 { return (response, errno) }
+            response.append(contentsOf: buffer[0..<count])
+        }
+    }
+
     public func readReply() throws -> HTTPTestClient.Reply {
         try HTTPTestClient.parse(readToEnd())
     }

@@ -41,8 +41,19 @@ struct RouterTests {
         #expect(a != b)
         #expect(CSRFProtection.isWellFormed(a))
         #expect(!CSRFProtection.isWellFormed("zz"))
+        for token in [a, b] {
+            #expect(token.utf8.count == 64 && token.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }, "64 lower-case hex digits: \(token)")
+        }
         #expect(CSRFProtection.constantTimeEqual(a, a))
+        #expect(CSRFProtection.constantTimeEqual(a, String(a)))
         #expect(!CSRFProtection.constantTimeEqual(a, b))
+        #expect(!CSRFProtection.constantTimeEqual(a, String(a.dropLast())), "a different length")
+        #expect(!CSRFProtection.constantTimeEqual(a, a + "0"), "a different length")
+        #expect(!CSRFProtection.constantTimeEqual(a, ""))
+        let lastChanged = String(a.dropLast()) + (a.hasSuffix("0") ? "1" : "0")
+        #expect(!CSRFProtection.constantTimeEqual(a, lastChanged), "one changed last character")
+        let firstChanged = (a.hasPrefix("0") ? "1" : "0") + String(a.dropFirst())
+        #expect(!CSRFProtection.constantTimeEqual(a, firstChanged), "one changed first character")
     }
 
     @Test func listenErrorNamesTheAddressAndReason() throws {
