@@ -292,6 +292,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .tap:
                 let tap = try TAPPort(id: port.id, loop: loop, interfaceName: Self.tapName(nic.id))
                 tap.setAddress(nic.mac.octets)
+                // Always: the switch finishes checksums and segments in software for the ports
+                // that cannot take them, so TAP to TAP stays fast on any network.
+                tap.setOffloads(true)
                 port.backend = tap
             }
             port.failure = nil
@@ -311,7 +314,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         fabric.attach(port.id, sink: backend, role: Self.role(of: port.nic), counters: port.counters, history: port.history)
         port.memberOf = network
         backend.fabric = fabric
-        updateOffloads(network)
         refreshUplinkFilter(network)
     }
 
@@ -325,8 +327,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.counters = counters
             port.history = history
         }
-        (port.backend as? TAPPort)?.setOffloads(false)
-        updateOffloads(id)
         refreshUplinkFilter(id)
     }
 
@@ -341,18 +341,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private func refreshUplinkFilter(_ network: NetworkID) {
         guard let port = uplinks[network]?.port, port.isOpen else { return }
         port.update(uplinkFilter(network))
-    }
-
-    /// Offload policy: a network's TAPs hand over whole TCP segments and unfinished checksums
-    /// only while every member of its switch can take them (all TAPs). A socket port or an
-    /// uplink joining turns them off for the whole network; frames already in flight that it
-    /// cannot take are dropped and counted as "offloaded frame for a port without offloads".
-    private func updateOffloads(_ network: NetworkID) {
-        guard let fabric = switches[network] else { return }
-        let allowed = fabric.allMembersHandleOffloads
-        for port in nics.values where port.nic.networkID == network {
-            (port.backend as? TAPPort)?.setOffloads(allowed)
-        }
     }
 
     /// Opens or closes a network's uplink so that it exists exactly when the network is external
@@ -381,7 +369,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             port.fabric = fabric
             uplink.port = port
             uplink.failure = nil
-            updateOffloads(network)
         } catch {
             uplink.failure = error.isPermissionDenied
                 ? "Needs CAP_NET_RAW: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to use host adapters."
@@ -393,7 +380,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         guard let uplink = uplinks.removeValue(forKey: id) else { return }
         switches[id]?.detach(uplink.id)
         uplink.port?.close()
-        updateOffloads(id)
     }
 
     private func tick(_ now: Int64) {

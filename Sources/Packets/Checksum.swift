@@ -26,7 +26,14 @@ public struct InternetChecksum: Sendable {
     }
 
     public mutating func add(word: UInt16) {
-        add([UInt8(word >> 8), UInt8(truncatingIfNeeded: word)])
+        if let high = pending {
+            // An odd byte is waiting: the word's bytes shift by one, as `add(_:)` would.
+            sum &+= UInt32(high) << 8 | UInt32(word >> 8)
+            pending = UInt8(truncatingIfNeeded: word)
+        } else {
+            sum &+= UInt32(word)
+        }
+        if sum & 0x8000_0000 != 0 { fold() }
     }
 
     private mutating func fold() {

@@ -30,6 +30,9 @@ public final class VirtualSwitch {
     /// Counters of ports that left, so the network's totals never go backwards.
     private var departed = PortCounters()
     public private(set) var history = TrafficHistory()
+    /// Frames finished in software, kept for the rest of a flood. Its buffer is allocated the
+    /// first time a network needs it, so thousands of quiet networks do not pay for it.
+    private var finished = FinishedFrames()
 
     /// The largest frame is a 64 KiB TCP segment handed over whole by a TAP with offloads,
     /// plus its Ethernet header and one VLAN tag.
@@ -37,6 +40,10 @@ public final class VirtualSwitch {
         self.name = name
         self.maximumFrameSize = maximumFrameSize
         table = MACTable(capacity: macTableCapacity, agingTime: agingTime)
+    }
+
+    deinit {
+        finished.release()
     }
 
     /// Adds a port. Its counters start at zero, or at `counters` when it comes from another switch.
@@ -87,16 +94,12 @@ public final class VirtualSwitch {
         }
     }
 
-    /// True while every member can take offloaded frames: the dataplane then lets TAPs hand
-    /// over whole TCP segments.
-    public var allMembersHandleOffloads: Bool {
-        sinks.allSatisfy(\.handlesOffloads)
-    }
 
     /// Switches one frame that arrived on `ingress`. `now` is monotonic milliseconds. `offload`
     /// travels with the frame to every port it is delivered to.
     public func receive(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo = .none, from ingress: PortID, now: Int64) {
         guard let inSlot = members.firstIndex(of: ingress) else { return }
+        finished.frame &+= 1
         counters[inSlot].rxFrames &+= 1
         counters[inSlot].rxBytes &+= UInt64(frame.count)
         guard frame.count <= maximumFrameSize, let (destination, source) = EthernetFrame.addresses(of: frame) else {
@@ -172,6 +175,9 @@ public final class VirtualSwitch {
 
     @inline(__always)
     private func deliver(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int) {
+        if !offload.isPlain && !sinks[slot].handlesOffloads {
+            return deliverFinished(frame, offload, slot: slot)
+        }
         switch sinks[slot].send(frame, offload: offload) {
         case .sent:
             counters[slot].txFrames &+= 1
@@ -179,6 +185,30 @@ public final class VirtualSwitch {
         case .dropped(let reason):
             counters[slot].txDrops.count(reason)
         }
+    }
+
+    /// A frame whose checksum or segmentation was left to the receiver, for a port that cannot
+    /// take that (a QEMU socket, the uplink): finished in software once per frame, however many
+    /// ports it floods to, then sent as plain frames.
+    private func deliverFinished(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int) {
+        if finished.doneFor != finished.frame {
+            finished.doneFor = finished.frame
+            finished.prepare(frame, offload)
+        }
+        guard let failure = finished.failure else {
+            for (offset, length) in finished.segments {
+                let segment = UnsafeRawBufferPointer(rebasing: finished.buffer[offset..<offset + length])
+                switch sinks[slot].send(segment, offload: .none) {
+                case .sent:
+                    counters[slot].txFrames &+= 1
+                    counters[slot].txBytes &+= UInt64(length)
+                case .dropped(let reason):
+                    counters[slot].txDrops.count(reason)
+                }
+            }
+            return
+        }
+        counters[slot].txDrops.count(failure == .unsupported ? .needsOffload : .malformed)
     }
 
     /// Closes the second: ages the table and appends to every history. Call once a second.

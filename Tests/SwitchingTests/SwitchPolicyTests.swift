@@ -133,3 +133,38 @@ struct SwitchPolicyTests {
         #expect(network.rxDrops(2).dhcpFiltered == 1)
     }
 }
+
+/// A sink that takes offloaded frames as they are (a TAP), keeping the header's first bytes.
+private final class OffloadingPort: FrameSink {
+    var frames: [(header: [UInt8], frame: [UInt8])] = []
+    var handlesOffloads: Bool { true }
+    func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
+        frames.append((offload.header.map { Array($0) } ?? [], Array(frame)))
+        return .sent
+    }
+}
+
+@Suite("Mixed networks: offloaded frames for ports that cannot take them")
+struct MixedOffloadTests {
+    @Test func aTSOFrameReachesTAPsWholeAndOtherPortsAsWireFramesFinishedOnce() throws {
+        let fabric = VirtualSwitch(name: "mixed")
+        let tap = OffloadingPort(), socketA = MemoryPort(), socketB = MemoryPort(), sender = OffloadingPort()
+        fabric.attach(PortID(1), sink: sender)
+        fabric.attach(PortID(2), sink: tap)
+        fabric.attach(PortID(3), sink: socketA)
+        fabric.attach(PortID(4), sink: socketB)
+        // A 3,000-byte TCP/IPv4 segment to an unknown station: flooded to every other port.
+        var frame = EthernetBuilder.header(destination: MACAddress(value: 0x0200_0000_0002), source: MACAddress(value: a), type: .ipv4)
+        frame += IPv4Packet.header(source: IPv4Address(10, 0, 0, 1), destination: IPv4Address(10, 0, 0, 2), protocolNumber: .tcp, payloadSize: 20 + 3_000)
+        frame += [0x9C, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0x01, 0xF5, 0, 0, 0, 0] + [UInt8](repeating: 0x33, count: 3_000)
+        let header: [UInt8] = [1, 1, 54, 0, 0xA8, 0x05, 34, 0, 16, 0]  // NEEDS_CSUM, TCPv4, gso_size 1448
+        frame.withUnsafeBytes { bytes in
+            header.withUnsafeBytes { raw in fabric.receive(bytes, offload: OffloadInfo(header: raw), from: PortID(1), now: 0) }
+        }
+        #expect(tap.frames.count == 1 && tap.frames[0].frame == frame && tap.frames[0].header == header, "the TAP gets the segment whole")
+        #expect(socketA.frames.map(\.count) == [54 + 1448, 54 + 1448, 54 + 104])
+        #expect(socketB.frames == socketA.frames)
+        #expect(fabric.counters(of: PortID(3))?.txFrames == 3)
+        #expect(fabric.counters(of: PortID(3))?.txDrops.needsOffload == 0)
+    }
+}
