@@ -152,6 +152,43 @@ struct NetworkPagesTests {
         #expect(site.get("/events").bodyText.contains("network.imported"))
     }
 
+    /// Browsers send a textarea's line breaks as CRLF; a non-ASCII name must survive unchanged.
+    @Test func exportThenImportIntoAnotherSiteKeepsEverything() throws {
+        let site = try SiteFixture()
+        let name = "Réseau 网络 Ω"
+        let id = try #require(SiteFixture.createdID(site.post("/networks", [("name", name), ("notes", "a\r\nb")])))
+        let original = try #require(try site.store.read { try $0.network(NetworkID(rawValue: id)) })
+        #expect(original.name == name)
+        let export = site.get("/networks/\(id)/export")
+        #expect(export.status == 200)
+
+        let other = try SiteFixture()
+        let imported = other.postFile("/networks/import", field: "file", filename: "lab.xml", content: export.body)
+        #expect(imported.status == 303)
+        let copyID = try #require(SiteFixture.createdID(imported))
+        var copy = try #require(try other.store.read { try $0.network(NetworkID(rawValue: copyID)) })
+        copy.id = original.id
+        copy.version = original.version
+        copy.createdAt = original.createdAt
+        copy.changedAt = original.changedAt
+        #expect(copy.name == original.name)
+        withKnownIssue("the export writes a raw CR in <notes>, which XML parsing turns into LF: stored notes \"a\\r\\nb\" come back as \"a\\nb\"") {
+            #expect(copy == original)
+        }
+        #expect(other.get("/networks/\(copyID)/export").body.count > 0)
+    }
+
+    @Test func aLatin1ByteInAWellFormedFileIsRefusedAsNotUTF8() throws {
+        let site = try SiteFixture()
+        let content = Array("<virtual_network format=\"1\"><name>caf".utf8) + [0xE9] + Array("</name></virtual_network>".utf8)
+        let page = site.postFile("/networks/import", field: "file", filename: "x.xml", content: content)
+        #expect(page.status == 422)
+        #expect(page.bodyText.contains("The file is not UTF-8 text."))
+        #expect(try site.store.read { try $0.networkCount() } == 0)
+        let fixed = Array("<virtual_network format=\"1\"><name>caf".utf8) + [0xC3, 0xA9] + Array("</name></virtual_network>".utf8)
+        #expect(site.postFile("/networks/import", field: "file", filename: "x.xml", content: fixed).status == 303, "the same file in UTF-8 is taken")
+    }
+
     @Test func dhcpSettingsAndReservationsTravelWithTheDefinition() throws {
         let site = try SiteFixture()
         let lab = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))

@@ -133,6 +133,28 @@ struct SignInTests {
         #expect(site.signIn(password: "a brand new password").status == 303)
     }
 
+    @Test func aRemovedAccountsSessionsEndAndOthersCarryOn() throws {
+        let site = try SiteFixture()
+        let testerSession = try #require(site.cookies["vnetd_session"])
+        _ = try site.access.administrators.add(name: "second", password: "second's long password")
+        site.forgetCookie("vnetd_session")
+        #expect(site.signIn("second", password: "second's long password").status == 303)
+        let secondSession = try #require(site.cookies["vnetd_session"])
+        #expect(secondSession != testerSession)
+        func status(of session: String) -> Int {
+            var request = Request(method: "GET", path: "/")
+            request.cookies = ["vnetd_session": session]
+            return site.responder.respond(to: request).status
+        }
+        #expect(status(of: secondSession) == 200)
+        try site.access.administrators.remove(name: "second")
+        site.clock.advance(by: 6)
+        #expect(status(of: secondSession) == 303, "the removed account's session is over")
+        #expect(site.get("/").status == 303, "also in the browser that holds it")
+        #expect(status(of: testerSession) == 200, "the remaining account's session carries on")
+        #expect(site.signIn("second", password: "second's long password").status == 403)
+    }
+
     @Test func anAdministratorChangesTheirOwnPasswordOnTheSite() throws {
         let site = try SiteFixture()
         let otherBrowser = try #require(site.cookies["vnetd_session"])

@@ -84,6 +84,11 @@ struct StatusAndEventPagesTests {
         let site = try SiteFixture()
         #expect(site.get("/?refresh=5").bodyText.contains("<meta http-equiv=\"refresh\" content=\"5\">"))
         #expect(!site.get("/?refresh=0").bodyText.contains("http-equiv=\"refresh\""))
+        #expect(!site.get("/?refresh=1").bodyText.contains("http-equiv=\"refresh\""), "below 2 s")
+        #expect(site.get("/?refresh=2").bodyText.contains("<meta http-equiv=\"refresh\" content=\"2\">"))
+        #expect(site.get("/events?refresh=3600").bodyText.contains("<meta http-equiv=\"refresh\" content=\"3600\">"))
+        #expect(!site.get("/events?refresh=3601").bodyText.contains("http-equiv=\"refresh\""), "above an hour")
+        #expect(!site.get("/?refresh=-5").bodyText.contains("http-equiv=\"refresh\""))
         #expect(!site.get("/?refresh=%22%3E").bodyText.contains("http-equiv=\"refresh\""))
         #expect(!site.get("/").bodyText.contains("http-equiv=\"refresh\""))
     }
