@@ -81,8 +81,12 @@ int vnetd_packet_socket(void) {
     if (fd < 0) return -errno;
     int one = 1;
     int buffer = 4 << 20;
+    // PACKET_VNET_HDR: every frame crosses with a virtio-net header, so a checksum left
+    // unfinished (a local veth) or a GRO'd 64 KiB frame from the LAN arrives saying so, and
+    // a whole TCP segment for the LAN is segmented by the kernel (or the NIC) on the way out.
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0) {
+        setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -159,39 +163,63 @@ int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_
     return result;
 }
 
-long vnetd_packet_receive(int fd, uint8_t *buffer, size_t capacity, size_t *start) {
+long vnetd_packet_receive(int fd, uint8_t *header, uint8_t *buffer, size_t capacity, size_t *start) {
     if (capacity < 16) return -EINVAL;
-    struct iovec vector = { buffer + 4, capacity - 4 };
+    struct iovec vectors[2] = { { header, 10 }, { buffer + 4, capacity - 4 } };
     union {
         struct cmsghdr align;
         char data[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
     } control;
     struct msghdr message;
     memset(&message, 0, sizeof message);
-    message.msg_iov = &vector;
-    message.msg_iovlen = 1;
+    message.msg_iov = vectors;
+    message.msg_iovlen = 2;
     message.msg_control = &control;
     message.msg_controllen = sizeof control;
     ssize_t length = recvmsg(fd, &message, MSG_TRUNC);
     if (length < 0) return -errno;
     *start = 4;
+    if (length < 10) return -EBADMSG;
+    length -= 10;
     if ((size_t)length > capacity - 4 || length < 12) return (long)length;
-    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level != SOL_PACKET || header->cmsg_type != PACKET_AUXDATA) continue;
+    for (struct cmsghdr *entry = CMSG_FIRSTHDR(&message); entry != NULL; entry = CMSG_NXTHDR(&message, entry)) {
+        if (entry->cmsg_level != SOL_PACKET || entry->cmsg_type != PACKET_AUXDATA) continue;
         struct tpacket_auxdata aux;
-        memcpy(&aux, CMSG_DATA(header), sizeof aux);
+        memcpy(&aux, CMSG_DATA(entry), sizeof aux);
         if (!(aux.tp_status & TP_STATUS_VLAN_VALID)) break;
-        // The kernel took the 802.1Q tag off before the tap: put it back after the addresses.
+        // The kernel took the 802.1Q tag off before the tap: put it back after the addresses,
+        // and move the header's offsets with the bytes they point into.
         uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid : ETH_P_8021Q;
         memmove(buffer, buffer + 4, 12);
         buffer[12] = (uint8_t)(tpid >> 8);
         buffer[13] = (uint8_t)tpid;
         buffer[14] = (uint8_t)(aux.tp_vlan_tci >> 8);
         buffer[15] = (uint8_t)aux.tp_vlan_tci;
+        if (header[0] & 1) {  // VIRTIO_NET_HDR_F_NEEDS_CSUM: csum_start
+            uint16_t csum_start = (uint16_t)(header[6] | header[7] << 8) + 4;
+            header[6] = (uint8_t)csum_start;
+            header[7] = (uint8_t)(csum_start >> 8);
+        }
+        if (header[1] != 0) {  // a GSO frame: hdr_len
+            uint16_t hdr_len = (uint16_t)(header[2] | header[3] << 8) + 4;
+            header[2] = (uint8_t)hdr_len;
+            header[3] = (uint8_t)(hdr_len >> 8);
+        }
         *start = 0;
         return (long)length + 4;
     }
     return (long)length;
+}
+
+long vnetd_packet_send(int fd, const uint8_t *header, const uint8_t *frame, size_t length) {
+    static const uint8_t plain[10] = {0};
+    struct iovec vectors[2] = { { (void *)(header ? header : plain), 10 }, { (void *)frame, length } };
+    struct msghdr message;
+    memset(&message, 0, sizeof message);
+    message.msg_iov = vectors;
+    message.msg_iovlen = 2;
+    ssize_t sent = sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return sent < 0 ? -errno : (long)sent;
 }
 
 int vnetd_packet_statistics(int fd, unsigned int *packets, unsigned int *drops) {

@@ -31,6 +31,9 @@ public struct UplinkFilter: Equatable, Sendable {
 /// interface (loopback included) is ever queued on it. 802.1Q tags, which the kernel takes off
 /// before packet taps, are put back from PACKET_AUXDATA, so trunked traffic keeps its VLAN.
 /// Frames the kernel dropped because the socket's queue was full are counted (`kernelDrops`).
+/// Every frame crosses with a virtio-net header (PACKET_VNET_HDR): a GRO'd 64 KiB frame or an
+/// unfinished checksum from the LAN side says so and is finished (in software, or by a TAP's
+/// guest) where needed, and whole TCP segments from VMs are handed to the kernel to segment.
 ///
 /// When the adapter disappears or goes down, sends fail with ENETDOWN/ENXIO: the port closes and
 /// says so; the dataplane retries every few seconds and re-attaches when the adapter is back.
@@ -42,6 +45,8 @@ public final class PacketSocketPort: IOPort {
     /// Frames the kernel dropped for this socket (receive queue full), since it opened.
     public private(set) var kernelDrops: UInt64 = 0
     private var fd: Int32
+    /// The virtio-net header of the frame just read (PACKET_VNET_HDR).
+    private var header = [UInt8](repeating: 0, count: OffloadInfo.headerSize)
 
     public init(id: PortID, loop: EventLoop, adapter: String, filter: UplinkFilter) throws(SystemError) {
         self.adapter = adapter
@@ -97,15 +102,19 @@ public final class PacketSocketPort: IOPort {
         for _ in 0..<64 {
             var start = 0
             let capacity = buffer.count
-            let count = buffer.withUnsafeMutableBytes { bytes in
-                vnetd_packet_receive(fd, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &start)
+            let count = header.withUnsafeMutableBufferPointer { header in
+                buffer.withUnsafeMutableBytes { bytes in
+                    vnetd_packet_receive(fd, header.baseAddress, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &start)
+                }
             }
             if count > capacity - 4 {  // larger than any frame the switch takes: counted, not cut short
                 dropOversized(bytes: count)
                 continue
             }
             if count > 0 {
-                buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[start..<start + count])) }
+                header.withUnsafeBytes { header in
+                    buffer.withUnsafeBytes { ingest(UnsafeRawBufferPointer(rebasing: $0[start..<start + count]), offload: OffloadInfo(header: header)) }
+                }
                 continue
             }
             if count == -Int(EINTR) { continue }
@@ -122,18 +131,22 @@ public final class PacketSocketPort: IOPort {
         if vnetd_packet_statistics(fd, &packets, &drops) == 0 { kernelDrops &+= UInt64(drops) }
     }
 
+    /// Offloaded frames go out as they are: the kernel finishes them (or the NIC does).
+    public override var handlesOffloads: Bool { true }
+
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
-        guard offload.isPlain else { return .dropped(.needsOffload) }
         guard fd >= 0 else { return .dropped(.notAttached) }
+        let header = offload.header.flatMap { $0.count >= OffloadInfo.headerSize ? $0.baseAddress?.assumingMemoryBound(to: UInt8.self) : nil }
         while true {
-            let count = Glibc.send(fd, frame.baseAddress, frame.count, Int32(MSG_DONTWAIT))
+            let count = vnetd_packet_send(fd, header, frame.baseAddress?.assumingMemoryBound(to: UInt8.self), frame.count)
             if count >= 0 { return .sent }
-            switch errno {
+            switch Int32(-count) {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK, ENOBUFS: return .dropped(.congested)
             case ENETDOWN, ENXIO, ENODEV:
-                lose(errno)
+                lose(Int32(-count))
                 return .dropped(.notAttached)
+            case EINVAL: return .dropped(.malformed)  // a header the kernel refuses (a guest's bad GSO fields)
             default: return .dropped(.failed)
             }
         }

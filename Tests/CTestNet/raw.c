@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/time.h>
 
 struct job {
     const char *netns_path, *interface;
@@ -55,4 +58,162 @@ int testnet_send_raw(const char *netns_path, const char *interface, const uint8_
     if (error != 0) return -error;
     pthread_join(thread, NULL);
     return job.result;
+}
+
+static int enter(const char *netns_path) {
+    int handle = open(netns_path, O_RDONLY | O_CLOEXEC);
+    if (handle < 0) return -errno;
+    int result = setns(handle, CLONE_NEWNET) < 0 ? -errno : 0;
+    close(handle);
+    return result;
+}
+
+static unsigned char stream_byte(unsigned int *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return (unsigned char)(*state >> 11);
+}
+
+struct transfer {
+    const char *client_netns, *server_netns, *address;
+    int port, seconds;
+    long bytes;
+    unsigned int seed;
+    int listening;           /* set by the server once it listens (or fails) */
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    long received;
+    int error;
+};
+
+static void set_timeouts(int fd, int seconds) {
+    struct timeval timeout = { seconds, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+}
+
+static void announce(struct transfer *job, int state) {
+    pthread_mutex_lock(&job->lock);
+    job->listening = state;
+    pthread_cond_signal(&job->ready);
+    pthread_mutex_unlock(&job->lock);
+}
+
+static void *serve(void *argument) {
+    struct transfer *job = argument;
+    int error = enter(job->server_netns);
+    int listener = error < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)job->port);
+    inet_pton(AF_INET, job->address, &address.sin_addr);
+    int one = 1;
+    if (listener >= 0) setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (listener < 0 || bind(listener, (struct sockaddr *)&address, sizeof address) < 0 || listen(listener, 1) < 0) {
+        job->error = error < 0 ? error : -errno;
+        if (listener >= 0) close(listener);
+        announce(job, -1);
+        return NULL;
+    }
+    set_timeouts(listener, job->seconds);
+    announce(job, 1);
+    int connection = accept(listener, NULL, NULL);
+    close(listener);
+    if (connection < 0) {
+        job->error = -errno;
+        return NULL;
+    }
+    set_timeouts(connection, job->seconds);
+    unsigned int state = job->seed ? job->seed : 1;
+    unsigned char buffer[65536];
+    long good = 0;
+    for (;;) {
+        ssize_t count = read(connection, buffer, sizeof buffer);
+        if (count <= 0) break;
+        for (ssize_t i = 0; i < count; i++) {
+            if (buffer[i] != stream_byte(&state)) {
+                job->received = good;
+                close(connection);
+                return NULL;
+            }
+            good++;
+        }
+    }
+    job->received = good;
+    close(connection);
+    return NULL;
+}
+
+static void *send_stream(void *argument) {
+    struct transfer *job = argument;
+    if (enter(job->client_netns) < 0) return NULL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return NULL;
+    set_timeouts(fd, job->seconds);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)job->port);
+    inet_pton(AF_INET, job->address, &address.sin_addr);
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+        close(fd);
+        return NULL;
+    }
+    unsigned int state = job->seed ? job->seed : 1;
+    unsigned char buffer[65536];
+    long left = job->bytes;
+    while (left > 0) {
+        size_t chunk = left < (long)sizeof buffer ? (size_t)left : sizeof buffer;
+        for (size_t i = 0; i < chunk; i++) buffer[i] = stream_byte(&state);
+        size_t sent = 0;
+        while (sent < chunk) {
+            ssize_t count = send(fd, buffer + sent, chunk - sent, MSG_NOSIGNAL);
+            if (count <= 0) {
+                close(fd);
+                return NULL;
+            }
+            sent += (size_t)count;
+        }
+        left -= (long)chunk;
+    }
+    shutdown(fd, SHUT_WR);
+    char byte;
+    while (read(fd, &byte, 1) > 0) {}
+    close(fd);
+    return NULL;
+}
+
+long testnet_tcp_transfer(const char *client_netns, const char *server_netns, const char *address, int port,
+                          long bytes, unsigned int seed, int seconds) {
+    struct transfer job;
+    memset(&job, 0, sizeof job);
+    job.client_netns = client_netns;
+    job.server_netns = server_netns;
+    job.address = address;
+    job.port = port;
+    job.bytes = bytes;
+    job.seed = seed;
+    job.seconds = seconds;
+    pthread_mutex_init(&job.lock, NULL);
+    pthread_cond_init(&job.ready, NULL);
+    pthread_t server, client;
+    if (pthread_create(&server, NULL, serve, &job) != 0) return -EAGAIN;
+    pthread_mutex_lock(&job.lock);
+    while (job.listening == 0) pthread_cond_wait(&job.ready, &job.lock);
+    pthread_mutex_unlock(&job.lock);
+    if (job.listening < 0) {
+        pthread_join(server, NULL);
+        return job.error;
+    }
+    if (pthread_create(&client, NULL, send_stream, &job) != 0) {
+        pthread_join(server, NULL);
+        return -EAGAIN;
+    }
+    pthread_join(client, NULL);
+    pthread_join(server, NULL);
+    pthread_mutex_destroy(&job.lock);
+    pthread_cond_destroy(&job.ready);
+    return job.error < 0 ? job.error : job.received;
 }

@@ -38,7 +38,7 @@ extension Namespace {
     }
 }
 
-@Suite("DHCP with real clients in namespaces", .serialized, .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+@Suite("DHCP with real clients in namespaces", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct DHCPIntegrationTests {
     func enable(_ vnetd: VnetdUnderTest, _ network: NetworkID, lease: Int = 3600) throws -> DHCPSettings {
         var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: network))

@@ -11,7 +11,7 @@ import TestSupport
 import Glibc
 #endif
 
-@Suite("Faults on the data path", .serialized, .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+@Suite("Faults on the data path", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct FaultTests {
     /// Two namespace VMs on TAP ports of one network, and a third VM on a QEMU socket that a test
     /// drives with `peer`, connected before the test starts.

@@ -21,6 +21,10 @@ struct LifecycleTests {
         try FileManager.default.contentsOfDirectory(atPath: data + "/run").filter { $0.hasSuffix(".sock") }.sorted().map { data + "/run/" + $0 }
     }
 
+    @Test(.enabled(if: rootIsRequired)) func ciRunsTheRootTestsAsRoot() {
+        #expect(isRoot, "VNETD_REQUIRE_ROOT=1: the data-path tests need root and must not be skipped")
+    }
+
     @Test func aSecondVnetdOnTheSameDataFolderExitsAndTheFirstKeepsItsSockets() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }

@@ -14,7 +14,7 @@ import Glibc
 
 let qemuPath = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-@Suite("Real QEMU VMs and the other backends", .serialized, .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+@Suite("Real QEMU VMs and the other backends", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct QEMUAndBackendTests {
     /// A QEMU VM with no disk boots iPXE from its virtio NIC, which sends DHCP DISCOVERs: real
     /// frames from a real VM's network card, through vnetd's stream socket.

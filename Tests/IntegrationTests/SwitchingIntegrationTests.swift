@@ -12,7 +12,7 @@ import TestSupport
 import Glibc
 #endif
 
-@Suite("Frames between real namespaces through vnetd", .serialized, .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+@Suite("Frames between real namespaces through vnetd", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct SwitchingIntegrationTests {
     @Test func guestOnlyNetworkConnectsItsVMsIsolatesOthersAndMovesLive() throws {
         let vnetd = try VnetdUnderTest()

@@ -11,7 +11,7 @@ import Glibc
 
 /// An external network seen from the host and the LAN: a veth pair plays the LAN, its far end in
 /// a namespace; the near end is the host adapter vnetd binds.
-@Suite("External networks keep the host's traffic and the LAN's apart", .serialized, .enabled(if: isRoot, Comment(rawValue: needsRoot)))
+@Suite("External networks keep the host's traffic and the LAN's apart", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct UplinkTests {
     final class LAN {
         let adapter: String, far: String

@@ -33,9 +33,10 @@ int vnetd_tap_set_mac(int fd, const uint8_t *mac);
 int vnetd_interface_index(const char *name);
 
 /// An AF_PACKET raw socket that does not read back its own transmissions
-/// (PACKET_IGNORE_OUTGOING), reports 802.1Q tags (PACKET_AUXDATA), non-blocking, with a large
-/// receive buffer. Made with protocol 0, it receives nothing until `vnetd_packet_bind`, so a
-/// filter attached first applies to every frame it ever queues. Returns the fd.
+/// (PACKET_IGNORE_OUTGOING), reports 802.1Q tags (PACKET_AUXDATA), exchanges a virtio-net
+/// header with every frame (PACKET_VNET_HDR), non-blocking, with a large receive buffer. Made
+/// with protocol 0, it receives nothing until `vnetd_packet_bind`, so a filter attached first
+/// applies to every frame it ever queues. Returns the fd.
 int vnetd_packet_socket(void);
 
 /// Binds the socket to one interface for every protocol, promiscuous.
@@ -46,10 +47,15 @@ int vnetd_packet_bind(int fd, const char *interface_name);
 /// `all_unicast`, whatever its destination except `own` (may be NULL). -E2BIG: too many addresses.
 int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_t *own, int all_unicast);
 
-/// Receives one frame into `buffer`, with its 802.1Q tag put back when the kernel had taken it
-/// off; the frame starts at `*start`. Returns the frame's length, larger than `capacity - 4`
-/// when it did not fit (the frame is then incomplete), or -errno.
-long vnetd_packet_receive(int fd, uint8_t *buffer, size_t capacity, size_t *start);
+/// Receives one frame into `buffer` and its virtio-net header into `header` (10 bytes), with
+/// its 802.1Q tag put back when the kernel had taken it off (the header's offsets follow); the
+/// frame starts at `*start`. Returns the frame's length, larger than `capacity - 4` when it did
+/// not fit (the frame is then incomplete), or -errno.
+long vnetd_packet_receive(int fd, uint8_t *header, uint8_t *buffer, size_t capacity, size_t *start);
+
+/// Sends one frame behind its virtio-net header (`header` NULL: a plain frame). Returns the
+/// bytes sent (header included) or -errno.
+long vnetd_packet_send(int fd, const uint8_t *header, const uint8_t *frame, size_t length);
 
 /// Frames the kernel queued for the socket and dropped (queue full) since the last call.
 int vnetd_packet_statistics(int fd, unsigned int *packets, unsigned int *drops);

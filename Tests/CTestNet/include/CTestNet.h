@@ -10,4 +10,12 @@
 /// Returns 0 or -errno.
 int testnet_send_raw(const char *netns_path, const char *interface, const uint8_t *frame, size_t length, int times);
 
+/// Moves `bytes` of a pseudo-random stream (seeded) over TCP from a client in the network
+/// namespace at `client_netns` to a server listening in `server_netns` on `address:port`
+/// (IPv4), each on a thread of its own. The server checks every byte against the same stream.
+/// Returns the number of bytes received intact before the first wrong one or the end, or
+/// -errno; gives up after `seconds`.
+long testnet_tcp_transfer(const char *client_netns, const char *server_netns, const char *address, int port,
+                          long bytes, unsigned int seed, int seconds);
+
 #endif
