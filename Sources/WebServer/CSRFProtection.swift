@@ -5,8 +5,10 @@
 ///   first visit; pages put the same token in a hidden `csrf_token` field of every form;
 /// - a POST, PUT, PATCH or DELETE must carry a field (or `X-CSRF-Token` header) equal to its cookie,
 ///   compared in constant time, and, when the browser sends `Origin`, come from this host;
-/// - a refused request gets 403 and never reaches the next responder, so nothing changes.
-public struct CSRFProtection: HTTPResponder {
+/// - a refused request gets 403 and never reaches the next responder, so nothing changes;
+/// - a state-changing request without the cookie, or from another origin, is refused before
+///   its body is read (the token itself is in the body, so that check waits for it).
+public struct CSRFProtection: HTTPResponder, ErrorPageRendering {
     public static let cookieName = "vnetd_csrf"
     public static let fieldName = "csrf_token"
 
@@ -20,6 +22,18 @@ public struct CSRFProtection: HTTPResponder {
         self.secureCookie = secureCookie
     }
 
+    public func admission(for head: Request) -> Admission {
+        guard Self.changesState(head.method) else { return next.admission(for: head) }
+        guard head.cookies[Self.cookieName].map(Self.isWellFormed) == true, sameOrigin(head) else {
+            return .refuse(refusal(head))
+        }
+        return next.admission(for: head)
+    }
+
+    public func errorPage(status: Int, message: String, for request: Request) -> Response {
+        errorPages.errorPage(status: status, message: message, for: request)
+    }
+
     public func respond(to request: Request) -> Response {
         let existing = request.cookies[Self.cookieName].flatMap { Self.isWellFormed($0) ? $0 : nil }
         var request = request
@@ -28,10 +42,7 @@ public struct CSRFProtection: HTTPResponder {
         if Self.changesState(request.method) {
             let submitted = request.form[Self.fieldName] ?? request.header("X-CSRF-Token")
             guard let existing, let submitted, Self.constantTimeEqual(existing, submitted), sameOrigin(request) else {
-                return errorPages.errorPage(
-                    status: 403,
-                    message: "This form has expired or did not come from this site. Reload the page and submit it again.",
-                    for: request)
+                return refusal(request)
             }
         }
         var response = next.respond(to: request)
@@ -41,6 +52,13 @@ public struct CSRFProtection: HTTPResponder {
             response.headers.append(("Set-Cookie", cookie))
         }
         return response
+    }
+
+    private func refusal(_ request: Request) -> Response {
+        errorPages.errorPage(
+            status: 403,
+            message: "This form has expired or did not come from this site. Reload the page and submit it again.",
+            for: request)
     }
 
     static func changesState(_ method: String) -> Bool {

@@ -4,6 +4,23 @@
 /// they must not wait for other requests.
 public protocol HTTPResponder: Sendable {
     func respond(to request: Request) -> Response
+
+    /// Asked once the request line and headers are in, before any byte of the body is read.
+    /// `head` carries method, path, query, headers, cookies and client address; its form and
+    /// body are empty. The default admits every request within the server's own limit.
+    func admission(for head: Request) -> Admission
+}
+
+extension HTTPResponder {
+    public func admission(for head: Request) -> Admission { .accept() }
+}
+
+/// Whether the server reads a request's body.
+public enum Admission: Sendable {
+    /// Read the body, at most `maximumBodySize` bytes (nil: the server's limit; never more than it).
+    case accept(maximumBodySize: Int? = nil)
+    /// Answer with this response at once; the body is never read.
+    case refuse(Response)
 }
 
 /// Builds the pages for error statuses (403, 404, 405, 413, 500). The site supplies styled ones;

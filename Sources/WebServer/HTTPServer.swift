@@ -21,6 +21,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionTimeoutSeconds: Int
     /// Bodies larger than this get 413 and are never buffered whole.
     public var maximumBodySize: Int
+    /// Fields (and multipart parts) one form may have; a form with more gets 413. Each field
+    /// costs bookkeeping beyond its bytes, so the count is bounded as well as the size.
+    public var maximumFieldCount: Int
     /// Per-connection buffer for the request line and headers; larger headers are refused by libmicrohttpd.
     public var connectionMemoryLimit: Int
     /// Headers added to every response unless the responder set the same header.
@@ -36,6 +39,7 @@ public struct HTTPServerConfiguration: Sendable {
         serverNames: [String] = [],
         connectionTimeoutSeconds: Int = 30,
         maximumBodySize: Int = 1 << 20,
+        maximumFieldCount: Int = 2000,
         connectionMemoryLimit: Int = 64 << 10,
         standardHeaders: [(name: String, value: String)] = HTTPServerConfiguration.securityHeaders,
         tls: TLSIdentity? = nil
@@ -48,6 +52,7 @@ public struct HTTPServerConfiguration: Sendable {
         self.serverNames = serverNames
         self.connectionTimeoutSeconds = connectionTimeoutSeconds
         self.maximumBodySize = maximumBodySize
+        self.maximumFieldCount = max(1, maximumFieldCount)
         self.connectionMemoryLimit = connectionMemoryLimit
         self.standardHeaders = standardHeaders
     }
@@ -84,6 +89,13 @@ public struct HTTPServerConfiguration: Sendable {
 /// post processor or buffer the raw body, and must report every byte consumed), and finally once
 /// with no data (we build the whole `Request`, call the responder and queue its response). The
 /// request-completed callback releases the per-request state, whatever happened to the connection.
+///
+/// Memory policy: no body byte is read before the responder admits the request
+/// (`HTTPResponder.admission(for:)`, asked on the first call), and an admitted body is bounded
+/// by the smaller of the responder's and the server's limit. A form is kept only decoded, at most
+/// `maximumFieldCount` fields holding at most the body limit in bytes; so one connection holds
+/// its header buffer (`connectionMemoryLimit`), the post processor's 16 KiB and at most one
+/// body's worth of fields.
 public final class HTTPServer: @unchecked Sendable {
     public let configuration: HTTPServerConfiguration
     /// The port actually bound (useful with port 0).
@@ -96,6 +108,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var daemon: OpaquePointer?
 
     /// Binds the socket and starts serving. Throws `ListenError` when the address cannot be used.
+    /// A responder that is also `ErrorPageRendering` renders the server's own refusals (400, 413,
+    /// 421), so they look like the rest of the site.
     public init(configuration: HTTPServerConfiguration, responder: any HTTPResponder, logger: Logger) throws {
         self.configuration = configuration
         // A backlog as deep as the connection limit: libmicrohttpd accepts from its worker
@@ -105,7 +119,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.port = port
         let context = ServerContext(
             responder: responder, logger: logger, configuration: configuration,
-            errorPages: PlainErrorPages(),
+            errorPages: (responder as? any ErrorPageRendering) ?? PlainErrorPages(),
             allowedHosts: AllowedHosts(
                 listen: configuration.listen, boundPort: port, serverNames: configuration.serverNames,
                 certificateNames: configuration.tls?.certificateNames ?? []))
@@ -205,10 +219,18 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
             response.setHeader("Connection", "close")
             return answer(connection, state, server, response)
         }
-        if let declared = state.headers["content-length"].flatMap(Int.init), declared > server.configuration.maximumBodySize {
+        switch server.responder.admission(for: state.makeRequest()) {
+        case .refuse(var response):
+            if state.declaresBody { response.setHeader("Connection", "close") }
+            return answer(connection, state, server, response)
+        case .accept(let limit):
+            state.bodyLimit = min(limit ?? Int.max, server.configuration.maximumBodySize)
+        }
+        state.maximumFieldCount = server.configuration.maximumFieldCount
+        if let declared = state.headers["content-length"].flatMap(Int.init), declared > state.bodyLimit {
             state.isTooLarge = true
             return answer(connection, state, server, server.errorPages.errorPage(
-                status: 413, message: "The request body is larger than this server accepts.", for: state.makeRequest()))
+                status: 413, message: RequestState.tooLargeMessage, for: state.makeRequest()))
         }
         let contentType = state.headers["content-type"]?.lowercased() ?? ""
         if contentType.hasPrefix("application/x-www-form-urlencoded") || contentType.hasPrefix("multipart/form-data") {
@@ -223,10 +245,10 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         uploadDataSize.pointee = 0
         if state.isAnswered { return MHD_Result.YES }
         state.receivedSize = state.receivedSize.addingReportingOverflow(size).overflow ? Int.max : state.receivedSize + size
-        if state.receivedSize > server.configuration.maximumBodySize {
+        if state.receivedSize > state.bodyLimit {
             state.isTooLarge = true
             // A body without a declared length that keeps coming far past the limit: hang up.
-            guard state.receivedSize / 16 <= server.configuration.maximumBodySize else {
+            guard state.receivedSize / 16 <= state.bodyLimit else {
                 server.logger.notice("closing a connection whose body keeps coming far past the limit", metadata: ["path": "\(LogText.escape(state.path))"])
                 return MHD_Result.NO
             }
@@ -234,9 +256,10 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
         }
         guard let uploadData else { return MHD_Result.YES }
         if let processor = state.postProcessor {
-            if !state.isMalformed, MHD_post_process(processor, uploadData, size) != MHD_Result.YES {
-                // libmicrohttpd accepts a response only once the upload is complete: remember, answer at the end.
-                state.isMalformed = true
+            if !state.isMalformed, state.formRefusal == nil, MHD_post_process(processor, uploadData, size) != MHD_Result.YES {
+                // libmicrohttpd accepts a response only once the upload is complete: remember, answer at the
+                // end. The rest of the body is still counted against the limit, but no longer decoded.
+                if state.formRefusal == nil { state.isMalformed = true }
             }
         } else {
             uploadData.withMemoryRebound(to: UInt8.self, capacity: size) {
@@ -249,7 +272,10 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
 
     if state.isTooLarge {
         return answer(connection, state, server, server.errorPages.errorPage(
-            status: 413, message: "The request body is larger than this server accepts.", for: state.makeRequest()))
+            status: 413, message: RequestState.tooLargeMessage, for: state.makeRequest()))
+    }
+    if let refusal = state.formRefusal {
+        return answer(connection, state, server, server.errorPages.errorPage(status: 413, message: refusal, for: state.makeRequest()))
     }
     if state.isMalformed {
         return answer(connection, state, server, server.errorPages.errorPage(

@@ -16,6 +16,13 @@ final class RequestState {
     var formParts: [FormPart] = []
     var body: [UInt8] = []
     var receivedSize = 0
+    /// Set once the responder admitted the request: the most body bytes read.
+    var bodyLimit = 0
+    var maximumFieldCount = Int.max
+    /// Bytes of field names and values kept so far.
+    var decodedSize = 0
+    /// Why the form is refused (413) once it broke a bound; nothing more of it is decoded.
+    var formRefusal: String?
     var isTooLarge = false
     var isMalformed = false
     var isAnswered = false
@@ -25,6 +32,13 @@ final class RequestState {
         var filename: String?
         var contentType: String?
         var bytes: [UInt8]
+    }
+
+    static let tooLargeMessage = "The request body is larger than this server accepts."
+
+    /// The request has a body to read (or to refuse unread).
+    var declaresBody: Bool {
+        headers["transfer-encoding"] != nil || (headers["content-length"].flatMap(Int.init) ?? 0) > 0
     }
 
     init(method: String, path: String) {
@@ -117,7 +131,18 @@ let postIterator: MHD_PostDataIterator = { cls, _, key, filename, contentType, _
         pointer.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
     } ?? []
     let name = String(cString: key)
-    if offset > 0, let last = state.formParts.indices.last, state.formParts[last].name == name {
+    let continues = offset > 0 && state.formParts.last?.name == name
+    let added = bytes.count + (continues ? 0 : name.utf8.count + (filename.map { strlen($0) } ?? 0))
+    if !continues, state.formParts.count >= state.maximumFieldCount {
+        state.formRefusal = "The form has more than \(state.maximumFieldCount) fields; this server accepts at most \(state.maximumFieldCount)."
+        return MHD_Result.NO
+    }
+    if state.decodedSize + added > state.bodyLimit {
+        state.formRefusal = RequestState.tooLargeMessage
+        return MHD_Result.NO
+    }
+    state.decodedSize += added
+    if continues, let last = state.formParts.indices.last {
         state.formParts[last].bytes.append(contentsOf: bytes)
     } else {
         state.formParts.append(RequestState.FormPart(
