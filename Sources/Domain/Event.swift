@@ -86,6 +86,9 @@ public protocol EventLog: Sendable {
     func append(_ event: Event) throws -> Event
     /// Events newest first, skipping `offset` of them.
     func page(offset: Int, limit: Int) throws -> EventPage
+    /// Deletes, oldest first, at most `limit` events that are older than `cutoff` or have
+    /// `count` newer events; returns how many it deleted (0: nothing left to prune).
+    func prune(keepingNewest count: Int, olderThan cutoff: Date?, limit: Int) throws -> Int
 }
 
 /// Records events with the time taken from the injected clock.

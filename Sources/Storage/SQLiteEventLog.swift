@@ -27,13 +27,46 @@ public struct SQLiteEventLog: EventLog {
         }
     }
 
+    /// One short transaction: finds the oldest event still kept by count (an index walk of
+    /// `count` rows on event_by_time), then deletes the oldest `limit` rows before it or before `cutoff`.
+    public func prune(keepingNewest count: Int, olderThan cutoff: Date?, limit: Int) throws -> Int {
+        guard limit > 0 else { return 0 }
+        return try database.write { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let oldestKept = try Row.fetchOne(db, sql: """
+                SELECT occurred_at, id FROM event ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET ?
+                """, arguments: [max(0, count - 1)]) {
+                let time: Int64 = oldestKept["occurred_at"], id: Int64 = oldestKept["id"]
+                conditions.append("occurred_at < ? OR (occurred_at = ? AND id < ?)")
+                arguments += [time, time, id]
+            }
+            if let cutoff {
+                conditions.append("occurred_at < ?")
+                arguments += [Self.milliseconds(cutoff)]
+            }
+            guard !conditions.isEmpty else { return 0 }
+            arguments += [limit]
+            try db.execute(sql: """
+                DELETE FROM event WHERE id IN (
+                    SELECT id FROM event WHERE \(conditions.map { "(\($0))" }.joined(separator: " OR "))
+                    ORDER BY occurred_at, id LIMIT ?)
+                """, arguments: arguments)
+            return db.changesCount
+        }
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
     /// Inserts inside a caller's transaction, so a change and its event commit together.
     static func insert(_ event: Event, _ db: GRDB.Database) throws -> Event {
         try db.execute(sql: """
             INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message, actor)
             VALUES (?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
-                Int64((event.time.timeIntervalSince1970 * 1000).rounded()),
+                milliseconds(event.time),
                 event.kind.rawValue, event.subject.kind.rawValue, event.subject.id,
                 event.subject.name, event.message, event.actor,
             ])
