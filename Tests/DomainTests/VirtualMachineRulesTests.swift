@@ -126,7 +126,9 @@ struct VirtualMachineRulesTests {
         } throws: { ($0 as? ValidationFailure)?.has(.macInUse) == true }
     }
 
-    @Test func concurrentStaticAssignmentsOfOneAddressLetExactlyOneWin() async throws {
+    /// Eight threads (not tasks, which get one thread per core) released together: one wins, and
+    /// every other one loses because the MAC is taken, not because the database was busy.
+    @Test func concurrentStaticAssignmentsOfOneAddressLetExactlyOneWin() throws {
         let fx = try DomainFixture()
         var targets: [(VMID, NICID)] = []
         for index in 0..<8 {
@@ -134,15 +136,23 @@ struct VirtualMachineRulesTests {
             targets.append((vm.id, try fx.nics(vm)[0].id))
         }
         let service = fx.vms
-        let outcomes = await withTaskGroup(of: Bool.self) { group in
-            for (vm, nic) in targets {
-                group.addTask {
-                    (try? service.configureNICs(of: vm, version: 1, [NICSetting(nicID: nic, networkID: nil, assignment: .static, staticMAC: "02:aa:bb:cc:dd:ee")])) != nil
-                }
-            }
-            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        let race = Race<Void>(runners: targets.count)
+        for (vm, nic) in targets {
+            Thread {
+                race.run { _ = try service.configureNICs(of: vm, version: 1, [NICSetting(nicID: nic, networkID: nil, assignment: .static, staticMAC: "02:aa:bb:cc:dd:ee")]) }
+            }.start()
         }
-        #expect(outcomes.filter { $0 }.count == 1)
+        let results = try #require(race.outcomes(timeoutSeconds: 60), "every thread finished")
+        #expect(results.count == 8)
+        #expect(results.filter { (try? $0.get()) != nil }.count == 1)
+        let losers = results.compactMap { result -> (any Error)? in
+            if case .failure(let error) = result { return error }
+            return nil
+        }
+        #expect(losers.count == 7)
+        for error in losers {
+            #expect((error as? ValidationFailure)?.has(.macInUse) == true, "lost because the MAC is taken: \(error)")
+        }
         let holders = try fx.store.read { try $0.nic(using: MACAddress(value: 0x02AABBCCDDEE)) }
         #expect(holders != nil)
     }
@@ -194,5 +204,38 @@ struct VirtualMachineRulesTests {
         #expect(try fx.store.read { try $0.summary() } == InventorySummary())
         #expect(try fx.events().first?.message == "Removed virtual machine “Web” and its 2 network adapters.")
         #expect { try fx.vms.remove(vm.id) } throws: { $0 is NotFound }
+    }
+}
+
+/// Threads that wait until all `runners` are ready, start together, and report their outcomes.
+final class Race<Value>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let runners: Int
+    private var ready = 0
+    private var results: [Result<Value, any Error>] = []
+
+    init(runners: Int) { self.runners = runners }
+
+    func run(_ body: () throws -> Value) {
+        condition.lock()
+        ready += 1
+        condition.broadcast()
+        while ready < runners { condition.wait() }
+        condition.unlock()
+        let outcome = Result { try body() }
+        condition.lock()
+        results.append(outcome)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func outcomes(timeoutSeconds: Double) -> [Result<Value, any Error>]? {
+        let deadline = Date(timeIntervalSinceNow: timeoutSeconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while results.count < runners {
+            if !condition.wait(until: deadline) { return nil }
+        }
+        return results
     }
 }
