@@ -34,6 +34,7 @@ struct AdaptersPage: Sendable {
                 "mac": adapter.mac.map(Labels.mac) ?? "—",
                 "state": Labels.adapterState(adapter),
                 "present": adapter.isPresent,
+                "wireless": adapter.isPresent && adapter.isWireless,
                 "checked": chosen.map { $0.contains(adapter.name) } ?? adapter.isBound,
                 // A missing adapter can be unbound but not bound.
                 "disabled": !adapter.isPresent && !adapter.isBound,
