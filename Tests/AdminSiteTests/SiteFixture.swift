@@ -27,13 +27,25 @@ final class SiteFixture: @unchecked Sendable {
     let access: AccessControl
     let responder: any HTTPResponder
     let dependencies: SiteDependencies
+    /// What the switching core reports; "not running" until a test sets a network's or port's state.
+    let status = CannedStatus()
     private(set) var cookies: [String: String] = [:]
     var clientAddress = "192.0.2.10"
     static let administrator = "tester"
     static let password = "correct horse battery"
 
-    /// `signedIn`: start with a session as `tester`, as every page test needs.
-    init(signedIn: Bool = true, sessionPolicy: SessionPolicy = SessionPolicy()) throws {
+    /// `signedIn`: start with a session as `tester`, as every page test needs. The host is on no
+    /// IPv4 network, so DHCP proposals start at 192.168.131.0/24.
+    convenience init(signedIn: Bool = true, sessionPolicy: SessionPolicy = SessionPolicy()) throws {
+        try self.init(signedIn: signedIn, sessionPolicy: sessionPolicy, hostNetworks: [])
+    }
+
+    /// Signed in, on a host that is on `hostNetworks`.
+    convenience init(hostNetworks: [(network: IPv4Address, mask: IPv4Address)]) throws {
+        try self.init(signedIn: true, sessionPolicy: SessionPolicy(), hostNetworks: hostNetworks)
+    }
+
+    init(signedIn: Bool, sessionPolicy: SessionPolicy, hostNetworks: [(network: IPv4Address, mask: IPv4Address)]) throws {
         folder = try TemporaryDirectory()
         database = try VnetdDatabase(directory: folder.path)
         let eventLog = SQLiteEventLog(database: database)
@@ -47,7 +59,7 @@ final class SiteFixture: @unchecked Sendable {
         networks = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: adapters)
         vms = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
         bindings = AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: adapters)
-        dhcp = DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: NoHostNetworks())
+        dhcp = DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: CannedHostNetworks(hostNetworks))
         let administrators = AdministratorService(store: SQLiteAdministratorStore(database: database), hasher: YescryptPasswordHasher(), clock: clock)
         try administrators.add(name: Self.administrator, password: Self.password)
         access = AccessControl(
@@ -55,7 +67,7 @@ final class SiteFixture: @unchecked Sendable {
         dependencies = SiteDependencies(
             eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
             dhcp: dhcp,
-            status: NotRunningStatus(), changes: database, clock: clock, info: info, access: access)
+            status: status, changes: database, clock: clock, info: info, access: access)
         responder = AdminSite.makeResponder(
             dependencies: dependencies,
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
@@ -139,6 +151,29 @@ final class SiteFixture: @unchecked Sendable {
         try? database.close()
         folder.remove()
     }
+}
+
+/// A switching core's status, as set by the test: networks and ports not set are not running.
+final class CannedStatus: RuntimeStatusReading, @unchecked Sendable {
+    private let lock = NSLock()
+    private var networks: [NetworkID: NetworkRuntimeStatus] = [:]
+    private var ports: [NICID: PortRuntimeStatus] = [:]
+
+    func set(_ status: NetworkRuntimeStatus, for network: NetworkID) { lock.withLock { networks[network] = status } }
+    func set(_ status: PortRuntimeStatus, for nic: NICID) { lock.withLock { ports[nic] = status } }
+
+    func status(of network: NetworkID) -> NetworkRuntimeStatus {
+        lock.withLock { networks[network] } ?? NotRunningStatus().status(of: network)
+    }
+    func status(of nic: NICID) -> PortRuntimeStatus {
+        lock.withLock { ports[nic] } ?? NotRunningStatus().status(of: nic)
+    }
+}
+
+struct CannedHostNetworks: HostNetworksReading {
+    let networks: [(network: IPv4Address, mask: IPv4Address)]
+    init(_ networks: [(network: IPv4Address, mask: IPv4Address)]) { self.networks = networks }
+    func ipv4Networks() -> [(network: IPv4Address, mask: IPv4Address)] { networks }
 }
 
 final class TestAdapters: AdapterDiscovering, @unchecked Sendable {

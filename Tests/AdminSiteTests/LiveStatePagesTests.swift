@@ -1,0 +1,68 @@
+import Domain
+import Foundation
+import Packets
+import Testing
+import WebServer
+
+/// Pages with a switching core that reports something: live port state, counters, learned
+/// addresses (as the README promises on the network page), and a host that is on a network.
+@Suite("Live state on pages, from a canned switching core and host")
+struct LiveStatePagesTests {
+    @Test func theNetworkPageShowsPortStateCountersAndLearnedAddresses() throws {
+        let site = try SiteFixture()
+        let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let web = try site.vms.create(name: "web", notes: "", connectingTo: network.id)
+        let db = try site.vms.create(name: "db", notes: "", connectingTo: network.id)
+        let webNIC = try #require(try site.store.read { try $0.nics(of: web.id) }.first)
+        let dbNIC = try #require(try site.store.read { try $0.nics(of: db.id) }.first)
+
+        let before = site.get("/networks/\(network.id.rawValue)").bodyText
+        #expect(before.contains("The switching core is not running."), "control: nothing live before the core reports")
+        #expect(!before.contains("4242 frames"))
+
+        var webCounters = TrafficCounters()
+        webCounters.rxFrames = 4242
+        webCounters.txFrames = 1717
+        webCounters.drops = [TrafficCounters.Drop(reason: "spoofed source MAC", count: 3)]
+        site.status.set(PortRuntimeStatus(kind: .nic(webNIC.id), isAttached: true, detail: "", endpoint: "/run/vnetd/web.sock", counters: webCounters), for: webNIC.id)
+        site.status.set(PortRuntimeStatus(kind: .nic(dbNIC.id), isAttached: false, detail: "Needs CAP_NET_ADMIN to create its TAP"), for: dbNIC.id)
+        var totals = TrafficCounters()
+        totals.rxFrames = 9001
+        var table = TableCounters()
+        table.learned = 5
+        table.evicted = 2
+        site.status.set(NetworkRuntimeStatus(
+            isRunning: true, detail: "Running",
+            addresses: [LearnedAddress(mac: webNIC.mac, port: "web, adapter 1", ageSeconds: 12)], addressCount: 1,
+            tableCounters: table, totals: totals), for: network.id)
+
+        let page = site.get("/networks/\(network.id.rawValue)")
+        #expect(page.status == 200)
+        let html = page.bodyText
+        #expect(!html.contains("The switching core is not running."))
+        #expect(html.contains("4242 frames") && html.contains("1717 frames"), "the web NIC's counters")
+        #expect(html.contains("dropped: 3 spoofed source MAC"))
+        #expect(html.contains("attached"))
+        #expect(html.contains("Needs CAP_NET_ADMIN to create its TAP"), "why the db NIC is not attached")
+        #expect(html.contains("Learned addresses (1)"))
+        let mac = webNIC.mac.formatted(separator: "-", uppercase: true)
+        #expect(html.contains("<td><code>\(mac)</code></td><td>web, adapter 1</td><td>12 s ago</td>"))
+        #expect(html.contains("9001 frames"), "the network's totals")
+    }
+
+    @Test func theProposedDHCPNetworkAvoidsTheHostsNetwork() throws {
+        let host = (network: IPv4Address(192, 168, 131, 0), mask: IPv4Address(255, 255, 255, 0))
+        let plain = try SiteFixture()
+        let control = try plain.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        #expect(try plain.dhcp.settings(of: control.id).network == host.network, "control: the first proposal is the host's network")
+
+        let site = try SiteFixture(hostNetworks: [host])
+        let lab = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let proposal = try site.dhcp.settings(of: lab.id)
+        #expect(!proposal.overlaps(network: host.network, mask: host.mask))
+        #expect(proposal.network == IPv4Address(192, 168, 132, 0), "the next free /24")
+        let page = site.get("/networks/\(lab.id.rawValue)/dhcp").bodyText
+        #expect(page.contains("value=\"192.168.132.0\""))
+        #expect(!page.contains("value=\"192.168.131."))
+    }
+}
