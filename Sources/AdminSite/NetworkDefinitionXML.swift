@@ -96,10 +96,13 @@ public enum NetworkDefinitionXML {
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
-            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+            // A raw CR would come back as LF (XML parsers normalise line ends); a reference stays CR.
+            case "\r": out += "&#13;"
+            case "\t", "\n": out.unicodeScalars.append(scalar)
             default:
-                // Control characters cannot appear in XML 1.0 at all; notes never need them.
-                if scalar.value < 0x20 { continue }
+                // XML 1.0 cannot carry these at all; the rules refuse them in names and notes, so
+                // only text stored before those rules can hold them, and it exports without them.
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
                 out.unicodeScalars.append(scalar)
             }
         }

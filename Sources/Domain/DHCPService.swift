@@ -58,7 +58,7 @@ public struct DHCPService: Sendable {
             guard let owner = try db.network(network) else { throw NotFound("No such virtual network.") }
             let current = try db.dhcpSettings(of: network)
             guard (current?.version ?? 0) == version else { throw Self.stale }
-            settings.reservations = current?.reservations.filter { settings.contains($0.address) && $0.address != settings.server } ?? []
+            settings.reservations = current?.reservations.filter { DHCPRules.isReservable($0.address, in: settings) } ?? []
             settings.version = version + 1
             try db.save(settings, for: network)
             let what: String
@@ -84,31 +84,11 @@ public struct DHCPService: Sendable {
             guard let owner = try db.network(network) else { throw NotFound("No such virtual network.") }
             var settings = try db.dhcpSettings(of: network) ?? DHCPSettings.defaults(for: try Self.freeNetwork(db, hostNetworks: hostNetworks.ipv4Networks()))
             guard settings.version == version else { throw Self.stale }
-            var problems: [Problem] = []
             let mac = MACAddress(parsing: macText.trimmingCharacters(in: .whitespaces))
-            if mac == nil || mac?.isMulticast == true || mac?.isZero == true {
-                problems.append(Problem(.reservationInvalid, field: "reservationMAC", "Enter the unicast MAC address of the adapter, like 00-03-FF-12-34-56."))
-            }
             let address = IPv4Address(parsing: addressText.trimmingCharacters(in: .whitespaces))
-            if let address {
-                if !settings.contains(address) || address == settings.network || address == settings.broadcast || address == settings.server {
-                    problems.append(Problem(.reservationInvalid, field: "reservationAddress", "\(address) is not a host address of \(settings.network)/\(settings.prefixLength) other than the server's."))
-                }
-            } else {
-                problems.append(Problem(.reservationInvalid, field: "reservationAddress", "Enter the IPv4 address to reserve."))
-            }
-            let name = hostName.trimmingCharacters(in: .whitespaces)
-            if name.count > 63 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
-                problems.append(Problem(.reservationInvalid, field: "reservationHostName", "A host name has at most 63 letters, digits and hyphens."))
-            }
-            if let mac, settings.reservations.contains(where: { $0.mac == mac }) {
-                problems.append(Problem(.reservationInvalid, field: "reservationMAC", "\(mac.formatted(separator: "-", uppercase: true)) already has a reservation on this network."))
-            }
-            if let address, settings.reservations.contains(where: { $0.address == address }) {
-                problems.append(Problem(.reservationInvalid, field: "reservationAddress", "\(address) is already reserved."))
-            }
+            let problems = DHCPRules.reservationProblems(mac: mac, address: address, hostName: hostName, in: settings, besides: settings.reservations)
             guard problems.isEmpty, let mac, let address else { throw ValidationFailure(problems) }
-            settings.reservations.append(DHCPReservation(mac: mac, address: address, hostName: name))
+            settings.reservations.append(DHCPReservation(mac: mac, address: address, hostName: DHCPRules.normalizedHostName(hostName)))
             settings.version += 1
             try db.save(settings, for: network)
             try db.append(Event(time: now, kind: .dhcpChanged, subject: .network(owner), message: "Reserved \(address) for \(mac) on “\(owner.name)”."))

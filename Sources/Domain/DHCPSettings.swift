@@ -237,3 +237,47 @@ public enum DHCPRules {
             dnsServers: dns, winsServers: wins, leaseTime: lease, renewalTime: renewal, rebindingTime: rebinding))
     }
 }
+
+/// Reservation rules, shared by the DHCP Server page and network definition import.
+extension DHCPRules {
+    public static let maximumHostNameLength = 63
+
+    /// A host name as stored: surrounding white space removed.
+    public static func normalizedHostName(_ name: String) -> String {
+        name.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// An address a reservation may take: a host address of the network other than the server's.
+    public static func isReservable(_ address: IPv4Address, in settings: DHCPSettings) -> Bool {
+        settings.contains(address) && address != settings.network && address != settings.broadcast && address != settings.server
+    }
+
+    /// Problems with reserving `address` for `mac` (nil: the text did not parse) under
+    /// `hostName`, next to the reservations `existing`; each on its DHCP page field.
+    public static func reservationProblems(
+        mac: MACAddress?, address: IPv4Address?, hostName: String, in settings: DHCPSettings, besides existing: [DHCPReservation]
+    ) -> [Problem] {
+        var problems: [Problem] = []
+        if mac == nil || mac?.isMulticast == true || mac?.isZero == true {
+            problems.append(Problem(.reservationInvalid, field: "reservationMAC", "Enter the unicast MAC address of the adapter, like 00-03-FF-12-34-56."))
+        }
+        if let address {
+            if !isReservable(address, in: settings) {
+                problems.append(Problem(.reservationInvalid, field: "reservationAddress", "\(address) is not a host address of \(settings.network)/\(settings.prefixLength) other than the server's."))
+            }
+        } else {
+            problems.append(Problem(.reservationInvalid, field: "reservationAddress", "Enter the IPv4 address to reserve."))
+        }
+        let name = normalizedHostName(hostName)
+        if name.utf8.count > maximumHostNameLength || !name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }) {
+            problems.append(Problem(.reservationInvalid, field: "reservationHostName", "A host name has at most \(maximumHostNameLength) letters, digits and hyphens."))
+        }
+        if let mac, existing.contains(where: { $0.mac == mac }) {
+            problems.append(Problem(.reservationInvalid, field: "reservationMAC", "\(mac.formatted(separator: "-", uppercase: true)) already has a reservation on this network."))
+        }
+        if let address, existing.contains(where: { $0.address == address }) {
+            problems.append(Problem(.reservationInvalid, field: "reservationAddress", "\(address) is already reserved."))
+        }
+        return problems
+    }
+}

@@ -108,12 +108,17 @@ public struct NetworkService: Sendable {
             case .failure(let failure):
                 throw ValidationFailure(failure.problems.map { Problem($0.code, field: "file", "DHCP settings in the file: \($0.message)") })
             case .success(var valid):
-                let reservations = settings.reservations
-                let macs = Set(reservations.map(\.mac)), addresses = Set(reservations.map(\.address))
-                guard macs.count == reservations.count, addresses.count == reservations.count,
-                      reservations.allSatisfy({ valid.contains($0.address) && $0.address != valid.server && $0.mac.isUnicast })
-                else { throw ValidationFailure(.reservationInvalid, field: "file", "DHCP reservations in the file are not valid for its network.") }
-                valid.reservations = reservations
+                for reservation in settings.reservations {
+                    let problems = DHCPRules.reservationProblems(
+                        mac: reservation.mac, address: reservation.address, hostName: reservation.hostName, in: valid, besides: valid.reservations)
+                    guard problems.isEmpty else {
+                        throw ValidationFailure(problems.map {
+                            Problem($0.code, field: "file", "The DHCP reservation of \(reservation.address) for \(reservation.mac) in the file: \($0.message)")
+                        })
+                    }
+                    valid.reservations.append(DHCPReservation(
+                        mac: reservation.mac, address: reservation.address, hostName: DHCPRules.normalizedHostName(reservation.hostName)))
+                }
                 dhcp = valid
             }
         }

@@ -33,24 +33,40 @@ public enum NameRules {
                 "A name can be at most \(maximumLength) bytes long in UTF-8 (256 plain letters, fewer accented or non-Latin ones); this one has \(name.utf8.count)."))
         }
         let forbidden = name.unicodeScalars.contains { forbiddenCharacters.contains($0) }
-        let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        let control = name.unicodeScalars.contains { $0.properties.generalCategory == .control || $0.properties.isNoncharacterCodePoint }
         if forbidden || control {
             problems.append(Problem(
                 .nameHasForbiddenCharacters, field: field,
-                "A name cannot contain any of * ? : < > / \\ | \" or control characters."))
+                "A name cannot contain any of * ? : < > / \\ | \", control characters, or noncharacters such as U+FFFF."))
         }
         return problems
     }
 }
 
+/// Policy: notes keep whatever is typed except what a network definition file cannot carry.
+/// XML 1.0 has no way at all to write most C0 controls, U+FFFE or U+FFFF (not even as character
+/// references), so they are refused when typed rather than lost or mangled on export; the other
+/// controls (DEL, C1) and the noncharacters go with them, as names refuse them too.
 public enum NotesRules {
     /// In UTF-8 bytes, like `NameRules.maximumLength`.
     public static let maximumLength = 10_000
 
     public static func problems(_ notes: String) -> [Problem] {
-        notes.utf8.count > maximumLength
-            ? [Problem(.notesTooLong, field: "notes", "Notes can be at most \(maximumLength) bytes long in UTF-8; these have \(notes.utf8.count).")]
-            : []
+        var problems: [Problem] = []
+        if notes.utf8.count > maximumLength {
+            problems.append(Problem(.notesTooLong, field: "notes", "Notes can be at most \(maximumLength) bytes long in UTF-8; these have \(notes.utf8.count)."))
+        }
+        if notes.unicodeScalars.contains(where: isRefused) {
+            problems.append(Problem(
+                .nameHasForbiddenCharacters, field: "notes",
+                "Notes cannot contain control characters other than tabs and line breaks, or noncharacters such as U+FFFE and U+FFFF."))
+        }
+        return problems
+    }
+
+    static func isRefused(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar == "\t" || scalar == "\n" || scalar == "\r" { return false }
+        return scalar.properties.generalCategory == .control || scalar.properties.isNoncharacterCodePoint
     }
 }
 
