@@ -338,3 +338,7 @@ int vnetd_tap_set_mac(int fd, const uint8_t *mac) {
     memcpy(request.ifr_hwaddr.sa_data, mac, 6);
     return ioctl(fd, SIOCSIFHWADDR, &request) < 0 ? -errno : 0;
 }
+
+int vnetd_thread_id(void) {
+    return (int)gettid();
+}

@@ -129,6 +129,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         }
     }
 
+    /// The data path thread's kernel id: its CPU time is in /proc/self/task/<id>/stat.
+    public var threadID: Int32 { loop.threadID }
+
     /// Waits until every change applied so far has taken effect (tests, clean shutdown).
     public func settle() {
         loop.sync { [self] in publish() }

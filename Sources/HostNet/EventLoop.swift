@@ -40,6 +40,9 @@ public final class EventLoop: @unchecked Sendable {
     private var timers: [(due: Int64, work: () -> Void)] = []
     /// Monotonic milliseconds at the start of the current round: one clock read per round, not per frame.
     public private(set) var now: Int64 = 0
+    /// The kernel's id of the loop thread, once it runs (for per-thread CPU figures).
+    public var threadID: Int32 { threadIdentifier.load(ordering: .acquiring) }
+    private let threadIdentifier = Atomic<Int32>(0)
     /// Rounds completed (one `epoll_wait` each). Loop thread only.
     public private(set) var round: UInt64 = 0
     /// Passes over dirty ports per round: output queued by a flush (the DHCP server's reply to a
@@ -152,6 +155,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func run() {
+        threadIdentifier.store(vnetd_thread_id(), ordering: .releasing)
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         nextTick = Syscall.monotonicMilliseconds() + 1000
         while running {

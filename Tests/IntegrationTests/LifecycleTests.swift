@@ -75,4 +75,67 @@ struct LifecycleTests {
         #expect(try status(host: "rebound.attacker.example") == 421)
         #expect(process.stop() == "exit 0")
     }
+
+    /// systemd stops with SIGTERM, a terminal with SIGINT: either is a clean stop.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalStopsVnetdCleanly(signal: Int32) throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = try Self.populated(folder)
+        let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
+        let sockets = try Self.sockets(in: data)
+        #expect(sockets.count == 2)
+        #expect(process.stop(signal: signal) == "exit 0")
+        #expect(try process.storedEventKinds().first == "server.stopped", "the stop is in the Event Viewer")
+        #expect(sockets.allSatisfy { !FileManager.default.fileExists(atPath: $0) }, "its sockets are removed")
+        #expect(!FileManager.default.fileExists(atPath: data + "/run/x"), "nothing else left behind")
+        #expect(process.errorLines().isEmpty, "\(process.errorLines())")
+    }
+
+    /// Its TAP interfaces belong to the process: gone after a clean stop.
+    @Test(.enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
+    func aCleanStopRemovesItsTAPs() throws {
+        let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = folder.path + "/data"
+        try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--backend", "tap"])
+        let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
+        func taps() throws -> [String] {
+            try run(["ip", "-br", "link"]).output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+                .filter { $0.hasPrefix("vnd") }
+        }
+        let before = try taps()
+        #expect(before.count >= 2)
+        #expect(process.stop() == "exit 0")
+        #expect(try Set(taps()).isDisjoint(with: before), "its TAPs are gone")
+    }
+
+    /// Each start-up failure: one line that says what is wrong, and exit status 1 (64, EX_USAGE,
+    /// with a pointer to --help, for a malformed option).
+    @Test func startUpFailuresExitWithOneLine() throws {
+        let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let busy = try VnetdProcess(data: folder.path + "/busy", logFile: folder.path + "/busy.log")
+        defer { busy.stop() }
+        let key = folder.path + "/key.pem", cert = folder.path + "/cert.pem", otherKey = folder.path + "/other.pem"
+        try run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=vnetd.test"])
+        try run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", otherKey])
+        let common = ["--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"]
+        let cases: [(String, [String], String, Int32)] = [
+            ("port in use", ["--listen", "127.0.0.1:\(busy.port)", "--data-dir", folder.path + "/a"] + common, "\(busy.port)", 1),
+            ("mismatched key", ["--listen", "127.0.0.1:0", "--data-dir", folder.path + "/c", "--tls-cert", cert, "--tls-key", otherKey] + common, "key", 1),
+            ("missing templates", ["--listen", "127.0.0.1:0", "--data-dir", folder.path + "/d", "--templates", folder.path + "/none", "--public", repositoryRoot + "/Public"], "template folder", 1),
+            ("bad --listen", ["--listen", "nonsense", "--data-dir", folder.path + "/b"] + common, "--listen takes host:port", 64),
+        ]
+        for (name, arguments, mention, expected) in cases {
+            let (status, output) = try run([vnetd, "serve", "--log-level", "error"] + arguments, check: false)
+            let lines = output.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(status == expected, "\(name): exit status \(status)")
+            let problems = lines.filter { !$0.hasPrefix("Usage:") && !$0.contains("--help") }
+            #expect(problems.count == 1 && problems.first?.localizedCaseInsensitiveContains(mention) == true, "\(name): one line naming the problem: \(lines)")
+        }
+    }
 }

@@ -4,19 +4,51 @@ import Dataplane
 import Domain
 import Foundation
 import Logging
+import Synchronization
+import Testing
 import TestSupport
 import WebServer
 
-/// A real vnetd (HTTP server, store, switching core) on a temporary data folder.
+/// Log records at error level and above, kept for the test to look at.
+final class ErrorRecords: @unchecked Sendable {
+    let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "it") { [self] label in Handler(records: self) }
+        logger.logLevel = .error
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let records: ErrorRecords
+        var logLevel: Logger.Level = .error
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            guard event.level >= .error else { return }
+            let extra = (event.metadata ?? [:]).map { "\($0)=\($1)" }.sorted().joined(separator: " ")
+            records.lines.withLock { $0.append("\(event.level) \(event.message) \(extra)") }
+        }
+    }
+}
+
+/// A real vnetd (HTTP server, store, switching core) on a temporary data folder. Every record
+/// it logs at error level or above fails the test, unless the test expects it
+/// (`expectedErrors`): a lease batch that failed, a port that could not open or a page that
+/// failed inside must not pass unseen.
 final class VnetdUnderTest {
     let folder: TemporaryDirectory
     private(set) var application: VnetdApplication
     let configuration: Configuration
+    let errors = ErrorRecords()
+    var expectedErrors: [String] = []
 
     init(adapters: [DiscoveredAdapter]? = nil) throws {
         folder = try TemporaryDirectory()
-        var logger = Logger(label: "it")
-        logger.logLevel = .critical
+        let logger = errors.logger
         configuration = Configuration(
             listen: ListenAddress(host: "127.0.0.1", port: 0),
             dataDirectory: folder.path + "/data",
@@ -31,9 +63,7 @@ final class VnetdUnderTest {
 
     func restart() throws {
         application.shutdown()
-        var logger = Logger(label: "it")
-        logger.logLevel = .critical
-        application = try buildApplication(configuration, logger: logger)
+        application = try buildApplication(configuration, logger: errors.logger)
     }
 
     /// Waits for posted dataplane changes to take effect.
@@ -60,5 +90,7 @@ final class VnetdUnderTest {
     deinit {
         application.shutdown()
         folder.remove()
+        let unexpected = errors.lines.withLock { $0 }.filter { line in !expectedErrors.contains { line.contains($0) } }
+        if !unexpected.isEmpty { Issue.record("vnetd logged errors: \(unexpected.prefix(5))") }
     }
 }

@@ -81,4 +81,7 @@ int vnetd_accept(int listener);
 /// Maximum length of a unix socket path on this system (sun_path size - 1).
 size_t vnetd_unix_path_max(void);
 
+/// The calling thread's kernel id (its /proc/self/task entry).
+int vnetd_thread_id(void);
+
 #endif
