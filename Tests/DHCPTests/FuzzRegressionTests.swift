@@ -27,13 +27,14 @@ struct DHCPFuzzRegressionTests {
         guard let message = parsed else { return }
         let again = message.serialized(maximumSize: 65_000)
         #expect(again.withUnsafeBytes { try? DHCPMessage(parsing: $0) } != nil)
-        var server = RFC2131Server(configuration: DHCPConfiguration(
-            network: IPv4Address(192, 168, 77, 0), mask: IPv4Address(255, 255, 255, 0),
-            rangeStart: IPv4Address(192, 168, 77, 10), rangeEnd: IPv4Address(192, 168, 77, 40),
-            server: IPv4Address(192, 168, 77, 1), gateway: IPv4Address(192, 168, 77, 1),
-            dnsServers: [IPv4Address(192, 168, 77, 1)], winsServers: [],
-            leaseTime: 3600, renewalTime: 1800, rebindingTime: 3150, reservations: [:]))
         for broadcast in [true, false] {
+            // A fresh server at a fixed time for each, as fuzz/Sources/FuzzDHCP runs every input.
+            let server = RFC2131Server(configuration: DHCPConfiguration(
+                network: IPv4Address(192, 168, 77, 0), mask: IPv4Address(255, 255, 255, 0),
+                rangeStart: IPv4Address(192, 168, 77, 10), rangeEnd: IPv4Address(192, 168, 77, 40),
+                server: IPv4Address(192, 168, 77, 1), gateway: IPv4Address(192, 168, 77, 1),
+                dnsServers: [IPv4Address(192, 168, 77, 1)], winsServers: [],
+                leaseTime: 3600, renewalTime: 1800, rebindingTime: 3150, reservations: [:]))
             if let reply = server.handle(message, arrivedAsBroadcast: broadcast, now: 1_800_000_000).reply {
                 // What does not fit 576 bytes may be left out (a 255-byte client id echo, here);
                 // what a client needs to use the reply must arrive.

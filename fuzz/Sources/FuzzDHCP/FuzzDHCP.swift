@@ -3,15 +3,15 @@ import DHCP
 import Packets
 
 /// Arbitrary bytes as a DHCP message from a client: parsed (RFC 2131 fixed part, options with
-/// RFC 3396 long options and overloaded fields), answered by a server, and any reply it makes
-/// must serialize and parse back to the same message.
-nonisolated(unsafe) var server = RFC2131Server(configuration: DHCPConfiguration(
+/// RFC 3396 long options and overloaded fields), answered by a fresh server at a fixed time (so a
+/// saved crash input is a complete reproducer, as DHCPTests/FuzzRegressionTests replays it), and
+/// any reply it makes must serialize and parse back to the same message.
+let configuration = DHCPConfiguration(
     network: IPv4Address(192, 168, 77, 0), mask: IPv4Address(255, 255, 255, 0),
     rangeStart: IPv4Address(192, 168, 77, 10), rangeEnd: IPv4Address(192, 168, 77, 40),
     server: IPv4Address(192, 168, 77, 1), gateway: IPv4Address(192, 168, 77, 1),
     dnsServers: [IPv4Address(192, 168, 77, 1)], winsServers: [],
-    leaseTime: 3600, renewalTime: 1800, rebindingTime: 3150, reservations: [:]))
-nonisolated(unsafe) var now: Int64 = 1_800_000_000
+    leaseTime: 3600, renewalTime: 1800, rebindingTime: 3150, reservations: [:])
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -20,8 +20,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let again = message.serialized(maximumSize: 65_000)
     let reparsed = again.withUnsafeBytes { try? DHCPMessage(parsing: $0) }
     precondition(reparsed != nil, "what we serialize, we parse")
-    now += 7
-    let outcome = server.handle(message, arrivedAsBroadcast: size % 2 == 0, now: now)
+    let server = RFC2131Server(configuration: configuration)
+    let outcome = server.handle(message, arrivedAsBroadcast: size % 2 == 0, now: 1_800_000_000)
     if let reply = outcome.reply {
         // Options that do not fit 576 bytes may be left out; what a client needs must arrive.
         let wire = reply.message.serialized()
