@@ -25,6 +25,10 @@ public struct Configuration: Sendable {
     public var serverNames: [String] = []
     /// Connections one client address may hold at once; nil: the web server's default.
     public var connectionsPerClient: Int?
+    /// Events kept in the event log (the newest); older ones are pruned in the background.
+    public var eventRetention = EventRetention.defaultMaximumCount
+    /// Events older than this are pruned too; nil: only the count applies.
+    public var eventRetentionAge: TimeInterval?
 
     public enum TLSSetting: Sendable, Equatable {
         case none

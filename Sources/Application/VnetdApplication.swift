@@ -42,10 +42,12 @@ public final class VnetdApplication: Sendable {
     public var port: UInt16 { server.port }
 
     let lock: DataFolderLock
+    let pruning: EventPruning
 
     init(configuration: Configuration, database: VnetdDatabase, events: EventRecorder, server: HTTPServer, dataplane: Dataplane, services: SiteDependencies,
-         initialPasswordFile: String?, lock: DataFolderLock, logger: Logger) {
+         initialPasswordFile: String?, lock: DataFolderLock, pruning: EventPruning, logger: Logger) {
         self.lock = lock
+        self.pruning = pruning
         self.initialPasswordFile = initialPasswordFile
         self.dataplane = dataplane
         self.services = services
@@ -59,6 +61,7 @@ public final class VnetdApplication: Sendable {
     /// Records the stop, stops serving (open requests finish) and closes the store.
     public func shutdown() {
         server.stop()
+        pruning.stop()
         dataplane.shutdown()
         do {
             try events.record(.serverStopped, .server, "vnetd stopped.")
@@ -179,7 +182,10 @@ private func buildApplication(
     }
     return VnetdApplication(
         configuration: configuration, database: database, events: recorder, server: server, dataplane: dataplane, services: dependencies,
-        initialPasswordFile: initialPasswordFile, lock: lock, logger: logger)
+        initialPasswordFile: initialPasswordFile, lock: lock,
+        pruning: EventPruning(pruner: EventPruner(log: eventLog, retention: EventRetention(
+            maximumCount: configuration.eventRetention, maximumAge: configuration.eventRetentionAge)), clock: clock, logger: logger),
+        logger: logger)
 }
 
 /// Opens (and creates) the data folder. It holds the database, password hashes and keys, so it

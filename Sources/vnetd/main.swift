@@ -61,6 +61,12 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Connections one client address may hold at once (default 64; 0: no limit).", valueName: "count"))
     var connectionsPerClient: Int?
 
+    @Option(help: ArgumentHelp("Events kept in the event log, the newest (older ones are deleted in the background).", valueName: "count"))
+    var eventRetention: Int = EventRetention.defaultMaximumCount
+
+    @Option(help: ArgumentHelp("Also delete events older than this many days.", valueName: "days"))
+    var eventRetentionDays: Int?
+
     func validate() throws {
         guard ListenAddress(parsing: listen) != nil else {
             throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
@@ -69,6 +75,10 @@ struct Serve: ParsableCommand {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard !(tlsSelfSigned && tlsCert != nil) else { throw ValidationError("use either --tls-self-signed or --tls-cert/--tls-key") }
         guard (1...10_080).contains(sessionIdleMinutes) else { throw ValidationError("--session-idle-minutes must be between 1 and 10080") }
+        guard (1...100_000_000).contains(eventRetention) else { throw ValidationError("--event-retention must be between 1 and 100000000") }
+        if let eventRetentionDays, !(1...36_500).contains(eventRetentionDays) {
+            throw ValidationError("--event-retention-days must be between 1 and 36500")
+        }
         if let connectionsPerClient, !(0...65_535).contains(connectionsPerClient) {
             throw ValidationError("--connections-per-client must be between 0 and 65535")
         }
@@ -97,6 +107,8 @@ struct Serve: ParsableCommand {
         withRuntime.sessionPolicy.idleTimeout = TimeInterval(sessionIdleMinutes * 60)
         withRuntime.serverNames = serverNames
         withRuntime.connectionsPerClient = connectionsPerClient
+        withRuntime.eventRetention = eventRetention
+        withRuntime.eventRetentionAge = eventRetentionDays.map { TimeInterval($0) * 86_400 }
         if let tlsCert, let tlsKey {
             withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
         } else if tlsSelfSigned {

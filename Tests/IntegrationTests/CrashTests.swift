@@ -31,6 +31,7 @@ struct CrashTests {
 
         var acknowledgedNetworks: Set<String> = []
         var acknowledgedLeases: [MACAddress: IPv4Address] = [:]
+        var roundsWithSaves = 0, roundsWithLeases = 0
         for round in 0..<Self.rounds {
             let port = UInt16.random(in: 20_000...40_000)
             let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "error",
@@ -54,7 +55,7 @@ struct CrashTests {
                     index += 1
                 }
             } }
-            for socket in sockets {
+            for (index, socket) in sockets.enumerated() {
                 DispatchQueue.global().async(group: workers) {
                     // As QEMU does with reconnect=, retry until the socket accepts.
                     var connected: StreamPeer?
@@ -64,8 +65,13 @@ struct CrashTests {
                     }
                     guard let peer = connected else { return }
                     defer { peer.close() }
+                    // 20 client addresses per VM, reused round after round: 80 leases fit the
+                    // pool, so every round can be acknowledged (fresh ones exhausted it in round 0).
+                    var next = 0
                     while !stop.load(ordering: .relaxed) {
-                        guard let lease = try? Self.takeLease(through: peer) else { break }
+                        let client = MACAddress(value: 0x0200_0000_0000 | UInt64(index) << 8 | UInt64(next % 20))
+                        next += 1
+                        guard let lease = try? Self.takeLease(through: peer, as: client) else { break }
                         leases.withLock { $0.append(lease) }
                     }
                 }
@@ -78,6 +84,8 @@ struct CrashTests {
             workers.wait()
             acknowledgedNetworks.formUnion(networks.withLock { $0 })
             for (mac, address) in leases.withLock({ $0 }) { acknowledgedLeases[mac] = address }
+            if !networks.withLock({ $0.isEmpty }) { roundsWithSaves += 1 }
+            if !leases.withLock({ $0.isEmpty }) { roundsWithLeases += 1 }
 
             let database = try VnetdDatabase(directory: data)
             #expect(try database.integrityCheck() == ["ok"], "round \(round)")
@@ -89,8 +97,8 @@ struct CrashTests {
             #expect(lostLeases.isEmpty, "round \(round): acknowledged leases lost: \(lostLeases.count)")
             try database.close()
         }
-        #expect(acknowledgedNetworks.count >= Self.rounds, "the browser got changes through in most rounds")
-        #expect(acknowledgedLeases.count >= Self.rounds, "VMs got leases in most rounds")
+        #expect(roundsWithSaves >= Self.rounds - 2, "the browser got changes through in most rounds: \(roundsWithSaves) of \(Self.rounds)")
+        #expect(roundsWithLeases >= Self.rounds - 2, "VMs got leases in most rounds: \(roundsWithLeases) of \(Self.rounds)")
         print("kill -9 loop: \(Self.rounds) kills, \(acknowledgedNetworks.count) acknowledged network saves and \(acknowledgedLeases.count) acknowledged leases, none lost")
     }
 
@@ -124,9 +132,8 @@ struct CrashTests {
         return (sockets, configuration.initialPasswordFile)
     }
 
-    /// DISCOVER and REQUEST from a fresh client address; returns the acknowledged lease.
-    static func takeLease(through peer: StreamPeer) throws -> (MACAddress, IPv4Address)? {
-        let client = MACAddress(value: 0x0200_0000_0000 | UInt64.random(in: 1...0xFFFF_FFFF))
+    /// DISCOVER and REQUEST as `client`; returns the acknowledged lease.
+    static func takeLease(through peer: StreamPeer, as client: MACAddress) throws -> (MACAddress, IPv4Address)? {
         let xid = UInt32.random(in: 1...UInt32.max)
         var discover = DHCPMessage()
         discover.op = 1

@@ -166,13 +166,23 @@ struct DHCPIntegrationTests {
         let two = try enable(vnetd, second.id)
         #expect(one.network != two.network, "proposed networks do not overlap")
         let script = try udhcpcScript(in: vnetd.folder.path)
+        // A VM on each network: each lease comes from its own network's server and range.
+        let (_, firstTap) = try vnetd.tapVM("f", on: first.id)
+        let firstNamespace = try Namespace("dhf")
+        try run(["ip", "link", "set", firstTap, "netns", firstNamespace.name])
+        try run(["ip", "-n", firstNamespace.name, "link", "set", firstTap, "up"])
         let (_, tap) = try vnetd.tapVM("s", on: second.id)
         let namespace = try Namespace("dhs")
         try run(["ip", "link", "set", tap, "netns", namespace.name])
         try run(["ip", "-n", namespace.name, "link", "set", tap, "up"])
         let address = try #require(try namespace.leaseAddress(tap, script: script))
+        let firstAddress = try #require(try firstNamespace.leaseAddress(firstTap, script: script))
         #expect(two.contains(try #require(IPv4Address(parsing: address))))
-        #expect(try vnetd.services.store.read { try $0.leases(of: first.id) }.isEmpty)
+        #expect(one.contains(try #require(IPv4Address(parsing: firstAddress))))
+        let firstLeases = try vnetd.services.store.read { try $0.leases(of: first.id) }
+        let secondLeases = try vnetd.services.store.read { try $0.leases(of: second.id) }
+        #expect(firstLeases.count == 1 && firstLeases.allSatisfy { one.contains($0.address) })
+        #expect(secondLeases.count == 1 && secondLeases.allSatisfy { two.contains($0.address) })
 
         // Turning DHCP off stops answering at once.
         var off = DHCPDraft(try vnetd.services.dhcp.settings(of: second.id))

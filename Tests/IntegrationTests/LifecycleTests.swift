@@ -138,4 +138,15 @@ struct LifecycleTests {
             #expect(problems.count == 1 && problems.first?.localizedCaseInsensitiveContains(mention) == true, "\(name): one line naming the problem: \(lines)")
         }
     }
+
+    /// The event log keeps what --event-retention says, pruned off the request path.
+    @Test func theEventLogKeepsItsRetention() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = try Self.populated(folder)
+        let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log", arguments: ["--event-retention", "3"])
+        #expect(eventually(5) { ((try? process.storedEventKinds()) ?? []).count <= 3 }, "the oldest events went")
+        #expect(try process.storedEventKinds().first == "server.started", "the newest stayed")
+        #expect(process.stop() == "exit 0")
+    }
 }

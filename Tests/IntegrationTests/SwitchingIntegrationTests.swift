@@ -112,6 +112,9 @@ struct SwitchingIntegrationTests {
         let (_, tap) = try vnetd.tapVM("web", on: external.id)
         let vm = try Namespace("web")
         try vm.adopt(tap, address: "10.93.0.10/24")
+        let (_, neighbourTap) = try vnetd.tapVM("db", on: external.id)
+        let neighbour = try Namespace("db")
+        try neighbour.adopt(neighbourTap, address: "10.93.0.11/24")
         vnetd.settle()
         #expect(try vm.canPing("10.93.0.254"))
         #expect(try lan.canPing("10.93.0.10"))
@@ -125,6 +128,7 @@ struct SwitchingIntegrationTests {
         try vnetd.services.networks.update(external.id, version: 1, NetworkDraft(name: "LAN", adapter: nil, notes: ""))
         vnetd.settle()
         #expect(try !vm.reaches("10.93.0.254"))
+        #expect(try vm.canPing("10.93.0.11"), "while the network itself still switches between its VMs")
     }
 
     @Test func aQEMUStreamPeerExchangesARPWithANamespaceVMAndSurvivesRestarts() throws {
