@@ -31,7 +31,18 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
         configuration.busyMode = .timeout(5)
         configuration.label = "vnetd"
         writer = try DatabasePool(path: path, configuration: configuration)
+        // A file a newer vnetd has migrated is refused, not written with an older schema's rules.
+        if try writer.read({ try Migrations.migrator.hasBeenSuperseded($0) }) {
+            throw NewerDatabase(path: path)
+        }
         try Migrations.migrator.migrate(writer)
+    }
+
+    public struct NewerDatabase: Error, CustomStringConvertible {
+        public let path: String
+        public var description: String {
+            "\(path) was written by a newer vnetd (its schema has migrations this version does not know); run that version, or restore a backup made before the upgrade"
+        }
     }
 
     /// Names of the migrations already applied, oldest first.

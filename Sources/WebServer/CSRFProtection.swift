@@ -65,9 +65,12 @@ public struct CSRFProtection: HTTPResponder, ErrorPageRendering {
         method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE"
     }
 
-    /// When the browser names the page's origin, its host must be the host the request was sent to.
+    /// When the browser names the page's origin, its host must be the host the request was sent
+    /// to. `Origin: null` (a sandboxed frame, a data: or file: page, after a cross-origin
+    /// redirect) is never this site.
     private func sameOrigin(_ request: Request) -> Bool {
-        guard let origin = request.header("Origin"), origin != "null" else { return true }
+        guard let origin = request.header("Origin") else { return true }
+        guard origin != "null" else { return false }
         guard let host = request.header("Host") else { return false }
         let originHost = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first
         return originHost.map(String.init) == host

@@ -152,12 +152,10 @@ struct MigrationFixtureTests {
             try database.writeForTests("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-a-newer-vnetd')")
             try database.close()
         }
-        withKnownIssue("VnetdDatabase.init migrates without checking for applied migrations it does not know (GRDB's hasBeenSuperseded)") {
-            #expect {
-                try VnetdDatabase(directory: folder.path)
-            } throws: { error in
-                String(describing: error).contains("newer")
-            }
+        #expect {
+            try VnetdDatabase(directory: folder.path)
+        } throws: { error in
+            String(describing: error).contains("newer")
         }
     }
 }

@@ -210,10 +210,8 @@ struct LiveServerTests {
         let before = live.postCount.current
         let opaque = try live.client.postForm(
             "/things", [("csrf_token", session.token)], headers: ["Cookie": session.cookie, "Origin": "null"])
-        withKnownIssue("CSRFProtection.sameOrigin treats `Origin: null` like no Origin header and accepts the POST") {
-            #expect(opaque.status == 403)
-            #expect(live.postCount.current == before)
-        }
+        #expect(opaque.status == 403)
+        #expect(live.postCount.current == before)
     }
 
     @Test func postWithTheTokenInTheHeaderRuns() throws {
