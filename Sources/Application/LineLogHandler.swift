@@ -37,10 +37,10 @@ public struct LineLogHandler: LogHandler {
         line += " "
         line += label
         line += ": "
-        line += event.message.description
+        line += Self.oneLine(event.message.description)
         let merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
         for key in merged.keys.sorted() {
-            line += " \(key)=\(merged[key].map { "\($0)" } ?? "")"
+            line += " \(Self.oneLine(key))=\(Self.oneLine(merged[key].map { "\($0)" } ?? ""))"
         }
         line += "\n"
         var bytes = Array(line.utf8)
@@ -51,6 +51,24 @@ public struct LineLogHandler: LogHandler {
             guard written > 0 else { return }
             offset += written
         }
+    }
+
+    /// The last line of defence against forged log lines: control characters (C0, DEL, C1), line
+    /// and paragraph separators are written as `\u{XX}`, whatever the caller passed. Values from
+    /// requests are escaped fully (backslashes too) where they are logged (`LogText`); this only
+    /// makes sure nothing can end the line. Plain text, the usual case, is returned untouched.
+    static func oneLine(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0..<0x20, 0x7F...0x9F, 0x2028, 0x2029:
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            default:
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     /// The current second as ISO 8601 UTC text, recomputed when the second changes.

@@ -36,21 +36,21 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     let loop: EventLoop
     let logger: Logger
     let clock: any Domain.Clock
-    private let snapshot = Mutex(StatusSnapshot())
+    let snapshot = Mutex(StatusSnapshot())
     private var persister: LeasePersister!
 
     // Loop-thread state.
-    private var networks: [NetworkID: VirtualNetwork] = [:]
-    private var switches: [NetworkID: VirtualSwitch] = [:]
-    private var bindings: [String: Bool] = [:]
-    private var nics: [NICID: NICPort] = [:]
-    private var uplinks: [NetworkID: Uplink] = [:]
-    private var vmNames: [VMID: String] = [:]
-    private var endpoints: [NetworkID: DHCPEndpoint] = [:]
-    private var nextPort: UInt32 = 1
-    private var ticks = 0
-    private var publishPending = false
-    private var lastPublished: Int64 = 0
+    var networks: [NetworkID: VirtualNetwork] = [:]
+    var switches: [NetworkID: VirtualSwitch] = [:]
+    var bindings: [String: Bool] = [:]
+    var nics: [NICID: NICPort] = [:]
+    var uplinks: [NetworkID: Uplink] = [:]
+    var vmNames: [VMID: String] = [:]
+    var endpoints: [NetworkID: DHCPEndpoint] = [:]
+    var nextPort: UInt32 = 1
+    var ticks = 0
+    var publishPending = false
+    var lastPublished: Int64 = 0
     static let publishInterval: Int64 = 100
 
     final class NICPort {
@@ -274,7 +274,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     // MARK: ports and switches
 
-    private func allocatePortID() -> PortID {
+    func allocatePortID() -> PortID {
         defer { nextPort += 1 }
         return PortID(nextPort)
     }
@@ -333,58 +333,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         refreshUplinkFilter(id)
     }
 
-    /// What the network's uplink lets in from the LAN: unicast for its VMs' MACs only, or every
-    /// unicast but the host's own while some VM may send from other addresses.
-    private func uplinkFilter(_ network: NetworkID) -> UplinkFilter {
-        let members = nics.values.filter { $0.memberOf == network }
-        return UplinkFilter(stations: members.map(\.nic.mac).sorted { $0.value < $1.value },
-                            passesAllUnicast: members.contains { $0.nic.allowsMACSpoofing })
-    }
-
-    private func refreshUplinkFilter(_ network: NetworkID) {
-        guard let port = uplinks[network]?.port, port.isOpen else { return }
-        port.update(uplinkFilter(network))
-    }
-
-    /// Opens or closes a network's uplink so that it exists exactly when the network is external
-    /// and its adapter is bound.
-    private func syncUplink(_ id: NetworkID) {
-        let wanted = networks[id].flatMap { network in network.kind.adapterName.flatMap { bindings[$0] == true ? $0 : nil } }
-        if let current = uplinks[id], current.adapter != wanted {
-            closeUplink(id)
-        }
-        guard let adapter = wanted else { return }
-        let uplink = uplinks[id] ?? Uplink(adapter: adapter, id: allocatePortID())
-        uplinks[id] = uplink
-        endpoints[id]?.excludedPort = uplink.id
-        openUplink(uplink, network: id)
-    }
-
-    private func openUplink(_ uplink: Uplink, network: NetworkID) {
-        guard uplink.port?.isOpen != true, let fabric = switches[network] else { return }
-        if let stale = uplink.port {
-            fabric.detach(stale.id)
-            uplink.port = nil
-        }
-        do {
-            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter, filter: uplinkFilter(network))
-            fabric.attach(uplink.id, sink: port, role: .uplink(adapterMAC: port.adapterMAC))
-            port.fabric = fabric
-            uplink.port = port
-            uplink.failure = nil
-        } catch {
-            uplink.failure = error.isPermissionDenied
-                ? "Needs CAP_NET_RAW: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to use host adapters."
-                : (error.errno == ENODEV ? "Adapter not found: vnetd attaches when \(uplink.adapter) is back." : "Could not open \(uplink.adapter): \(error).")
-        }
-    }
-
-    private func closeUplink(_ id: NetworkID) {
-        guard let uplink = uplinks.removeValue(forKey: id) else { return }
-        switches[id]?.detach(uplink.id)
-        uplink.port?.close()
-    }
-
     private func tick(_ now: Int64) {
         for fabric in switches.values { fabric.tick(now: now) }
         for uplink in uplinks.values { uplink.port?.refreshStatistics() }
@@ -415,134 +363,4 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         }
     }
 
-    // MARK: snapshot
-
-    struct StatusSnapshot {
-        var networks: [NetworkID: NetworkRuntimeStatus] = [:]
-        var ports: [NICID: PortRuntimeStatus] = [:]
-    }
-
-    /// Publishes after a change, at most every `publishInterval`: building the snapshot is
-    /// O(networks + ports), and a burst of saves must not starve the frames this thread forwards.
-    private func publishSoon() {
-        guard !publishPending else { return }
-        let wait = lastPublished + Self.publishInterval - Syscall.monotonicMilliseconds()
-        guard wait > 0 else { return publish() }
-        publishPending = true
-        loop.runAfter(milliseconds: wait) { [self] in
-            publishPending = false
-            publish()
-        }
-    }
-
-    private func publish() {
-        lastPublished = Syscall.monotonicMilliseconds()
-        let now = loop.now == 0 ? Syscall.monotonicMilliseconds() : loop.now
-        var next = StatusSnapshot()
-        var labels: [PortID: String] = [:]
-        var nicByPort: [PortID: NICPort] = [:]
-        for port in nics.values {
-            nicByPort[port.id] = port
-            labels[port.id] = "\(vmNames[port.nic.vmID] ?? "VM"), adapter \(port.nic.slot)"
-            let fabric = port.nic.networkID.flatMap { switches[$0] }
-            let counters = fabric?.counters(of: port.id) ?? port.counters
-            next.ports[port.nic.id] = portStatus(port, counters: counters)
-        }
-        for uplink in uplinks.values { labels[uplink.id] = "uplink \(uplink.adapter)" }
-        for (id, fabric) in switches {
-            var ports: [PortRuntimeStatus] = []
-            for member in fabric.members {
-                if let port = nicByPort[member], let status = next.ports[port.nic.id] {
-                    ports.append(status)
-                }
-            }
-            if let uplink = uplinks[id] {
-                let counters = fabric.counters(of: uplink.id) ?? PortCounters()
-                ports.append(PortRuntimeStatus(
-                    kind: .uplink(adapter: uplink.adapter), isAttached: uplink.port?.isOpen == true,
-                    detail: uplink.port?.isOpen == true ? "Attached to \(uplink.adapter)" + Self.kernelDropNote(uplink.port?.kernelDrops ?? 0)
-                        : (uplink.failure ?? stateText(uplink.port?.state)),
-                    endpoint: uplink.adapter, counters: Self.traffic(counters)))
-            }
-            let table = fabric.table
-            let entries = table.entries(now: now, limit: 256)
-            var tableCounters = TableCounters()
-            tableCounters.learned = table.counters.learned
-            tableCounters.moved = table.counters.moved
-            tableCounters.expired = table.counters.expired
-            tableCounters.evicted = table.counters.evicted
-            var dhcp: DHCPRuntimeStatus?
-            if let endpoint = endpoints[id] {
-                let counters = endpoint.server.counters
-                var status = DHCPRuntimeStatus()
-                status.discovers = counters.discovers
-                status.offers = counters.offers
-                status.acks = counters.acks
-                status.naks = counters.naks
-                status.declines = counters.declines
-                status.releases = counters.releases
-                status.informs = counters.informs
-                status.exhausted = counters.exhausted
-                status.malformed = endpoint.malformed
-                status.ignoredFromLAN = endpoint.ignoredFromUplink
-                dhcp = status
-                labels[endpoint.id] = "DHCP server"
-            }
-            next.networks[id] = NetworkRuntimeStatus(
-                isRunning: true,
-                detail: "Switching \(fabric.members.count) port\(fabric.members.count == 1 ? "" : "s").",
-                ports: ports,
-                addresses: entries.map { LearnedAddress(mac: $0.address, port: labels[$0.port] ?? "\($0.port)", ageSeconds: Int($0.age / 1000)) },
-                addressCount: table.count,
-                tableCounters: tableCounters,
-                history: fabric.history.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
-                totals: Self.traffic(fabric.totals),
-                dhcp: dhcp)
-        }
-        snapshot.withLock { $0 = next }
-    }
-
-    static func kernelDropNote(_ drops: UInt64) -> String {
-        drops == 0 ? "" : " · the kernel dropped \(drops) frame\(drops == 1 ? "" : "s") from the LAN (vnetd's receive queue was full)"
-    }
-
-    private func portStatus(_ port: NICPort, counters: PortCounters) -> PortRuntimeStatus {
-        let backend = port.backend
-        let attached = backend?.state == .attached
-        var detail: String
-        if let failure = port.failure {
-            detail = failure
-        } else if port.nic.networkID == nil {
-            detail = "Not connected to a network" + (attached ? " (a VM is attached)" : "")
-        } else {
-            detail = stateText(backend?.state)
-        }
-        if let backend, backend.protocolErrors > 0 {
-            detail += " · \(backend.protocolErrors) peer\(backend.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
-        }
-        return PortRuntimeStatus(
-            kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: backend?.endpoint, counters: Self.traffic(counters))
-    }
-
-    private func stateText(_ state: PortState?) -> String {
-        switch state {
-        case .attached: "Attached"
-        case .waiting: "Waiting for the VM to connect"
-        case .unavailable(let reason): reason
-        case nil: "Not available"
-        }
-    }
-
-    static func traffic(_ counters: PortCounters) -> TrafficCounters {
-        var traffic = TrafficCounters()
-        traffic.rxFrames = counters.rxFrames
-        traffic.rxBytes = counters.rxBytes
-        traffic.txFrames = counters.txFrames
-        traffic.txBytes = counters.txBytes
-        for reason in DropReason.allCases where reason != .sameSegment {
-            let count = counters.rxDrops[reason] &+ counters.txDrops[reason]
-            if count > 0 { traffic.drops.append(TrafficCounters.Drop(reason: reason.label, count: count)) }
-        }
-        return traffic
-    }
 }
