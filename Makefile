@@ -45,6 +45,7 @@ bench: deps-bench
 	bash bench/http.sh
 	bash bench/scale.sh
 	bash bench/switch.sh
+	bash bench/uplink.sh
 	bash bench/dhcp.sh
 
 fuzz: deps-run

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import HostNet
 import Storage
 
 /// Fills a data folder with generated networks and VMs through the domain services, exactly as
@@ -11,17 +12,26 @@ public struct PopulationReport: Sendable {
     public var seconds: Double
 }
 
-public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, backend: NICBackend = .socket, allowMACSpoofing: Bool = false, clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
+/// `socketVMs` more VMs attach to the first network as QEMU stream sockets (a mixed network);
+/// `externalAdapter`, when given, is bound and makes the first network external on it.
+public func populate(dataDirectory: String, networks networkCount: Int, vms vmCount: Int, nicsPerVM: Int, backend: NICBackend = .socket,
+                     allowMACSpoofing: Bool = false, socketVMs: Int = 0, externalAdapter: String? = nil,
+                     clock: any Domain.Clock = SystemClock()) throws -> PopulationReport {
     let started = Date()
     try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let database = try VnetdDatabase(directory: dataDirectory)
     defer { try? database.close() }
     let store = SQLiteInventoryStore(database: database)
-    let networkService = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: FixedAdapters([]))
+    let discovery = SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
+    let networkService = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: discovery)
     let vmService = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
+    if let externalAdapter {
+        try AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: discovery).setBindings(bound: [externalAdapter])
+    }
     var networks: [NetworkID] = []
     for index in 0..<networkCount {
-        networks.append(try networkService.create(NetworkDraft(name: String(format: "Network %04d", index), adapter: nil, notes: "")).id)
+        let adapter = index == 0 ? externalAdapter : nil
+        networks.append(try networkService.create(NetworkDraft(name: String(format: "Network %04d", index), adapter: adapter, notes: "")).id)
     }
     var nicCount = 0
     for index in 0..<vmCount {
@@ -48,5 +58,9 @@ public func populate(dataDirectory: String, networks networkCount: Int, vms vmCo
             nicCount += 1
         }
     }
-    return PopulationReport(networks: networkCount, virtualMachines: vmCount, nics: nicCount, seconds: Date().timeIntervalSince(started))
+    for index in 0..<socketVMs {
+        _ = try vmService.create(name: String(format: "Socket VM %04d", index), notes: "", connectingTo: networks.first)
+        nicCount += 1
+    }
+    return PopulationReport(networks: networkCount, virtualMachines: vmCount + socketVMs, nics: nicCount, seconds: Date().timeIntervalSince(started))
 }

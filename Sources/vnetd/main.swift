@@ -153,17 +153,24 @@ struct Populate: ParsableCommand {
     @Flag(help: "Let every adapter send from other MAC addresses (load generators, nested VMs).")
     var allowMACSpoofing = false
 
+    @Option(name: .customLong("socket-vms"), help: "VMs more, on the first network, attached as QEMU stream sockets (a mixed network).")
+    var socketVMs: Int = 0
+
+    @Option(help: ArgumentHelp("Bind this host adapter and make the first network external on it.", valueName: "adapter"))
+    var external: String?
+
     func validate() throws {
         guard networks >= 0, vms >= 0 else { throw ValidationError("counts cannot be negative") }
         guard (1...4).contains(nicsPerVM) else { throw ValidationError("--nics-per-vm must be between 1 and 4") }
         guard NICBackend(rawValue: backend) != nil else { throw ValidationError("--backend must be socket, dgram or tap") }
+        guard socketVMs >= 0 else { throw ValidationError("--socket-vms cannot be negative") }
     }
 
     func run() throws {
         do {
             let report = try populate(
                 dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket,
-                allowMACSpoofing: allowMACSpoofing)
+                allowMACSpoofing: allowMACSpoofing, socketVMs: socketVMs, externalAdapter: external)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
