@@ -48,4 +48,30 @@ struct DHCPRebootTests {
         let refused = try #require(try initReboot(other), "the server answers a wrong address too")
         #expect(refused.option(.messageType) == [DHCPMessageType.nak.rawValue], "an address that is not the client's is refused (NAK)")
     }
+
+    /// A one-address pool: the address goes to the next VM only once the first VM is removed,
+    /// which frees its lease in the store and in the running server.
+    @Test func removingAVMFreesItsLeaseForTheNextVM() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: lab.id))
+        draft.isEnabled = true
+        draft.rangeEnd = draft.rangeStart
+        let settings = try vnetd.services.dhcp.update(lab.id, version: 0, draft)
+        let first = try vnetd.services.vms.create(name: "first", notes: "", connectingTo: lab.id)
+        let firstNIC = try vnetd.nic(of: first)
+        let secondNIC = try vnetd.nic(of: try vnetd.services.vms.create(name: "second", notes: "", connectingTo: lab.id))
+        vnetd.settle()
+        let firstPeer = try StreamPeer(path: try #require(vnetd.services.status.status(of: firstNIC.id).endpoint))
+        let secondPeer = try StreamPeer(path: try #require(vnetd.services.status.status(of: secondNIC.id).endpoint))
+        let (_, address) = try #require(try CrashTests.takeLease(through: firstPeer, as: firstNIC.mac), "the first VM gets the pool's one address")
+        #expect(address == settings.rangeStart)
+        #expect(try CrashTests.takeLease(through: secondPeer, as: secondNIC.mac) == nil, "the pool is empty for the second")
+
+        try vnetd.services.vms.remove(first.id)
+        vnetd.settle()
+        #expect(try vnetd.services.store.read { try $0.leases(of: firstNIC.mac) }.isEmpty, "its lease is gone from the store")
+        let (_, again) = try #require(try CrashTests.takeLease(through: secondPeer, as: secondNIC.mac), "and the address is free for the next VM")
+        #expect(again == address)
+    }
 }
