@@ -51,6 +51,7 @@ public struct AdapterService: Sendable {
     public func setBindings(bound: Set<String>) throws {
         let now = clock.now()
         let listed = try adapters()
+        let looping = Set(discovery.presentAdapters().filter(\.holdsVnetdPorts).map(\.name))
         let changed: [AdapterBinding] = try store.write { db in
             var problems: [Problem] = []
             var changes: [AdapterBinding] = []
@@ -59,6 +60,11 @@ public struct AdapterService: Sendable {
                 guard shouldBind != adapter.isBound else { continue }
                 if shouldBind && !adapter.isPresent {
                     problems.append(Problem(.adapterNotFound, field: "adapter-\(adapter.name)", "“\(adapter.name)” is not present on this computer and cannot be bound."))
+                    continue
+                }
+                if shouldBind && looping.contains(adapter.name) {
+                    problems.append(Problem(.adapterLoops, field: "adapter-\(adapter.name)",
+                        "“\(adapter.name)” is a bridge that holds vnetd's own TAP devices (vnd…): an external network on it would send every frame back into vnetd. Take them out of the bridge first (ip link set vnd… nomaster)."))
                     continue
                 }
                 if !shouldBind {

@@ -3,7 +3,7 @@
 public struct Problem: Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case nameRequired, nameTooLong, nameHasForbiddenCharacters, nameTaken
-        case adapterNotBound, adapterNotFound, adapterInUse, adapterTaken
+        case adapterNotBound, adapterNotFound, adapterInUse, adapterTaken, adapterLoops
         case tooManyNICs, nicNotFound, nicBelongsElsewhere
         case macInvalid, macNotUnicast, macZero, macInUse, macPoolExhausted
         case networkNotFound

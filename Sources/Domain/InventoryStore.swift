@@ -242,14 +242,17 @@ public struct DiscoveredAdapter: Sendable, Equatable {
     public var hasCarrier: Bool
     public var speedMbps: Int?
     public var isWireless: Bool
+    /// A bridge with vnetd's own TAP devices among its ports: an uplink on it would loop.
+    public var holdsVnetdPorts: Bool
 
-    public init(name: String, mac: MACAddress?, isUp: Bool, hasCarrier: Bool, speedMbps: Int?, isWireless: Bool) {
+    public init(name: String, mac: MACAddress?, isUp: Bool, hasCarrier: Bool, speedMbps: Int?, isWireless: Bool, holdsVnetdPorts: Bool = false) {
         self.name = name
         self.mac = mac
         self.isUp = isUp
         self.hasCarrier = hasCarrier
         self.speedMbps = speedMbps
         self.isWireless = isWireless
+        self.holdsVnetdPorts = holdsVnetdPorts
     }
 }
 

@@ -14,6 +14,8 @@ public struct HostInterface: Sendable, Equatable {
     public var hasCarrier: Bool
     public var speedMbps: Int?
     public var isWireless: Bool
+    /// The interfaces enslaved to it, when it is a bridge (`brif/`).
+    public var bridgePorts: [String] = []
 }
 
 /// Lists the host's Ethernet adapters that external networks could use.
@@ -48,7 +50,8 @@ public struct HostInterfaceScanner: Sendable {
             isUp: flags & 0x1 != 0,
             hasCarrier: read(folder + "/carrier") == "1",
             speedMbps: speed,
-            isWireless: manager.fileExists(atPath: folder + "/wireless") || manager.fileExists(atPath: folder + "/phy80211"))
+            isWireless: manager.fileExists(atPath: folder + "/wireless") || manager.fileExists(atPath: folder + "/phy80211"),
+            bridgePorts: ((try? manager.contentsOfDirectory(atPath: folder + "/brif")) ?? []).sorted())
     }
 
     /// The trimmed first line of a sysfs attribute; nil when it cannot be read (some, like

@@ -78,4 +78,5 @@ final class MutableAdapters: AdapterDiscovering, @unchecked Sendable {
     init(_ adapters: [DiscoveredAdapter]) { self.adapters = adapters }
     func presentAdapters() -> [DiscoveredAdapter] { lock.withLock { adapters } }
     func unplug(_ name: String) { lock.withLock { adapters.removeAll { $0.name == name } } }
+    func plug(_ adapter: DiscoveredAdapter) { lock.withLock { adapters.append(adapter) } }
 }

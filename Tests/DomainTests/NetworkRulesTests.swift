@@ -102,6 +102,23 @@ struct NetworkRulesTests {
         #expect(try fx.networks.update(other.id, version: other.version, NetworkDraft(name: "Other", adapter: "eth0", notes: "")).kind == .external(adapter: "eth0"))
     }
 
+    /// A bridge that already holds vnetd's TAPs would send every frame of an uplink on it
+    /// straight back into vnetd.
+    @Test func aBridgeHoldingVnetdsOwnTAPsCannotBeBound() throws {
+        let fx = try DomainFixture()
+        fx.adapters.plug(DiscoveredAdapter(name: "br0", mac: MACAddress(parsing: "52:54:00:aa:bb:09"), isUp: true, hasCarrier: true, speedMbps: nil,
+                                           isWireless: false, holdsVnetdPorts: true))
+        #expect {
+            try fx.bindings.setBindings(bound: ["br0"])
+        } throws: { error in
+            guard let failure = error as? ValidationFailure else { return false }
+            return failure.has(.adapterLoops) && failure.problems.first?.message.contains("holds vnetd's own TAP devices") == true
+        }
+        #expect(try fx.bindings.adapters().first { $0.name == "br0" }?.isBound == false)
+        try fx.bindings.setBindings(bound: ["eth0"])
+        #expect(try fx.bindings.adapters().first { $0.name == "eth0" }?.isBound == true, "an ordinary adapter still binds")
+    }
+
     @Test func staleSaveIsRefusedAndNothingIsOverwritten() throws {
         let fx = try DomainFixture()
         let network = try fx.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: "v1"))

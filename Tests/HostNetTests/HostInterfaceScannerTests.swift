@@ -38,6 +38,13 @@ struct HostInterfaceScannerTests {
         #expect(found[1].speedMbps == nil)
     }
 
+    @Test func aBridgeListsItsPorts() throws {
+        let root = try makeTree(["br0": ["type": "1", "address": "52:54:00:12:34:99", "flags": "0x1003"]],
+                                extras: ["br0/brif/eth1", "br0/brif/vnd0123456789ab"])
+        defer { root.remove() }
+        #expect(HostInterfaceScanner(root: root.path).scan().first?.bridgePorts == ["eth1", "vnd0123456789ab"])
+    }
+
     /// The Ethernet-type (ARPHRD 1) entries of /sys/class/net other than `lo` and vnetd's own,
     /// read without the scanner.
     static func ethernetEntriesOfThisHost() -> Set<String> {
