@@ -174,6 +174,38 @@ struct QEMUAndBackendTests {
             return page.contains("-netdev stream,id=net1,server=off,addr.type=unix,addr.path=\(data)/run/") && !page.contains("Needs CAP")
         })
     }
+
+    /// The sockets are for vnetd's group (a QEMU run as another user in it), and nobody else:
+    /// a runtime folder outside the private data folder, 0750, sockets 0660.
+    @Test func qemuSocketsAreReachableByVnetdsGroupOnly() throws {
+        let binary = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        chmod(folder.path, 0o755)
+        let asVnetd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let writable = folder.path + "/owned"
+        try FileManager.default.createDirectory(atPath: writable, withIntermediateDirectories: true)
+        chown(writable, 65534, 65534)
+        try run(asVnetd + [binary, "populate", "--data-dir", writable + "/data", "--networks", "1", "--vms", "1"])
+        let port = UInt16.random(in: 20_000...40_000)
+        let server = try spawn(asVnetd + [binary, "--listen", "127.0.0.1:\(port)", "--data-dir", writable + "/data", "--runtime-dir", writable + "/run",
+                                         "--log-level", "error", "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
+                               logFile: folder.path + "/vnetd.log")
+        defer { kill(server, SIGTERM); waitpid(server, nil, 0) }
+        #expect(eventually(10) { (try? HTTPTestClient(port: port).get("/login").status) == 200 })
+        let socket = try #require(try FileManager.default.contentsOfDirectory(atPath: writable + "/run").first { $0.hasSuffix(".sock") })
+        let path = writable + "/run/" + socket
+        // curl connects to the socket (then vnetd drops it for bad framing): exit 7 means it could not connect.
+        func curlExit(_ identity: [String]) throws -> Int32 {
+            try run(identity + ["curl", "-s", "-m", "3", "--unix-socket", path, "http://vm/"], check: false).status
+        }
+        let groupMember = try curlExit(["setpriv", "--reuid=12345", "--regid=65534", "--clear-groups"])
+        let stranger = try curlExit(["setpriv", "--reuid=12346", "--regid=12346", "--clear-groups"])
+        #expect(groupMember != 7, "a QEMU in vnetd's group connects (curl exit \(groupMember))")
+        #expect(stranger == 7, "another user cannot (curl exit \(stranger))")
+        let (_, listing) = try run(["stat", "-c", "%a", writable + "/run", path])
+        #expect(listing.split(separator: "\n") == ["750", "660"])
+    }
 }
 
 /// A QEMU VM with no disk on a vnetd stream socket: it boots iPXE from its virtio NIC, which
