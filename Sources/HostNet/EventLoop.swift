@@ -70,7 +70,9 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop thread, after everything posted before it.
     /// Work posted after `stop` is dropped: nothing is left for it to act on.
-    public func post(_ work: @escaping @Sendable () -> Void) {
+    /// Returns false when the work was dropped.
+    @discardableResult
+    public func post(_ work: @escaping @Sendable () -> Void) -> Bool {
         let accepted = pending.withLock { queue -> Bool in
             guard queue.open else { return false }
             queue.work.append(work)
@@ -80,18 +82,20 @@ public final class EventLoop: @unchecked Sendable {
             return true
         }
         if !accepted { logger.debug("work posted to a stopped event loop was dropped") }
+        return accepted
     }
 
     /// Runs `work` on the loop thread and waits for its result (for status reads and tests).
+    /// After `stop`, nothing else touches the loop's state: the work runs on the caller's thread.
     public func sync<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T {
-        if !pending.withLock({ $0.open }) { return work() }
         let box = Mutex<T?>(nil)
         let done = DispatchSemaphore(value: 0)
-        post {
+        let posted = post {
             let value = work()
             box.withLock { $0 = value }
             done.signal()
         }
+        guard posted else { return work() }
         done.wait()
         return box.withLock { $0! }
     }

@@ -94,7 +94,6 @@ public final class VirtualSwitch {
         }
     }
 
-
     /// Switches one frame that arrived on `ingress`. `now` is monotonic milliseconds. `offload`
     /// travels with the frame to every port it is delivered to.
     public func receive(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo = .none, from ingress: PortID, now: Int64) {
