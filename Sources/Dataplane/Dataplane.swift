@@ -295,9 +295,6 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .tap:
                 let tap = try TAPPort(id: port.id, loop: loop, interfaceName: Self.tapName(nic.id))
                 tap.setAddress(nic.mac.octets)
-                // Always: the switch finishes checksums and segments in software for the ports
-                // that cannot take them, so TAP to TAP stays fast on any network.
-                tap.setOffloads(true)
                 port.backend = tap
             }
             port.failure = nil

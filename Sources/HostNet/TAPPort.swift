@@ -16,14 +16,14 @@ import Glibc
 /// instead of spinning. The interface is not persistent: it disappears when vnetd closes the
 /// descriptor, also after a crash.
 ///
-/// Every frame crosses the descriptor with a 10-byte virtio-net header (IFF_VNET_HDR). While
-/// offloads are on (`setOffloads(true)`), the kernel hands over whole TCP segments of up to
-/// 64 KiB with their checksum left to the receiver, and the switch passes header and segment to
-/// the other TAPs unchanged: one read and one write move dozens of wire frames.
+/// Every frame crosses the descriptor with a 10-byte virtio-net header (IFF_VNET_HDR), with
+/// offloads on: the kernel hands over whole TCP segments of up to 64 KiB with their checksum
+/// left to the receiver, and the switch passes header and segment to the other TAPs unchanged
+/// (one read and one write move dozens of wire frames), finishing them only for ports that
+/// cannot take them.
 public final class TAPPort: IOPort {
     public let interfaceName: String
     fileprivate var fd: Int32
-    public private(set) var offloadsEnabled = false
     private var vectors = [iovec](repeating: iovec(), count: 2)
     /// Sent in front of frames that came without a header (from sockets or the uplink).
     private let zeroHeader: UnsafeMutableRawPointer = {
@@ -42,7 +42,9 @@ public final class TAPPort: IOPort {
         self.interfaceName = interfaceName
         fd = Int32(try Syscall.helper("open TAP \(interfaceName)") { Int(vnetd_tap_open(interfaceName, 1)) })
         super.init(id: id, loop: loop, bufferSize: OffloadInfo.headerSize + 65_535 + 18 + 64)
-        _ = vnetd_tap_set_offload(fd, 0, Int32(OffloadInfo.headerSize))
+        // Checksum-partial frames and whole TCP segments both ways, on every network: the switch
+        // finishes them in software for ports that cannot take them.
+        _ = vnetd_tap_set_offload(fd, vnetd_tap_offload_flags(), Int32(OffloadInfo.headerSize))
         _ = vnetd_interface_up(interfaceName)
         try loop.adopt(fd, self)
         state = .attached
@@ -71,15 +73,6 @@ public final class TAPPort: IOPort {
     }
 
     public override var handlesOffloads: Bool { true }
-
-    /// Lets the kernel hand over (and take) checksum-partial frames and whole TCP segments.
-    /// The dataplane turns this on only while every port of the network can take them.
-    public func setOffloads(_ enabled: Bool) {
-        guard fd >= 0, enabled != offloadsEnabled else { return }
-        if vnetd_tap_set_offload(fd, enabled ? vnetd_tap_offload_flags() : 0, Int32(OffloadInfo.headerSize)) == 0 {
-            offloadsEnabled = enabled
-        }
-    }
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard fd >= 0, let base = frame.baseAddress else { return .dropped(.notAttached) }

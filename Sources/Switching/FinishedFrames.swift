@@ -1,11 +1,9 @@
 import Packets
 
 /// The software-finished form of the frame being switched: its checksum completed, or its TCP
-/// segments, in one reusable buffer. `frame` numbers the frames the switch receives and
-/// `doneFor` says which one the buffer holds, so a flood finishes a frame once, not per port.
+/// segments, in one reusable buffer. The switch prepares it at most once per frame and hands the
+/// result to every port of a flood that cannot take the frame as it is.
 struct FinishedFrames {
-    var frame: UInt64 = 0
-    var doneFor: UInt64 = .max
     private(set) var segments: [(offset: Int, length: Int)] = []
     private(set) var failure: SoftwareOffload.Failure?
     private var storage: UnsafeMutableRawBufferPointer?

@@ -72,9 +72,8 @@ public struct MACTable {
         older.reserveCapacity(initial)
     }
 
-    /// Learned (dynamic) entries; pinned ones are `pinnedCount`.
+    /// Learned (dynamic) entries; pinned ones are not counted.
     public var count: Int { index.count }
-    public var pinnedCount: Int { pinned.count }
 
     public enum LearnResult: Equatable { case refreshed, learned, moved, ignored, pinned }
 

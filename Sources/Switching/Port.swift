@@ -23,8 +23,8 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case notAttached
     /// The backend failed to send (an error other than congestion).
     case failed
-    /// An offloaded frame (checksum left to the receiver, or a TCP segment larger than the
-    /// link) reached a port that cannot take one: only while a network's offloads change.
+    /// An offloaded frame for a port that cannot take it, which the switch cannot finish either
+    /// (a segmentation type other than TCP, or more than 128 segments).
     case needsOffload
     /// IEEE 802.1D reserved destinations 01:80:C2:00:00:00–0F (STP BPDUs, LACP, 802.1X) and MAC
     /// control frames (PAUSE): a bridge never forwards them, or a VM could make the LAN switch
@@ -45,7 +45,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .congested: "congested"
         case .notAttached: "nothing attached"
         case .failed: "send failed"
-        case .needsOffload: "offloaded frame for a port without offloads"
+        case .needsOffload: "offloaded frame vnetd cannot finish"
         case .linkLocal: "link-local control frame (STP, LACP, PAUSE)"
         case .spoofedSource: "MAC spoofing"
         case .dhcpFiltered: "DHCP kept apart (built-in server on)"
@@ -83,8 +83,8 @@ public enum SendResult: Equatable, Sendable {
 public protocol FrameSink: AnyObject {
     func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult
     /// True when the sink can take frames whose checksum or segmentation is left to the
-    /// receiver (a TAP with a virtio-net header). The dataplane enables offloads on a network
-    /// only while every member can.
+    /// receiver (a TAP or an uplink with a virtio-net header). For the others the switch finishes
+    /// such frames in software.
     var handlesOffloads: Bool { get }
 }
 

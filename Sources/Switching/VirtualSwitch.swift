@@ -81,10 +81,6 @@ public final class VirtualSwitch {
 
     public func isMember(_ port: PortID) -> Bool { members.contains(port) }
 
-    public func role(of port: PortID) -> PortRole? {
-        members.firstIndex(of: port).map { roles[$0] }
-    }
-
     private static func pinnedAddress(_ role: PortRole) -> MACAddress? {
         switch role {
         case .plain: nil
@@ -98,7 +94,6 @@ public final class VirtualSwitch {
     /// travels with the frame to every port it is delivered to.
     public func receive(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo = .none, from ingress: PortID, now: Int64) {
         guard let inSlot = members.firstIndex(of: ingress) else { return }
-        finished.frame &+= 1
         counters[inSlot].rxFrames &+= 1
         counters[inSlot].rxBytes &+= UInt64(frame.count)
         guard frame.count <= maximumFrameSize, let (destination, source) = EthernetFrame.addresses(of: frame) else {
@@ -136,21 +131,24 @@ public final class VirtualSwitch {
                 counters[inSlot].rxDrops.count(.sameSegment)
                 return
             }
+            var finishedReady = false
             if let outSlot = members.firstIndex(of: egress) {
                 if dhcp != nil, case .uplink = roles[outSlot] {
                     counters[outSlot].txDrops.count(.dhcpFiltered)
                     return
                 }
-                deliver(frame, offload, slot: outSlot)
+                deliver(frame, offload, slot: outSlot, finishedReady: &finishedReady)
             }
             return
         }
+        // Finished in software at most once per frame, however many ports the flood reaches.
+        var finishedReady = false
         for outSlot in members.indices where outSlot != inSlot {
             if dhcp != nil, case .uplink = roles[outSlot] {
                 counters[outSlot].txDrops.count(.dhcpFiltered)
                 continue
             }
-            deliver(frame, offload, slot: outSlot)
+            deliver(frame, offload, slot: outSlot, finishedReady: &finishedReady)
         }
     }
 
@@ -169,18 +167,28 @@ public final class VirtualSwitch {
         guard let inSlot = members.firstIndex(of: source), let outSlot = members.firstIndex(of: destination), inSlot != outSlot else { return }
         counters[inSlot].rxFrames &+= 1
         counters[inSlot].rxBytes &+= UInt64(frame.count)
-        deliver(frame, .none, slot: outSlot)
+        var finishedReady = false
+        deliver(frame, .none, slot: outSlot, finishedReady: &finishedReady)
     }
 
     @inline(__always)
-    private func deliver(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int) {
+    private func deliver(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int, finishedReady: inout Bool) {
         if !offload.isPlain && !sinks[slot].handlesOffloads {
-            return deliverFinished(frame, offload, slot: slot)
+            if !finishedReady {
+                finished.prepare(frame, offload)
+                finishedReady = true
+            }
+            return deliverFinished(slot: slot)
         }
-        switch sinks[slot].send(frame, offload: offload) {
+        record(sinks[slot].send(frame, offload: offload), slot: slot, bytes: frame.count)
+    }
+
+    @inline(__always)
+    private func record(_ result: SendResult, slot: Int, bytes: Int) {
+        switch result {
         case .sent:
             counters[slot].txFrames &+= 1
-            counters[slot].txBytes &+= UInt64(frame.count)
+            counters[slot].txBytes &+= UInt64(bytes)
         case .dropped(let reason):
             counters[slot].txDrops.count(reason)
         }
@@ -189,25 +197,15 @@ public final class VirtualSwitch {
     /// A frame whose checksum or segmentation was left to the receiver, for a port that cannot
     /// take that (a QEMU socket, the uplink): finished in software once per frame, however many
     /// ports it floods to, then sent as plain frames.
-    private func deliverFinished(_ frame: UnsafeRawBufferPointer, _ offload: OffloadInfo, slot: Int) {
-        if finished.doneFor != finished.frame {
-            finished.doneFor = finished.frame
-            finished.prepare(frame, offload)
-        }
+    private func deliverFinished(slot: Int) {
         guard let failure = finished.failure else {
             for (offset, length) in finished.segments {
                 let segment = UnsafeRawBufferPointer(rebasing: finished.buffer[offset..<offset + length])
-                switch sinks[slot].send(segment, offload: .none) {
-                case .sent:
-                    counters[slot].txFrames &+= 1
-                    counters[slot].txBytes &+= UInt64(length)
-                case .dropped(let reason):
-                    counters[slot].txDrops.count(reason)
-                }
+                record(sinks[slot].send(segment, offload: .none), slot: slot, bytes: length)
             }
             return
         }
-        counters[slot].txDrops.count(failure == .unsupported ? .needsOffload : .malformed)
+        counters[slot].txDrops.count(failure == .unsupported || failure == .tooManySegments ? .needsOffload : .malformed)
     }
 
     /// Closes the second: ages the table and appends to every history. Call once a second.
