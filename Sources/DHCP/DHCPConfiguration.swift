@@ -15,6 +15,50 @@ public struct DHCPConfiguration: Sendable, Equatable {
     public var renewalTime: UInt32
     public var rebindingTime: UInt32
     public var reservations: [MACAddress: Reservation]
+    /// Option 15 (and the first search domain when no list is given).
+    public var domainName: String?
+    /// Option 119, in order.
+    public var searchDomains: [String]
+    /// Option 121 (and 249 for older Windows); when set, clients ignore option 3, so the default
+    /// route goes in here too (RFC 3442 §4).
+    public var classlessRoutes: [ClasslessRoute]
+    /// Option 26.
+    public var mtu: UInt16?
+    /// Option 42.
+    public var ntpServers: [IPv4Address]
+    /// Next server and boot files for PXE ROMs and iPXE; nil: no network boot.
+    public var boot: NetworkBoot?
+    /// True on a network where this server is the only one (guest-only, host, NAT): it NAKs
+    /// requests for addresses it cannot grant even from clients it has no record of. False on an
+    /// external network, where a client it does not know may hold a LAN server's lease.
+    public var isAuthoritative: Bool
+
+    public struct ClasslessRoute: Sendable, Equatable {
+        public var destination: IPv4Address
+        public var prefixLength: Int
+        public var router: IPv4Address
+        public init(destination: IPv4Address, prefixLength: Int, router: IPv4Address) {
+            self.destination = destination
+            self.prefixLength = prefixLength
+            self.router = router
+        }
+    }
+
+    /// What a booting VM is told. PXE ROMs get `biosFile` or `uefiFile` by their architecture
+    /// (option 93) from `nextServer` (siaddr, option 66); iPXE (user class "iPXE", option 77)
+    /// gets `ipxeFile`, typically an HTTP URL of a script, so it does not load itself again.
+    public struct NetworkBoot: Sendable, Equatable {
+        public var nextServer: IPv4Address?
+        public var biosFile: String?
+        public var uefiFile: String?
+        public var ipxeFile: String?
+        public init(nextServer: IPv4Address? = nil, biosFile: String? = nil, uefiFile: String? = nil, ipxeFile: String? = nil) {
+            self.nextServer = nextServer
+            self.biosFile = biosFile
+            self.uefiFile = uefiFile
+            self.ipxeFile = ipxeFile
+        }
+    }
 
     public struct Reservation: Sendable, Equatable {
         public var address: IPv4Address
@@ -28,7 +72,9 @@ public struct DHCPConfiguration: Sendable, Equatable {
     public init(network: IPv4Address, mask: IPv4Address, rangeStart: IPv4Address, rangeEnd: IPv4Address, server: IPv4Address,
                 gateway: IPv4Address? = nil, dnsServers: [IPv4Address] = [], winsServers: [IPv4Address] = [],
                 leaseTime: UInt32 = 86_400, renewalTime: UInt32 = 43_200, rebindingTime: UInt32 = 75_600,
-                reservations: [MACAddress: Reservation] = [:]) {
+                reservations: [MACAddress: Reservation] = [:], domainName: String? = nil, searchDomains: [String] = [],
+                classlessRoutes: [ClasslessRoute] = [], mtu: UInt16? = nil, ntpServers: [IPv4Address] = [], boot: NetworkBoot? = nil,
+                isAuthoritative: Bool = true) {
         self.network = network
         self.mask = mask
         self.rangeStart = rangeStart
@@ -41,6 +87,13 @@ public struct DHCPConfiguration: Sendable, Equatable {
         self.renewalTime = renewalTime
         self.rebindingTime = rebindingTime
         self.reservations = reservations
+        self.domainName = domainName
+        self.searchDomains = searchDomains
+        self.classlessRoutes = classlessRoutes
+        self.mtu = mtu
+        self.ntpServers = ntpServers
+        self.boot = boot
+        self.isAuthoritative = isAuthoritative
     }
 
     public func contains(_ address: IPv4Address) -> Bool {

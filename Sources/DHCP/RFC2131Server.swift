@@ -73,6 +73,12 @@ public final class RFC2131Server {
         return gone
     }
 
+    /// Ends a lease an administrator released: the address is free at once and its client, no
+    /// longer on record, is NAKed when it renews.
+    public func revoke(_ address: IPv4Address) {
+        unbind(address)
+    }
+
     /// Bound leases, for status pages.
     public func leases(now: Int64) -> [Lease] {
         byAddress.values.filter { !$0.isOffer && $0.lease.expires > now }.map(\.lease).sorted { $0.address < $1.address }

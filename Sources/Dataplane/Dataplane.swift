@@ -124,6 +124,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .adapterBindingChanged(let binding): changeBinding(binding)
             case .vmRenamed(let id, let name): vmNames[id] = name
             case .dhcpChanged(let id, let settings): changeDHCP(id, settings, leases: [])
+            case .leaseReleased(let id, let address): endpoints[id]?.server.revoke(address)
             }
             publishSoon()
         }

@@ -91,6 +91,9 @@ public enum DataplaneChange: Sendable, Equatable {
     /// Only for labels on status pages.
     case vmRenamed(VMID, String)
     case dhcpChanged(NetworkID, DHCPSettings)
+    /// An administrator ended a lease (the store already marks it expired): the running server
+    /// forgets the binding, so the address is free and its client is NAKed at its next renewal.
+    case leaseReleased(NetworkID, IPv4Address)
 }
 
 /// A dataplane that does nothing: used until the switching core runs, and in tests.
