@@ -13,9 +13,24 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
     public let path: String
     let writer: DatabasePool
     private let changes = Atomic<UInt64>(0)
+    /// A connection of its own that only asks SQLite whether another process (`vnetd user add`)
+    /// committed since it last asked (`PRAGMA data_version`), and how often that was seen.
+    private let watcher: DatabaseQueue
+    private let outsideChanges = Mutex<(version: Int64?, count: UInt64)>((nil, 0))
 
-    /// Grows after every write transaction this process runs (see `ChangeTracking`).
-    public var generation: UInt64 { changes.load(ordering: .acquiring) }
+    /// Grows after every write transaction this process runs and after every commit another
+    /// process made to the file (see `ChangeTracking`): pages cached on it miss neither.
+    public var generation: UInt64 {
+        let local = changes.load(ordering: .acquiring)
+        let outside = outsideChanges.withLock { seen -> UInt64 in
+            if let version = try? watcher.inDatabase({ try Int64.fetchOne($0, sql: "PRAGMA data_version") }) {
+                if seen.version != nil && seen.version != version { seen.count &+= 1 }
+                seen.version = version
+            }
+            return seen.count
+        }
+        return local &+ outside
+    }
 
     /// Runs one write transaction and counts it, committed or not (a rolled-back one only
     /// costs a cache miss).
@@ -36,6 +51,10 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
             throw NewerDatabase(path: path)
         }
         try Migrations.migrator.migrate(writer)
+        var watching = Configuration()
+        watching.readonly = true
+        watching.label = "vnetd-watcher"
+        watcher = try DatabaseQueue(path: path, configuration: watching)
     }
 
     public struct NewerDatabase: Error, CustomStringConvertible {
@@ -62,6 +81,7 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
     }
 
     public func close() throws {
+        try watcher.close()
         try writer.close()
     }
 }

@@ -69,6 +69,25 @@ struct SiteAccessTests {
         #expect(!listing.contains("alice"))
     }
 
+    /// The Event Viewer caches its page until the store changes; a change made by another
+    /// process (the command line) is a change too. Nothing in this process writes between the
+    /// two views, so only the command line's write can make the second one differ.
+    @Test func aCommandLineChangeShowsInTheEventViewerWithoutAnyWriteOnTheSite() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let configuration = configuration(folder)
+        let app = try buildApplication(configuration, logger: quiet)
+        defer { app.shutdown() }
+        let admin = try SignedInClient(port: app.port, initialPasswordFile: try #require(app.initialPasswordFile))
+        let before = try admin.get("/events")
+        #expect(before.status == 200 && !before.text.contains("carol"), "the first view knows no carol")
+        #expect(try admin.get("/events").text == before.text, "the page is served from its cache")
+        let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        try run(["sh", "-c", "printf '%s\\n' 'carol password 1' | '\(vnetd)' user add carol --data-dir '\(configuration.dataDirectory)'"])
+        let after = try admin.get("/events").text
+        #expect(after.contains("carol") && after.contains("(command line)"), "the command line's change is shown")
+    }
+
     @Test func changingTheFirstPasswordOnTheSiteRemovesItsFile() throws {
         let folder = try TemporaryDirectory()
         defer { folder.remove() }
@@ -168,6 +187,42 @@ struct SiteAccessTests {
         let status = try run(curl + [base + "/"]).output
         #expect(status.contains("Signed in as <strong>admin</strong>"))
         #expect(status.contains("https://127.0.0.1:"), "the status page shows the HTTPS address")
+    }
+
+    /// A key only root may read, and vnetd running as another user (as a service account
+    /// does): one line naming the file, exit 1. The same files made readable start the site.
+    @Test(.enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
+    func aTLSKeyThisUserCannotReadIsOneLineAndExitOne() throws {
+        let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        chmod(folder.path, 0o755)
+        let key = folder.path + "/key.pem", cert = folder.path + "/cert.pem"
+        try run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        chown(key, 0, 0)
+        chmod(key, 0o600)
+        chmod(cert, 0o644)
+        let owned = folder.path + "/owned"
+        try FileManager.default.createDirectory(atPath: owned, withIntermediateDirectories: true)
+        chown(owned, 65534, 65534)
+        let asService = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        let port = UInt16.random(in: 20_000...40_000)
+        let serve = asService + [vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", owned + "/data", "--log-level", "error",
+                                 "--tls-cert", cert, "--tls-key", key,
+                                 "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"]
+        #expect(try run(asService + ["cat", key], check: false).status != 0, "the key really is unreadable for uid 65534")
+        let (status, output) = try run(serve, check: false)
+        let lines = output.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(status == 1, "exit status \(status): \(output)")
+        #expect(lines.count == 1 && lines.first?.contains("cannot read the TLS key file \(key)") == true, "one line naming the key: \(lines)")
+
+        chown(key, 65534, 65534)
+        let server = try spawn(serve, logFile: folder.path + "/vnetd.log")
+        defer { kill(server, SIGTERM); waitpid(server, nil, 0) }
+        #expect(eventually(15) {
+            (try? run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", cert, "https://127.0.0.1:\(port)/login"], check: false).output) == "200"
+        }, "readable, the same files serve HTTPS")
     }
 
     @Test func unreadableOrMismatchedTLSFilesAreClearErrors() throws {
