@@ -61,19 +61,30 @@ enum Formatting {
         ]
     }
 
-    /// An inline SVG polyline of bytes per second (no script, allowed by the site's CSP): the
-    /// points are numbers computed here, so the template can insert them escaped as usual.
-    static func historyChart(_ samples: [TrafficSample], width: Int = 600, height: Int = 120) -> [String: Any] {
-        let peak = max(samples.map(\.bytes).max() ?? 0, 1)
-        let step = samples.count > 1 ? Double(width) / Double(samples.count - 1) : 0
-        let points = samples.enumerated().map { index, sample in
-            String(format: "%.1f,%.1f", Double(index) * step, Double(height) - Double(sample.bytes) / Double(peak) * Double(height - 4))
-        }.joined(separator: " ")
-        let last = samples.last ?? TrafficSample(frames: 0, bytes: 0)
+    /// The traffic chart: inline SVG polylines of bytes per second into the switch (received from
+    /// its ports) and out of it (sent to its ports), on one scale stated beside it, with frames per
+    /// second in the caption. No script (allowed by the site's CSP): the points are numbers computed
+    /// here, so the template inserts them escaped as usual.
+    static func historyChart(_ received: [TrafficSample], sent: [TrafficSample] = [], width: Int = 600, height: Int = 120) -> [String: Any] {
+        let peak = max(received.map(\.bytes).max() ?? 0, sent.map(\.bytes).max() ?? 0, 1)
+        func points(_ samples: [TrafficSample]) -> String {
+            let step = samples.count > 1 ? Double(width) / Double(samples.count - 1) : 0
+            return samples.enumerated().map { index, sample in
+                String(format: "%.1f,%.1f", Double(index) * step, Double(height) - Double(sample.bytes) / Double(peak) * Double(height - 4))
+            }.joined(separator: " ")
+        }
+        let zero = TrafficSample(frames: 0, bytes: 0)
+        let lastIn = received.last ?? zero, lastOut = sent.last ?? zero
+        let hasTraffic = received.contains { $0.bytes > 0 } || sent.contains { $0.bytes > 0 }
         return [
-            "points": points, "width": width, "height": height,
-            "peak": bytes(peak) + "/s", "current": bytes(last.bytes) + "/s", "currentFrames": last.frames,
-            "hasTraffic": samples.contains { $0.bytes > 0 },
+            "points": points(received), "sentPoints": points(sent), "hasSent": !sent.isEmpty,
+            "width": width, "height": height, "middle": height / 2,
+            "peak": bytes(peak) + "/s", "half": bytes(peak / 2) + "/s",
+            "current": bytes(lastIn.bytes) + "/s", "currentFrames": lastIn.frames,
+            "currentSent": bytes(lastOut.bytes) + "/s", "currentSentFrames": lastOut.frames,
+            "peakFrames": max(received.map(\.frames).max() ?? 0, sent.map(\.frames).max() ?? 0),
+            "seconds": max(received.count, sent.count),
+            "hasTraffic": hasTraffic,
         ]
     }
 

@@ -19,6 +19,9 @@ struct Layout: Sendable {
         ]
         if let administrator = request.administrator { context["administrator"] = administrator }
         if let section { context["nav"] = [section.rawValue: true] }
+        if let refusal = request.headers[OversizeForms.refusalHeader] {
+            context["formRefusal"] = refusal
+        }
         if let refresh = Self.refreshSeconds(request) {
             context["refresh"] = refresh
         }

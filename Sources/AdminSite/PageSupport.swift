@@ -7,13 +7,21 @@ import WebServer
 struct FormErrors {
     private(set) var byField: [String: [String]] = [:]
     private(set) var general: [String] = []
+    /// Field problems in the order they were found, for the summary that links to each field.
+    private(set) var ordered: [(field: String, message: String)] = []
 
     init() {}
+
+    /// One general message (a form the server refused as a whole).
+    init(general message: String) {
+        general = [message]
+    }
 
     init(_ failure: ValidationFailure, knownFields: Set<String>) {
         for problem in failure.problems {
             if let field = problem.field, knownFields.contains(field) {
                 byField[field, default: []].append(problem.message)
+                ordered.append((field, problem.message))
             } else {
                 general.append(problem.message)
             }
@@ -22,11 +30,19 @@ struct FormErrors {
 
     var isEmpty: Bool { byField.isEmpty && general.isEmpty }
 
+    /// The field that gets focus: the first one with a problem.
+    var firstField: String? { ordered.first?.field }
+
     /// `errors.<field>` (list of messages), `invalid.<field>` (true) and `generalErrors` for templates.
     func apply(to context: inout [String: Any]) {
         context["errors"] = byField
         context["invalid"] = byField.mapValues { _ in true }
         if !general.isEmpty { context["generalErrors"] = general }
+        // The summary links each message to its field (ids equal names on every form); the first
+        // bad field gets `autofocus`, so focus lands there without script.
+        context["fieldErrors"] = ordered.map { ["field": $0.field, "message": $0.message] }
+        context["hasFieldErrors"] = !ordered.isEmpty
+        if let first = ordered.first { context["focus"] = [first.field: true] }
         context["hasErrors"] = !isEmpty
     }
 

@@ -66,7 +66,7 @@ public enum AdminSite {
         let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: logger)
         let router = makeRouter(dependencies: dependencies, renderer: renderer, publicDirectory: publicDirectory, errorPages: pages, logger: logger)
         let gate = SessionGate(next: router, access: dependencies.access, clock: dependencies.clock, errorPages: pages)
-        return CSRFProtection(wrapping: gate, errorPages: pages, secureCookie: dependencies.access.secureCookies)
+        return OversizeForms(next: CSRFProtection(wrapping: gate, errorPages: pages, secureCookie: dependencies.access.secureCookies))
     }
 
     /// Every route of the site as method and pattern (for tests that walk them all).

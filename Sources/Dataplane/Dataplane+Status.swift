@@ -90,6 +90,7 @@ extension Dataplane {
                 history: fabric.history.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
                 totals: Self.traffic(fabric.totals),
                 dhcp: dhcp)
+            next.networks[id]?.sentHistory = fabric.sentHistory.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
         }
         snapshot.withLock { $0 = next }
     }

@@ -84,11 +84,47 @@ public protocol EventLog: Sendable {
     /// Stores an event and returns it with its id.
     @discardableResult
     func append(_ event: Event) throws -> Event
-    /// Events newest first, skipping `offset` of them.
-    func page(offset: Int, limit: Int) throws -> EventPage
+    /// Events that match `query`, newest first, skipping `offset` of them.
+    func page(offset: Int, limit: Int, matching query: EventQuery) throws -> EventPage
     /// Deletes, oldest first, at most `limit` events that are older than `cutoff` or have
     /// `count` newer events; returns how many it deleted (0: nothing left to prune).
     func prune(keepingNewest count: Int, olderThan cutoff: Date?, limit: Int) throws -> Int
+}
+
+extension EventLog {
+    /// Every event, newest first, skipping `offset` of them.
+    public func page(offset: Int, limit: Int) throws -> EventPage {
+        try page(offset: offset, limit: limit, matching: EventQuery())
+    }
+
+    /// The id of the newest event (0 when the log is empty).
+    public func newestID() throws -> Int64 {
+        try page(offset: 0, limit: 1).events.first?.id ?? 0
+    }
+}
+
+/// Which events a page asks for; every condition left nil matches all.
+public struct EventQuery: Sendable, Equatable {
+    /// The part of the kind before its first dot: "network", "vm", "nic", "adapter", "port", ...
+    public var category: String?
+    public var level: EventLevel?
+    public var subjectKind: EventSubject.Kind?
+    /// With `subjectKind`: one object.
+    public var subjectID: String?
+    /// Only events with an id in this range (what one action recorded).
+    public var ids: ClosedRange<Int64>?
+    /// Only events recorded for this administrator.
+    public var actor: String?
+
+    public init(category: String? = nil, level: EventLevel? = nil, subjectKind: EventSubject.Kind? = nil, subjectID: String? = nil,
+                ids: ClosedRange<Int64>? = nil, actor: String? = nil) {
+        self.category = category
+        self.level = level
+        self.subjectKind = subjectKind
+        self.subjectID = subjectID
+        self.ids = ids
+        self.actor = actor
+    }
 }
 
 /// Records events with the time taken from the injected clock.

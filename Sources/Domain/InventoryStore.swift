@@ -149,8 +149,10 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
     public var addresses: [LearnedAddress]
     public var addressCount: Int
     public var tableCounters: TableCounters
-    /// The last 60 seconds, oldest first.
+    /// The last 60 seconds, oldest first: what entered the switch from its ports.
     public var history: [TrafficSample]
+    /// The last 60 seconds, oldest first: what the switch sent out to its ports.
+    public var sentHistory: [TrafficSample] = []
     public var totals: TrafficCounters
     /// The DHCP server's activity, when it is on.
     public var dhcp: DHCPRuntimeStatus?

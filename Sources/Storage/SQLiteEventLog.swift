@@ -16,15 +16,53 @@ public struct SQLiteEventLog: EventLog {
         }
     }
 
-    public func page(offset: Int, limit: Int) throws -> EventPage {
-        try database.writer.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event") ?? 0
+    public func page(offset: Int, limit: Int, matching query: EventQuery) throws -> EventPage {
+        let (condition, arguments) = Self.conditions(query)
+        return try database.writer.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event\(condition)", arguments: arguments) ?? 0
             let rows = try Row.fetchAll(db, sql: """
                 SELECT id, occurred_at, kind, subject_kind, subject_id, subject_name, message, actor
-                FROM event ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?
-                """, arguments: [max(0, limit), max(0, offset)])
-            return EventPage(events: rows.map(Self.event), totalCount: total)
+                FROM event\(condition) ORDER BY occurred_at DESC, id DESC LIMIT ? OFFSET ?
+                """, arguments: arguments + [max(0, limit), max(0, offset)])
+            var events = rows.map(Self.event)
+            // A full disk cannot be written down yet: shown first, from memory, until it can.
+            guard let outage = database.currentOutage else { return EventPage(events: events, totalCount: total) }
+            if offset == 0 && limit > 0 { events.insert(outage.event(endedAt: nil), at: 0) }
+            return EventPage(events: Array(events.prefix(max(0, limit))), totalCount: total + 1)
         }
+    }
+
+    /// A WHERE clause for `query` (empty when it matches everything); values are bound, never spliced.
+    static func conditions(_ query: EventQuery) -> (String, StatementArguments) {
+        var parts: [String] = []
+        var arguments: StatementArguments = []
+        if let category = query.category {
+            parts.append("substr(kind, 1, ?) = ?")
+            arguments += [category.utf8.count + 1, category + "."]
+        }
+        switch query.level {
+        case .error?: parts.append("(kind LIKE '%.failed' OR kind LIKE '%.error')")
+        case .warning?: parts.append("(kind LIKE '%.warning' OR kind LIKE '%.missing')")
+        case .information?: parts.append("NOT (kind LIKE '%.failed' OR kind LIKE '%.error' OR kind LIKE '%.warning' OR kind LIKE '%.missing')")
+        case nil: break
+        }
+        if let kind = query.subjectKind {
+            parts.append("subject_kind = ?")
+            arguments += [kind.rawValue]
+        }
+        if let id = query.subjectID {
+            parts.append("subject_id = ?")
+            arguments += [id]
+        }
+        if let ids = query.ids {
+            parts.append("id BETWEEN ? AND ?")
+            arguments += [ids.lowerBound, ids.upperBound]
+        }
+        if let actor = query.actor {
+            parts.append("actor = ?")
+            arguments += [actor]
+        }
+        return (parts.isEmpty ? "" : " WHERE " + parts.joined(separator: " AND "), arguments)
     }
 
     /// One short transaction: finds the oldest event still kept by count (an index walk of

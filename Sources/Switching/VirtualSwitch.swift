@@ -29,7 +29,10 @@ public final class VirtualSwitch {
     private var histories: [TrafficHistory] = []
     /// Counters of ports that left, so the network's totals never go backwards.
     private var departed = PortCounters()
+    /// What entered the switch, per second.
     public private(set) var history = TrafficHistory()
+    /// What the switch sent out (floods count once per port), per second.
+    public private(set) var sentHistory = TrafficHistory()
     /// Frames finished in software, kept for the rest of a flood. Its buffer is allocated the
     /// first time a network needs it, so thousands of quiet networks do not pay for it.
     private var finished = FinishedFrames()
@@ -217,6 +220,7 @@ public final class VirtualSwitch {
             total = total + counters[slot]
         }
         history.record(totalFrames: total.rxFrames, totalBytes: total.rxBytes)
+        sentHistory.record(totalFrames: total.txFrames, totalBytes: total.txBytes)
     }
 
     public func counters(of port: PortID) -> PortCounters? {

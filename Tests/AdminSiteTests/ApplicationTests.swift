@@ -110,7 +110,7 @@ struct RestartTests {
         let network = try client.post("/networks", [("name", "LAN"), ("adapter", "eth0"), ("notes", "kept")])
         #expect(network.status == 303)
         let networkPath = try #require(network.header("Location"))
-        let networkID = String(networkPath.split(separator: "/").last ?? "")
+        let networkID = String(networkPath.split(separator: "/").last?.split(separator: "?").first ?? "")
         let vm = try client.post("/vms", [("name", "web"), ("network", networkID)])
         #expect(vm.status == 303)
         let vmPath = try #require(vm.header("Location"))

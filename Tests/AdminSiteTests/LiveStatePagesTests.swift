@@ -42,11 +42,11 @@ struct LiveStatePagesTests {
         #expect(!html.contains("The switching core is not running."))
         #expect(html.contains("4242 frames") && html.contains("1717 frames"), "the web NIC's counters")
         #expect(html.contains("dropped: 3 spoofed source MAC"))
-        #expect(html.contains("attached"))
+        #expect(html.contains("<span class=\"badge information\">Attached</span>"))
         #expect(html.contains("Needs CAP_NET_ADMIN to create its TAP"), "why the db NIC is not attached")
         #expect(html.contains("Learned addresses (1)"))
         let mac = webNIC.mac.formatted(separator: "-", uppercase: true)
-        #expect(html.contains("<td><code>\(mac)</code></td><td>web, adapter 1</td><td>12 s ago</td>"))
+        #expect(html.contains("<td data-label=\"MAC address\"><code>\(mac)</code></td><td data-label=\"Port\">web, adapter 1</td><td data-label=\"Last seen\">12 s ago</td>"))
         #expect(html.contains("9001 frames"), "the network's totals")
     }
 

@@ -15,7 +15,7 @@ struct NetworkPagesTests {
         let created = site.post("/networks", [("name", "Lab"), ("adapter", ""), ("notes", "test bench")])
         #expect(created.status == 303)
         let id = try #require(SiteFixture.createdID(created))
-        #expect(created.header("Location") == "/networks/\(id)")
+        #expect(created.header("Location")?.hasPrefix("/networks/\(id)?done=") == true, "the page tells what was created")
 
         let properties = site.get("/networks/\(id)").bodyText
         #expect(properties.contains("Virtual Network Properties: Lab"))
@@ -75,7 +75,7 @@ struct NetworkPagesTests {
 
         let saved = site.post("/networks/\(id)/settings", [("version", "1"), ("name", "Staging"), ("notes", "renamed")])
         #expect(saved.status == 303)
-        #expect(saved.header("Location") == "/networks/\(id)")
+        #expect(saved.header("Location")?.hasPrefix("/networks/\(id)?done=") == true)
         #expect(site.get("/networks/\(id)").bodyText.contains("Staging"))
 
         let stale = site.post("/networks/\(id)/settings", [("version", "1"), ("name", "Other"), ("notes", "")])
@@ -120,7 +120,7 @@ struct NetworkPagesTests {
 
         let removed = site.post("/networks/\(id)/remove", [])
         #expect(removed.status == 303)
-        #expect(removed.header("Location") == "/networks")
+        #expect(removed.header("Location")?.hasPrefix("/networks?done=") == true)
         #expect(try site.store.read { try $0.networkCount() } == 0)
         #expect(try site.store.read { try $0.nics(of: vm.id) }.first?.networkID == nil)
         #expect(site.get("/networks/\(id)").status == 404)

@@ -82,13 +82,15 @@ final class RequestBodyLimitTests {
         #expect(wrong.status == 403, "a sign-in form of ordinary size is read and judged")
     }
 
-    @Test func aSignedInFormWithTooManyFieldsIs413WithAClearPage() throws {
+    /// The form comes back, with the reason, instead of an error page that loses the page.
+    @Test func aSignedInFormWithTooManyFieldsIs413WithTheFormAndTheReason() throws {
         let client = try SignedInClient(port: port, initialPasswordFile: try #require(app.initialPasswordFile))
         let fields = (0..<2001).map { ("f\($0)", "1") }
         let reply = try client.post("/networks", [("name", "many")] + fields)
         #expect(reply.status == 413)
         #expect(reply.text.contains("2000 fields") || reply.text.contains("2,000 fields"))
-        #expect(reply.text.contains("<h1>413"), "in the site's layout")
+        #expect(reply.text.contains("<h1>Create Virtual Network</h1>"), "the form it came from")
+        #expect(reply.text.contains("Nothing was saved."))
         #expect(try client.get("/").status == 200)
     }
 }

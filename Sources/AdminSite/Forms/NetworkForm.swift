@@ -53,6 +53,7 @@ struct NetworkForm {
                 Self.nicRow(listing, checked: connect.contains(listing.nic.id.rawValue))
             },
             "hasUnconnected": !unconnected.isEmpty,
+            "notesLimit": NotesRules.maximumLength,
         ]
         if let connected {
             context["connected"] = connected.map { Self.nicRow($0, checked: disconnect.contains($0.nic.id.rawValue)) }

@@ -6,15 +6,15 @@ struct AdaptersPage: Sendable {
     let site: SiteContext
 
     func show(_ request: Request) throws -> Response {
-        let saved = request.query["saved"] == "1"
-        return try render(request, chosen: nil, errors: FormErrors(), notice: saved ? "Bindings saved." : nil, status: 200)
+        try render(request, chosen: nil, errors: FormErrors(), notice: nil, status: 200)
     }
 
     func save(_ request: Request) throws -> Response {
         let chosen = Set(request.form.values("bind"))
+        let mark = Notices.mark(site)
         do {
             try site.dependencies.adapters.setBindings(bound: chosen)
-            return .seeOther("/adapters?saved=1")
+            return Notices.redirect("/adapters", since: mark, site)
         } catch let failure as ValidationFailure {
             let fields = Set(try site.dependencies.adapters.adapters().map { "adapter-\($0.name)" })
             return try render(request, chosen: chosen, errors: FormErrors(failure, knownFields: fields), notice: nil, status: 422)
@@ -46,6 +46,7 @@ struct AdaptersPage: Sendable {
         }
         context["hasAdapters"] = !adapters.isEmpty
         if let notice { context["notice"] = notice }
+        Notices.apply(request, site, to: &context)
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/adapters", context), status: status)
     }

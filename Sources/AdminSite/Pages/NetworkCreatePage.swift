@@ -11,10 +11,11 @@ struct NetworkCreatePage: Sendable {
 
     func create(_ request: Request) throws -> Response {
         let form = NetworkForm(request: request)
+        let mark = Notices.mark(site)
         do {
             let network = try site.dependencies.networks.create(
                 form.draft, connecting: form.connect.map(NICID.init(rawValue:)))
-            return .seeOther("/networks/\(network.id.rawValue)")
+            return Notices.redirect("/networks/\(network.id.rawValue)", since: mark, site)
         } catch let failure as ValidationFailure {
             return try render(request, form: form, errors: FormErrors(failure, knownFields: NetworkForm.fields), status: 422)
         }

@@ -29,6 +29,7 @@ struct NetworkListPage: Sendable {
         }
         context["total"] = total
         paging.apply(to: &context, path: "/networks")
+        Notices.apply(request, site, to: &context)
         return .html(try site.renderer.render("pages/networks", context))
     }
 }

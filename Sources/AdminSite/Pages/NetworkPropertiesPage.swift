@@ -26,7 +26,7 @@ struct NetworkPropertiesPage: Sendable {
             "changed": Formatting.utc(found.changedAt),
             "dhcp": dhcp.map { $0.isEnabled ? "On: \($0.rangeStart)–\($0.rangeEnd), server \($0.server)" : "Off" } ?? "Off",
             "running": runtime.isRunning,
-            "runtimeDetail": runtime.detail,
+            "runtimeDetail": runtime.isRunning ? Self.portCount(runtime) : runtime.detail,
         ]
         if found.kind.adapterName != nil {
             summary["adapterState"] = Labels.adapterState(adapter.flatMap { $0 })
@@ -34,7 +34,7 @@ struct NetworkPropertiesPage: Sendable {
         }
         context["network"] = summary
         context["switch"] = [
-            "history": Formatting.historyChart(runtime.history),
+            "history": Formatting.historyChart(runtime.history, sent: runtime.sentHistory),
             "totals": Formatting.counters(runtime.totals),
             "addresses": runtime.addresses.prefix(100).map { ["mac": Labels.mac($0.mac), "port": $0.port, "age": "\($0.ageSeconds) s"] },
             "addressCount": runtime.addressCount,
@@ -47,7 +47,7 @@ struct NetworkPropertiesPage: Sendable {
         ]
         context["uplinks"] = runtime.ports.compactMap { port -> [String: Any]? in
             guard case .uplink(let adapter) = port.kind else { return nil }
-            return ["adapter": adapter, "attached": port.isAttached, "detail": port.detail, "counters": Formatting.counters(port.counters)]
+            return ["adapter": adapter, "state": PortStates.context(PortStates.of(uplink: port)), "counters": Formatting.counters(port.counters)]
         }
         context["nics"] = nics.map { listing -> [String: Any] in
             let port = dependencies.status.status(of: listing.nic.id)
@@ -59,15 +59,39 @@ struct NetworkPropertiesPage: Sendable {
                 "mac": Labels.mac(listing.nic.mac),
                 "assignment": Labels.assignment(listing.nic.assignment),
                 "backend": Labels.backend(listing.nic.backend),
-                "attached": port.isAttached,
-                "portDetail": port.detail,
+                "state": PortStates.context(PortStates.of(nic: listing.nic, port)),
             ]
         }
         context["nicCount"] = nics.count
-        context["leases"] = try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now())
+        context["leases"] = try markLeft(try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now()),
+                                         leases: Array(leases.prefix(LeaseRows.pageLimit)), network: id)
         context["hasLeases"] = !leases.isEmpty
         context["leaseCount"] = leases.count
         context["moreLeases"] = leases.count > LeaseRows.pageLimit
+        Notices.apply(request, site, to: &context)
+        context["leaseNote"] = "A lease marked “adapter left” belongs to an adapter that is now elsewhere; it stays until it expires or the address is needed."
         return .html(try site.renderer.render("pages/network", context))
+    }
+
+    /// "Switching 3 ports: 2 adapters and the uplink; the DHCP server is one more port." Counts what
+    /// the Ports table lists, and names the DHCP server apart.
+    static func portCount(_ runtime: NetworkRuntimeStatus) -> String {
+        let adapters = runtime.ports.filter { if case .nic = $0.kind { return true } else { return false } }.count
+        let uplinks = runtime.ports.count - adapters
+        var text = "Switching \(adapters) adapter port\(adapters == 1 ? "" : "s")"
+        if uplinks > 0 { text += " and the uplink" }
+        if runtime.dhcp != nil { text += "; the DHCP server is one more port on the switch" }
+        return text + "."
+    }
+
+    /// Marks leases whose adapter has left this network since it got them.
+    private func markLeft(_ rows: [[String: Any]], leases: [DHCPLease], network: NetworkID) throws -> [[String: Any]] {
+        let owners = try site.dependencies.store.read { db in try leases.map { try db.nic(using: $0.mac) } }
+        return zip(rows, owners).map { row, owner in
+            guard let owner, owner.nic.networkID != network else { return row }
+            var marked = row
+            marked["leftNote"] = "adapter left"
+            return marked
+        }
     }
 }

@@ -19,11 +19,12 @@ struct NetworkRemovePage: Sendable {
 
     func remove(_ request: Request) throws -> Response {
         let id = try PathID.network(request)
+        let mark = Notices.mark(site)
         do {
             try site.dependencies.networks.remove(id)
         } catch is NotFound {
             throw HTTPError.notFound("There is no such virtual network. It may have been removed already.")
         }
-        return .seeOther("/networks")
+        return Notices.redirect("/networks", since: mark, site)
     }
 }

@@ -13,11 +13,12 @@ struct VMCreatePage: Sendable {
 
     func create(_ request: Request) throws -> Response {
         let name = request.field("name"), notes = request.field("notes"), network = request.field("network")
+        let mark = Notices.mark(site)
         do {
             let vm = try site.dependencies.vms.create(
                 name: name, notes: notes,
                 connectingTo: PathID.isWellFormed(network) ? NetworkID(rawValue: network) : nil)
-            return .seeOther("/vms/\(vm.id.rawValue)")
+            return Notices.redirect("/vms/\(vm.id.rawValue)", since: mark, site)
         } catch let failure as ValidationFailure {
             return try render(request, name: name, notes: notes, network: network, errors: FormErrors(failure, knownFields: Self.fields), status: 422)
         }
@@ -26,6 +27,7 @@ struct VMCreatePage: Sendable {
     private func render(_ request: Request, name: String, notes: String, network: String, errors: FormErrors, status: Int) throws -> Response {
         var context = site.layout.context(title: "Create Virtual Machine", section: .createVM, request: request)
         context["form"] = ["name": name, "notes": notes]
+        context["notesLimit"] = NotesRules.maximumLength
         context["networkOptionsHTML"] = try site.choices.optionsHTML(site.dependencies, selected: network)
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/vm-create", context), status: status)

@@ -18,6 +18,7 @@ struct VMListPage: Sendable {
         }
         context["total"] = total
         paging.apply(to: &context, path: "/vms")
+        Notices.apply(request, site, to: &context)
         return .html(try site.renderer.render("pages/vms", context))
     }
 }

@@ -3,8 +3,8 @@ import WebServer
 
 /// GET/POST /vms/{id}/nics — Network Adapters of a VM: connect, move, MAC, backend, add, remove.
 ///
-/// One form saves every adapter at once (all or nothing). Adding is its own button; removing
-/// goes through a confirmation (`?remove=N`), like every destructive action.
+/// One form saves every adapter at once (all or nothing); its add button saves them and then adds
+/// one. Removing goes through a confirmation (`?remove=N`), like every destructive action.
 struct VMNICsPage: Sendable {
     let site: SiteContext
 
@@ -49,43 +49,87 @@ struct VMNICsPage: Sendable {
         if let slot = request.query["remove"].flatMap(Int.init), let nic = nics.first(where: { $0.slot == slot }) {
             return try confirmRemoval(request, vm: vm, nic: nic)
         }
-        let notice = request.query["saved"] == "1" ? "Network adapters saved." : nil
-        return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: FormErrors(), notice: notice, status: 200)
+        return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: FormErrors(), status: 200)
     }
 
+    /// One form: "Save" stores the adapters; "Add network adapter" stores them first, then adds one,
+    /// so nothing typed on the page is lost; a refused save adds nothing. The notice on the next page
+    /// lists what was done, from the events the service recorded.
     func save(_ request: Request) throws -> Response {
         let id = try PathID.vm(request)
         let service = site.dependencies.vms
+        let action = request.field("action")
+        let mark = Notices.mark(site)
         do {
-            switch request.field("action") {
+            switch action {
             case "add":
-                try service.addNIC(to: id, version: request.formVersion)
-                return .seeOther("/vms/\(id.rawValue)/nics?saved=1")
+                var version = request.formVersion
+                if submitsRows(request) {
+                    try saveRows(request, id: id)
+                    version = try load(request).0.version
+                }
+                try service.addNIC(to: id, version: version)
+                return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
             case "remove":
                 let nicID = request.field("nic")
                 guard PathID.isWellFormed(nicID) else { throw HTTPError.badRequest("No network adapter was named.") }
                 try service.removeNIC(NICID(rawValue: nicID), of: id, version: request.formVersion)
-                return .seeOther("/vms/\(id.rawValue)/nics?saved=1")
+                return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
             default:
-                let (_, nics) = try load(request)
-                // A form that lists other adapters than the stored ones is stale by definition.
-                guard nics.allSatisfy({ request.field("nic-\($0.slot)-id") == $0.id.rawValue }) else {
-                    throw VirtualMachineServiceStale.failure
-                }
-                try service.configureNICs(of: id, version: request.formVersion, nics.map { Row($0, request: request).setting })
-                return .seeOther("/vms/\(id.rawValue)")
+                try saveRows(request, id: id)
+                return Notices.redirect("/vms/\(id.rawValue)", since: mark, site)
             }
         } catch let failure as ValidationFailure {
             let (vm, nics) = try load(request)
             let fields = Set(nics.flatMap { ["nic-\($0.slot)-network", "nic-\($0.slot)-mac"] })
             let errors = FormErrors(failure, knownFields: fields)
-            if failure.has(.staleEdit) || request.field("action") != "save" && !request.field("action").isEmpty {
-                return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: errors, notice: nil, status: failure.has(.staleEdit) ? 409 : 422)
+            if failure.has(.staleEdit) {
+                return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: errors, status: 409,
+                                  conflict: try conflict(request, vm: vm, nics: nics))
             }
-            return try render(request, vm: vm, rows: nics.map { Row($0, request: request) }, version: request.formVersion, errors: errors, notice: nil, status: 422)
+            if action == "remove" || (action == "add" && !submitsRows(request)) {
+                return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: errors, status: 422)
+            }
+            return try render(request, vm: vm, rows: nics.map { Row($0, request: request) }, version: request.formVersion, errors: errors, status: 422)
         } catch is NotFound {
             throw HTTPError.notFound("There is no such virtual machine or network adapter.")
         }
+    }
+
+    /// Whether the post carries the adapters' fields (the page's form does; a bare "add" does not).
+    private func submitsRows(_ request: Request) -> Bool {
+        request.form.fields.keys.contains { $0.hasPrefix("nic-") && $0.hasSuffix("-id") }
+    }
+
+    private func saveRows(_ request: Request, id: VMID) throws {
+        let (_, nics) = try load(request)
+        // A form that lists other adapters than the stored ones is stale by definition.
+        guard nics.allSatisfy({ request.field("nic-\($0.slot)-id") == $0.id.rawValue }),
+              request.form.fields.keys.filter({ $0.hasPrefix("nic-") && $0.hasSuffix("-id") }).count == nics.count else {
+            throw VirtualMachineServiceStale.failure
+        }
+        try site.dependencies.vms.configureNICs(of: id, version: request.formVersion, nics.map { Row($0, request: request).setting })
+    }
+
+    /// The submitted adapters as text beside the stored ones, for a stale save.
+    private func conflict(_ request: Request, vm: VirtualMachine, nics: [VirtualNIC]) throws -> [String: Any] {
+        let names = try site.dependencies.store.read { try $0.allNetworks() }.reduce(into: [String: String]()) { $0[$1.id.rawValue] = $1.name }
+        func describe(network: String, isStatic: Bool, mac: String, backend: NICBackend) -> String {
+            let connection = network.isEmpty ? Labels.notConnected : "Connected to “\(names[network] ?? "a removed network")”"
+            return "\(connection), \(isStatic ? "static \(mac)" : "dynamic MAC"), \(Labels.backend(backend))"
+        }
+        var rows: [Conflict.Row] = []
+        for slot in 1...MACRules.maximumNICsPerVM {
+            let stored = nics.first { $0.slot == slot }
+            let submitted = !request.field("nic-\(slot)-id").isEmpty
+            guard stored != nil || submitted else { continue }
+            let input = submitted ? describe(
+                network: request.field("nic-\(slot)-network"), isStatic: request.field("nic-\(slot)-mac-mode") == "static",
+                mac: request.field("nic-\(slot)-mac"), backend: NICBackend(rawValue: request.field("nic-\(slot)-backend")) ?? .socket) : "(not on your form)"
+            let now = stored.map { describe(network: $0.networkID?.rawValue ?? "", isStatic: $0.assignment == .static, mac: Labels.mac($0.mac), backend: $0.backend) }
+            rows.append(Conflict.Row(label: "Virtual network adapter \(slot)", input: input, stored: now ?? "(removed)"))
+        }
+        return Conflict.context(site, subject: .virtualMachine, id: vm.id.rawValue, rows: rows)
     }
 
     private func load(_ request: Request) throws -> (VirtualMachine, [VirtualNIC]) {
@@ -94,7 +138,8 @@ struct VMNICsPage: Sendable {
         return (try lookup(vm, "There is no such virtual machine."), nics)
     }
 
-    private func render(_ request: Request, vm: VirtualMachine, rows: [Row], version: Int, errors: FormErrors, notice: String?, status: Int) throws -> Response {
+    private func render(_ request: Request, vm: VirtualMachine, rows: [Row], version: Int, errors: FormErrors, status: Int,
+                        conflict: [String: Any]? = nil) throws -> Response {
         var context = site.layout.context(title: "Network Adapters: \(vm.name)", section: .vms, request: request)
         context["vm"] = ["id": vm.id.rawValue, "name": vm.name]
         context["version"] = version
@@ -117,12 +162,15 @@ struct VMNICsPage: Sendable {
                 "networkInvalid": !networkErrors.isEmpty,
                 "macErrors": macErrors,
                 "macInvalid": !macErrors.isEmpty,
+                "networkFocus": errors.firstField == "nic-\(slot)-network",
+                "macFocus": errors.firstField == "nic-\(slot)-mac",
             ]
         }
         context["hasNICs"] = !rows.isEmpty
         context["canAdd"] = rows.count < MACRules.maximumNICsPerVM
         context["maximumNICs"] = MACRules.maximumNICsPerVM
-        if let notice { context["notice"] = notice }
+        if let conflict { context["conflict"] = conflict }
+        Notices.apply(request, site, to: &context)
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/vm-nics", context), status: status)
     }

@@ -24,11 +24,12 @@ struct VMRemovePage: Sendable {
 
     func remove(_ request: Request) throws -> Response {
         let id = try PathID.vm(request)
+        let mark = Notices.mark(site)
         do {
             try site.dependencies.vms.remove(id)
         } catch is NotFound {
             throw HTTPError.notFound("There is no such virtual machine. It may have been removed already.")
         }
-        return .seeOther("/vms")
+        return Notices.redirect("/vms", since: mark, site)
     }
 }

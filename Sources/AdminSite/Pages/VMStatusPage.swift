@@ -1,7 +1,8 @@
 import Domain
 import WebServer
 
-/// GET /vms/{id} — a VM's network adapters: where each is connected, its address and port state.
+/// GET /vms/{id} — a VM's network adapters: where each is connected, its address and port state,
+/// and the commands that attach it.
 struct VMStatusPage: Sendable {
     let site: SiteContext
 
@@ -21,18 +22,20 @@ struct VMStatusPage: Sendable {
             "id": found.id.rawValue, "name": found.name, "notes": found.notes, "hasNotes": !found.notes.isEmpty,
             "created": Formatting.utc(found.createdAt), "changed": Formatting.utc(found.changedAt),
         ]
-        context["nics"] = nics.map { nic -> [String: Any] in
-            let port = dependencies.status.status(of: nic.id)
+        let ports = nics.map { dependencies.status.status(of: $0.id) }
+        context["nics"] = zip(nics, ports).map { nic, port -> [String: Any] in
+            // Only addresses from the network the adapter is on now: a lease from before a move is not its address.
+            let current = (leases[nic.mac] ?? []).filter { $0.expires > now && $0.network == nic.networkID }
             var row: [String: Any] = [
                 "counters": Formatting.counters(port.counters),
-                "addresses": (leases[nic.mac] ?? []).filter { $0.expires > now }.map { "\($0.address) (DHCP, until \(Formatting.utc($0.expires)))" },
+                "addresses": current.map { "\($0.address) (DHCP, until \(Formatting.utc($0.expires)))" },
                 "attach": AttachInstructions.lines(for: nic, vmName: found.name, endpoint: port.endpoint),
                 "label": nic.label,
+                "slot": nic.slot,
                 "mac": Labels.mac(nic.mac),
                 "assignment": Labels.assignment(nic.assignment),
                 "backend": Labels.backend(nic.backend),
-                "attached": port.isAttached,
-                "portDetail": port.detail,
+                "state": PortStates.context(PortStates.of(nic: nic, port)),
             ]
             if let network = nic.networkID {
                 row["networkID"] = network.rawValue
@@ -40,7 +43,11 @@ struct VMStatusPage: Sendable {
             }
             return row
         }
+        if let command = AttachInstructions.qemuCommand(vmName: found.name, nics: Array(zip(nics, ports.map(\.endpoint)))) {
+            context["qemu"] = ["command": command, "id": "command-qemu"]
+        }
         context["hasNICs"] = !nics.isEmpty
+        Notices.apply(request, site, to: &context)
         return .html(try site.renderer.render("pages/vm", context))
     }
 }
