@@ -16,17 +16,33 @@ enum SiteSecurity {
     }
 
     /// The certificate and key to serve, read from the given files or made on first use.
-    static func identity(for configuration: Configuration, logger: Logger) throws -> TLSIdentity? {
+    ///
+    /// The files are read once, here: replacing them on a running vnetd changes nothing until
+    /// the next start. A self-signed certificate is vnetd's own, so vnetd keeps it valid: one
+    /// that has expired (or will within `renewalMargin`) or is not for a `--listen` address it
+    /// was moved to is made again, and the log gives the new fingerprint. A certificate the
+    /// administrator gave is theirs to renew: vnetd serves it anyway and says what is wrong.
+    static func identity(for configuration: Configuration, now: Date, logger: Logger) throws -> TLSIdentity? {
         switch configuration.tls {
         case .none:
             return nil
         case .files(let certificate, let key):
-            return TLSIdentity(certificatePEM: try readPEM(certificate, what: "certificate"), keyPEM: try readPEM(key, what: "key"))
+            let identity = TLSIdentity(certificatePEM: try readPEM(certificate, what: "certificate"), keyPEM: try readPEM(key, what: "key"))
+            if let expiration = identity.expirationTime, Double(expiration) <= now.timeIntervalSince1970 {
+                logger.warning("the TLS certificate \(certificate) expired on \(utc(expiration)); browsers will refuse it until it is renewed")
+            }
+            let names = [configuration.listen.host].filter { !isWildcard($0) } + configuration.serverNames.map(hostPart)
+            if !names.isEmpty, !names.contains(where: identity.covers) {
+                logger.warning("the TLS certificate \(certificate) is for none of \(names.joined(separator: ", ")); browsers will warn")
+            }
+            return identity
         case .selfSigned:
             let certificateFile = configuration.selfSignedCertificateFile
             let keyFile = configuration.selfSignedKeyFile
             if FileManager.default.fileExists(atPath: certificateFile), FileManager.default.fileExists(atPath: keyFile) {
-                return TLSIdentity(certificatePEM: try readPEM(certificateFile, what: "certificate"), keyPEM: try readPEM(keyFile, what: "key"))
+                let kept = TLSIdentity(certificatePEM: try readPEM(certificateFile, what: "certificate"), keyPEM: try readPEM(keyFile, what: "key"))
+                guard let reason = reissueReason(kept, listen: configuration.listen, now: now) else { return kept }
+                logger.notice("the self-signed certificate \(certificateFile) \(reason): making a new one")
             }
             let generated: SelfSignedCertificate
             do {
@@ -48,10 +64,36 @@ enum SiteSecurity {
         }
     }
 
+    /// A self-signed certificate is made again this long before it expires, at a start.
+    static let renewalMargin: TimeInterval = 30 * 86_400
+
+    /// Why vnetd's own certificate must be made again, or nil to keep it.
+    static func reissueReason(_ identity: TLSIdentity, listen: ListenAddress, now: Date) -> String? {
+        guard let expiration = identity.expirationTime else { return "cannot be read" }
+        if Double(expiration) <= now.timeIntervalSince1970 { return "expired on \(utc(expiration))" }
+        if Double(expiration) <= now.timeIntervalSince1970 + renewalMargin { return "expires on \(utc(expiration))" }
+        if !isWildcard(listen.host), !identity.covers(listen.host) { return "is not for \(listen.host), the --listen address" }
+        return nil
+    }
+
+    private static func isWildcard(_ host: String) -> Bool { ["0.0.0.0", "::", "*"].contains(host) }
+
+    /// `name` of a `--server-name` given as `name:port`.
+    private static func hostPart(_ serverName: String) -> String {
+        guard let colon = serverName.lastIndex(of: ":"), !serverName.hasPrefix("[") else { return serverName }
+        return String(serverName[..<colon])
+    }
+
+    private static func utc(_ seconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+
     /// Host name, localhost and the loopback addresses, plus the listen address when it is a specific one.
     static func certificateNames(for listen: ListenAddress) -> [String] {
         var names = [ProcessInfo.processInfo.hostName, "localhost", "127.0.0.1", "::1"]
-        if !["0.0.0.0", "::", "*"].contains(listen.host), !names.contains(listen.host) { names.append(listen.host) }
+        if !isWildcard(listen.host), !names.contains(listen.host) { names.append(listen.host) }
         return names
     }
 

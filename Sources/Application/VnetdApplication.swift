@@ -93,7 +93,7 @@ public func buildApplication(
 private func buildApplication(
     _ configuration: Configuration, clock: any Domain.Clock, logger: Logger, holding lock: DataFolderLock
 ) throws -> VnetdApplication {
-    let tlsIdentity = try SiteSecurity.identity(for: configuration, logger: logger)
+    let tlsIdentity = try SiteSecurity.identity(for: configuration, now: clock.now(), logger: logger)
     let database = try openDatabase(in: configuration.dataDirectory, logger: logger)
     let renderer: TemplateRenderer
     do {

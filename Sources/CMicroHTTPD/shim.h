@@ -271,6 +271,35 @@ static inline int vnetd_tls_certificate_dns_names(const char *pem, vnetd_tls_nam
     return count;
 }
 
+/// When the first certificate in `pem` stops being valid (seconds since 1970), or -1 when it
+/// cannot be read.
+static inline int64_t vnetd_tls_certificate_expiration(const char *pem) {
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t datum = {(unsigned char *)pem, (unsigned int)strlen(pem)};
+    if (gnutls_x509_crt_init(&crt) < 0) return -1;
+    int64_t expiration = -1;
+    if (gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_PEM) >= 0) {
+        time_t time = gnutls_x509_crt_get_expiration_time(crt);
+        if (time != (time_t)-1) expiration = (int64_t)time;
+    }
+    gnutls_x509_crt_deinit(crt);
+    return expiration;
+}
+
+/// 1 when the first certificate in `pem` is for `host` (a DNS name, or an IPv4 or IPv6 address
+/// matched against its IP address names), as a browser checks it; 0 otherwise.
+static inline int vnetd_tls_certificate_covers(const char *pem, const char *host) {
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_datum_t datum = {(unsigned char *)pem, (unsigned int)strlen(pem)};
+    if (gnutls_x509_crt_init(&crt) < 0) return 0;
+    int covers = 0;
+    if (gnutls_x509_crt_import(crt, &datum, GNUTLS_X509_FMT_PEM) >= 0) {
+        covers = gnutls_x509_crt_check_hostname2(crt, host, 0) != 0;
+    }
+    gnutls_x509_crt_deinit(crt);
+    return covers;
+}
+
 /// The peer address of a connection, or NULL when libmicrohttpd has none.
 static inline const struct sockaddr *vnetd_mhd_client_address(struct MHD_Connection *connection) {
     const union MHD_ConnectionInfo *info =

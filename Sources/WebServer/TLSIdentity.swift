@@ -24,6 +24,17 @@ public struct TLSIdentity: Sendable {
         return names.list
     }
 
+    /// When the (first) certificate stops being valid, in seconds since 1970; nil when it cannot be read.
+    public var expirationTime: Int64? {
+        let seconds = vnetd_tls_certificate_expiration(certificatePEM)
+        return seconds < 0 ? nil : seconds
+    }
+
+    /// Whether a browser reaching `host` (a name or an IP address) would find the certificate is for it.
+    public func covers(_ host: String) -> Bool {
+        vnetd_tls_certificate_covers(certificatePEM, host) == 1
+    }
+
     /// Whether this libmicrohttpd can serve HTTPS at all.
     public static var isSupported: Bool { vnetd_mhd_supports_tls() == 1 }
 }
