@@ -81,6 +81,7 @@ public func buildApplication(
     logger: Logger = Logger(label: "vnetd")
 ) throws -> VnetdApplication {
     try SiteSecurity.checkTransport(configuration)
+    OpenFileLimit.raise(toServe: configuration.connectionLimit, logger: logger)
     let lock = try DataFolderLock.acquire(configuration.dataDirectory)
     do {
         return try buildApplication(configuration, clock: clock, logger: logger, holding: lock)

@@ -18,13 +18,14 @@ final class VnetdProcess {
     private var reaped: Int32?
 
     /// Starts `vnetd serve` on a random loopback port with `data` as its data folder and waits
-    /// until the sign-in page answers (15 s at most).
-    init(data: String, logFile: String, arguments: [String] = [], waitUntilServing: Bool = true) throws {
+    /// until the sign-in page answers (15 s at most). `launcher` goes before the binary
+    /// (`prlimit …`, `setpriv …`).
+    init(data: String, logFile: String, arguments: [String] = [], launcher: [String] = [], waitUntilServing: Bool = true) throws {
         let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
         self.data = data
         self.logFile = logFile
         port = UInt16.random(in: 20_000...40_000)
-        pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "info",
+        pid = try spawn(launcher + [vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "info",
                          "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"] + arguments,
                         logFile: logFile)
         if waitUntilServing {
