@@ -51,13 +51,29 @@ final class DHCPEndpoint: FrameSink, Flushable {
         server.update(Self.configuration(settings))
     }
 
+    /// The domain's settings as the server reads them. Reservations kept outside the network
+    /// after a scope change are not handed out. Clients that take classless routes ignore the
+    /// router option (RFC 3442 §4), so the default gateway rides along as 0.0.0.0/0 there.
     static func configuration(_ settings: DHCPSettings) -> DHCPConfiguration {
-        DHCPConfiguration(
+        var routes = settings.classlessRoutes.map {
+            DHCPConfiguration.ClasslessRoute(destination: $0.destination, prefixLength: $0.prefixLength, router: $0.router)
+        }
+        if let gateway = settings.gateway, !routes.isEmpty, !routes.contains(where: { $0.prefixLength == 0 }) {
+            routes.append(DHCPConfiguration.ClasslessRoute(destination: .any, prefixLength: 0, router: gateway))
+        }
+        let boot = settings.boot.isEmpty ? nil : DHCPConfiguration.NetworkBoot(
+            nextServer: settings.boot.nextServer, biosFile: settings.boot.biosFile, uefiFile: settings.boot.uefiFile, ipxeFile: settings.boot.ipxeFile)
+        let reservations = settings.reservations.filter { DHCPRules.isReservable($0.address, in: settings) }.map {
+            ($0.mac, DHCPConfiguration.Reservation(address: $0.address, hostName: $0.hostName.isEmpty ? nil : $0.hostName))
+        }
+        return DHCPConfiguration(
             network: settings.network, mask: settings.mask, rangeStart: settings.rangeStart, rangeEnd: settings.rangeEnd,
             server: settings.server, gateway: settings.gateway, dnsServers: settings.dnsServers, winsServers: settings.winsServers,
-            leaseTime: UInt32(settings.leaseTime), renewalTime: UInt32(settings.renewalTime), rebindingTime: UInt32(settings.rebindingTime),
-            reservations: Dictionary(settings.reservations.map { ($0.mac, DHCPConfiguration.Reservation(address: $0.address, hostName: $0.hostName.isEmpty ? nil : $0.hostName)) },
-                                     uniquingKeysWith: { first, _ in first }))
+            leaseTime: UInt32(clamping: settings.leaseTime), renewalTime: UInt32(clamping: settings.renewalTime),
+            rebindingTime: UInt32(clamping: settings.rebindingTime),
+            reservations: Dictionary(reservations, uniquingKeysWith: { first, _ in first }),
+            domainName: settings.domainName, searchDomains: settings.searchDomains, classlessRoutes: routes,
+            mtu: settings.mtu.map { UInt16(clamping: $0) }, ntpServers: settings.ntpServers, boot: boot)
     }
 
     func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {

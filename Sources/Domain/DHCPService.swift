@@ -45,23 +45,57 @@ public struct DHCPService: Sendable {
         return IPv4Address(192, 168, 131, 0)
     }
 
-    /// Saves the form. Reservations stay as they are; `version` is the version the form showed.
+    /// Saves the form; `version` is the version the form showed. When the new scope leaves
+    /// reservations or live leases behind, `decisions` says what becomes of each; nil asks first
+    /// (throws `ScopeChangeNeedsConfirmation`). The event names every one of them.
     @discardableResult
-    public func update(_ network: NetworkID, version: Int, _ draft: DHCPDraft) throws -> DHCPSettings {
+    public func update(_ network: NetworkID, version: Int, _ draft: DHCPDraft, decisions: ScopeDecisions? = .keepAll) throws -> DHCPSettings {
         var settings: DHCPSettings
         switch DHCPRules.settings(from: draft) {
         case .failure(let failure): throw failure
         case .success(let parsed): settings = parsed
         }
         let now = clock.now()
-        let saved: (VirtualNetwork, DHCPSettings) = try store.write { db in
+        let host = hostNetworks.ipv4Networks()
+        let saved: (DHCPSettings, [IPv4Address]) = try store.write { db in
             guard let owner = try db.network(network) else { throw NotFound("No such virtual network.") }
             let current = try db.dhcpSettings(of: network)
             guard (current?.version ?? 0) == version else { throw Self.stale }
-            settings.reservations = current?.reservations.filter { DHCPRules.isReservable($0.address, in: settings) } ?? []
+            let conflicts = try Self.scopeConflicts(settings, of: network, kind: owner.kind, db: db, hostNetworks: host)
+            guard conflicts.isEmpty else { throw ValidationFailure(conflicts) }
+            settings.reservations = current?.reservations ?? []
+            let change = ScopeChange.between(current, settings, leases: try db.leases(of: network), now: now)
+            guard let decisions = decisions ?? (change.isEmpty ? .keepAll : nil) else {
+                throw ScopeChangeNeedsConfirmation(change: change, settings: settings)
+            }
+            var notes: [String] = []
+            for moved in change.reservations {
+                let old = moved.reservation
+                if let target = decisions.renumber[old.mac] {
+                    let others = settings.reservations.filter { $0.mac != old.mac }
+                    let problems = DHCPRules.reservationProblems(mac: old.mac, address: target, hostName: old.hostName, in: settings, besides: others)
+                    guard problems.isEmpty else {
+                        throw ValidationFailure(problems.map { Problem($0.code, field: "scope", "Renumbering \(old.address) for \(old.mac): \($0.message)") })
+                    }
+                    settings.reservations = others + [DHCPReservation(mac: old.mac, address: target, hostName: old.hostName)]
+                    notes.append("reservation of \(old.address) for \(old.mac) renumbered to \(target)")
+                } else {
+                    notes.append("reservation of \(old.address) for \(old.mac) kept outside the network (not handed out)")
+                }
+            }
+            settings.reservations.sort { $0.address < $1.address }
+            var released: [IPv4Address] = []
+            for lease in change.leases {
+                if decisions.release.contains(lease.address), try db.expireLease(of: network, address: lease.address, at: now) != nil {
+                    released.append(lease.address)
+                    notes.append("lease of \(lease.address) (\(lease.mac)) released")
+                } else {
+                    notes.append("lease of \(lease.address) (\(lease.mac)) kept until its client renews")
+                }
+            }
             settings.version = version + 1
             try db.save(settings, for: network)
-            let what: String
+            var what: String
             if current?.isEnabled != settings.isEnabled {
                 what = settings.isEnabled
                     ? "DHCP server of “\(owner.name)” turned on: \(settings.rangeStart)–\(settings.rangeEnd), server \(settings.server)."
@@ -69,11 +103,33 @@ public struct DHCPService: Sendable {
             } else {
                 what = "DHCP settings of “\(owner.name)” changed."
             }
+            if !notes.isEmpty { what += " Outside the new scope: " + notes.joined(separator: "; ") + "." }
             try db.append(Event(time: now, kind: .dhcpChanged, subject: .network(owner), message: what))
-            return (owner, settings)
+            return (settings, released)
         }
-        dataplane.apply(.dhcpChanged(network, saved.1))
-        return saved.1
+        dataplane.apply(.dhcpChanged(network, saved.0))
+        for address in saved.1 { dataplane.apply(.leaseReleased(network, address)) }
+        return saved.0
+    }
+
+    /// A scope that an enabled server must not have: one overlapping a LAN the host is on
+    /// (except on an external network, whose guests are on that LAN by design), or the scope of
+    /// another network whose server is on. Import applies the same rule (`hostNetworks` empty).
+    public static func scopeConflicts(_ settings: DHCPSettings, of network: NetworkID?, kind: NetworkKind, db: any InventoryReader,
+                                      hostNetworks: [(network: IPv4Address, mask: IPv4Address)]) throws -> [Problem] {
+        guard settings.isEnabled else { return [] }
+        var problems: [Problem] = []
+        let scope = "\(settings.network)/\(settings.prefixLength)"
+        if kind.adapterName == nil, let lan = hostNetworks.first(where: { settings.overlaps(network: $0.network, mask: $0.mask) }) {
+            let what = lan.network == settings.network && lan.mask == settings.mask ? "is" : "overlaps"
+            problems.append(Problem(.dhcpInvalid, field: "network", "\(scope) \(what) a LAN the host is on (\(lan.network)/\(lan.mask.value.nonzeroBitCount)): guests would take addresses of the host's neighbours. Choose another network."))
+        }
+        for (other, otherSettings) in try db.allDHCPSettings() where other != network && otherSettings.isEnabled
+            && settings.overlaps(network: otherSettings.network, mask: otherSettings.mask) {
+            let name = try db.network(other)?.name ?? other.rawValue
+            problems.append(Problem(.dhcpInvalid, field: "network", "\(scope) overlaps the DHCP scope of “\(name)” (\(otherSettings.network)/\(otherSettings.prefixLength)), whose server is on. Choose another network or turn that server off."))
+        }
+        return problems
     }
 
     /// Adds a reservation: `mac` always gets `address` from this network's server.
@@ -121,4 +177,5 @@ public struct DHCPService: Sendable {
 
 extension EventKind {
     public static let dhcpChanged = EventKind(rawValue: "dhcp.changed")
+    public static let leaseReleased = EventKind(rawValue: "dhcp.lease-released")
 }

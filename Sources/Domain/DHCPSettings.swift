@@ -19,10 +19,24 @@ public struct DHCPSettings: Sendable, Equatable {
     public var reservations: [DHCPReservation]
     /// Raised by every save; a stale form is refused.
     public var version: Int
+    /// Option 15, the guests' DNS domain; nil: none.
+    public var domainName: String?
+    /// Option 119, tried in order.
+    public var searchDomains: [String]
+    /// Options 121 and 249.
+    public var classlessRoutes: [DHCPRoute]
+    /// Option 26, the interface MTU; nil: the guest's default.
+    public var mtu: Int?
+    /// Option 42.
+    public var ntpServers: [IPv4Address]
+    /// Next server and boot files; empty: no network boot.
+    public var boot: DHCPBoot
 
     public init(isEnabled: Bool, network: IPv4Address, mask: IPv4Address, rangeStart: IPv4Address, rangeEnd: IPv4Address,
                 server: IPv4Address, gateway: IPv4Address?, dnsServers: [IPv4Address], winsServers: [IPv4Address],
-                leaseTime: Int, renewalTime: Int, rebindingTime: Int, reservations: [DHCPReservation] = [], version: Int = 0) {
+                leaseTime: Int, renewalTime: Int, rebindingTime: Int, reservations: [DHCPReservation] = [], version: Int = 0,
+                domainName: String? = nil, searchDomains: [String] = [], classlessRoutes: [DHCPRoute] = [], mtu: Int? = nil,
+                ntpServers: [IPv4Address] = [], boot: DHCPBoot = DHCPBoot()) {
         self.isEnabled = isEnabled
         self.network = network
         self.mask = mask
@@ -37,6 +51,12 @@ public struct DHCPSettings: Sendable, Equatable {
         self.rebindingTime = rebindingTime
         self.reservations = reservations
         self.version = version
+        self.domainName = domainName
+        self.searchDomains = searchDomains
+        self.classlessRoutes = classlessRoutes
+        self.mtu = mtu
+        self.ntpServers = ntpServers
+        self.boot = boot
     }
 
     /// Virtual Server's layout for a /24: hosts .1–.15 reserved, the server at .1, addresses
@@ -111,9 +131,13 @@ public struct DHCPDraft: Sendable, Equatable {
     public var isEnabled: Bool
     public var network, mask, rangeStart, rangeEnd, server, gateway, dnsServers, winsServers: String
     public var leaseTime, renewalTime, rebindingTime: String
+    public var domainName, searchDomains, classlessRoutes, mtu, ntpServers: String
+    public var nextServer, biosBootFile, uefiBootFile, ipxeBootFile: String
 
     public init(isEnabled: Bool, network: String, mask: String, rangeStart: String, rangeEnd: String, server: String, gateway: String,
-                dnsServers: String, winsServers: String, leaseTime: String, renewalTime: String, rebindingTime: String) {
+                dnsServers: String, winsServers: String, leaseTime: String, renewalTime: String, rebindingTime: String,
+                domainName: String = "", searchDomains: String = "", classlessRoutes: String = "", mtu: String = "", ntpServers: String = "",
+                nextServer: String = "", biosBootFile: String = "", uefiBootFile: String = "", ipxeBootFile: String = "") {
         self.isEnabled = isEnabled
         self.network = network
         self.mask = mask
@@ -126,15 +150,29 @@ public struct DHCPDraft: Sendable, Equatable {
         self.leaseTime = leaseTime
         self.renewalTime = renewalTime
         self.rebindingTime = rebindingTime
+        self.domainName = domainName
+        self.searchDomains = searchDomains
+        self.classlessRoutes = classlessRoutes
+        self.mtu = mtu
+        self.ntpServers = ntpServers
+        self.nextServer = nextServer
+        self.biosBootFile = biosBootFile
+        self.uefiBootFile = uefiBootFile
+        self.ipxeBootFile = ipxeBootFile
     }
 
+    /// The settings as the form shows them: lease times in words ("1 day"), lists comma-separated.
     public init(_ settings: DHCPSettings) {
         self.init(
             isEnabled: settings.isEnabled, network: settings.network.description, mask: settings.mask.description,
             rangeStart: settings.rangeStart.description, rangeEnd: settings.rangeEnd.description, server: settings.server.description,
             gateway: settings.gateway?.description ?? "", dnsServers: settings.dnsServers.map(\.description).joined(separator: ", "),
-            winsServers: settings.winsServers.map(\.description).joined(separator: ", "), leaseTime: String(settings.leaseTime),
-            renewalTime: String(settings.renewalTime), rebindingTime: String(settings.rebindingTime))
+            winsServers: settings.winsServers.map(\.description).joined(separator: ", "), leaseTime: LeaseDuration.format(settings.leaseTime),
+            renewalTime: LeaseDuration.format(settings.renewalTime), rebindingTime: LeaseDuration.format(settings.rebindingTime),
+            domainName: settings.domainName ?? "", searchDomains: settings.searchDomains.joined(separator: ", "),
+            classlessRoutes: settings.classlessRoutes.map(\.description).joined(separator: ", "), mtu: settings.mtu.map(String.init) ?? "",
+            ntpServers: settings.ntpServers.map(\.description).joined(separator: ", "), nextServer: settings.boot.nextServer?.description ?? "",
+            biosBootFile: settings.boot.biosFile ?? "", uefiBootFile: settings.boot.uefiFile ?? "", ipxeBootFile: settings.boot.ipxeFile ?? "")
     }
 }
 
@@ -142,9 +180,60 @@ public struct DHCPDraft: Sendable, Equatable {
 public enum DHCPRules {
     public static let reservedHostCount: UInt32 = 15
     public static let minimumRenewal = 30, minimumRebinding = 45, minimumLease = 60
+    /// Masks from /8 to /27: a /28 has 14 hosts, all of them reserved, so no range fits.
+    public static let shortestPrefix = 8, longestPrefix = 27
+    /// At most this many DNS or WINS servers.
+    public static let maximumServers = 16
+
+    /// Networks no virtual DHCP server may hand out: "this network", loopback, multicast and
+    /// the reserved 240/4 (with the limited broadcast).
+    public static let forbiddenNetworks: [(network: IPv4Address, prefixLength: Int, name: String)] = [
+        (IPv4Address(0, 0, 0, 0), 8, "“this network” (0.0.0.0/8)"),
+        (IPv4Address(127, 0, 0, 0), 8, "loopback (127.0.0.0/8)"),
+        (IPv4Address(224, 0, 0, 0), 4, "multicast (224.0.0.0/4)"),
+        (IPv4Address(240, 0, 0, 0), 4, "reserved (240.0.0.0/4)"),
+    ]
+
+    static func mask(prefixLength: Int) -> IPv4Address {
+        IPv4Address(value: prefixLength == 0 ? 0 : UInt32.max << UInt32(32 - prefixLength))
+    }
+
+    /// The draft with a subnet typed as `192.168.50.0/24` split into network and mask, and, when
+    /// `replacingRange` or when none is given, the starting, ending and server addresses that
+    /// subnet proposes: the server at the first host, the range from the 16th host to the last.
+    /// A draft whose subnet does not parse is returned unchanged (the rules then say why).
+    public static func completing(_ draft: DHCPDraft, replacingRange: Bool) -> DHCPDraft {
+        var draft = draft
+        let typed = draft.network.trimmingCharacters(in: .whitespaces)
+        let parts = typed.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        if parts.count == 2, IPv4Address(parsing: String(parts[0])) != nil, let prefix = Int(parts[1]), (0...32).contains(prefix) {
+            let mask = Self.mask(prefixLength: prefix)
+            let maskText = draft.mask.trimmingCharacters(in: .whitespaces)
+            if maskText.isEmpty || IPv4Address(parsing: maskText) == mask {
+                draft.network = String(parts[0])
+                draft.mask = mask.description
+            }
+        }
+        let rangeIsEmpty = [draft.rangeStart, draft.rangeEnd, draft.server].allSatisfy { $0.trimmingCharacters(in: .whitespaces).isEmpty }
+        guard replacingRange || rangeIsEmpty,
+              let network = IPv4Address(parsing: draft.network.trimmingCharacters(in: .whitespaces)),
+              let mask = IPv4Address(parsing: draft.mask.trimmingCharacters(in: .whitespaces)),
+              isContiguous(mask), (shortestPrefix...longestPrefix).contains(mask.value.nonzeroBitCount), network.value & ~mask.value == 0
+        else { return draft }
+        draft.server = IPv4Address(value: network.value + 1).description
+        draft.rangeStart = IPv4Address(value: network.value + reservedHostCount + 1).description
+        draft.rangeEnd = IPv4Address(value: (network.value | ~mask.value) - 1).description
+        return draft
+    }
+
+    static func isContiguous(_ mask: IPv4Address) -> Bool {
+        let inverted = ~mask.value
+        return inverted & (inverted &+ 1) == 0
+    }
 
     /// Parses and checks a draft; returns settings (reservations and version left to the caller) or every problem found.
-    public static func settings(from draft: DHCPDraft) -> Result<DHCPSettings, ValidationFailure> {
+    public static func settings(from typed: DHCPDraft) -> Result<DHCPSettings, ValidationFailure> {
+        let draft = completing(typed, replacingRange: false)
         var problems: [Problem] = []
         func address(_ text: String, _ field: String, _ label: String) -> IPv4Address? {
             let trimmed = text.trimmingCharacters(in: .whitespaces)
@@ -155,62 +244,65 @@ public enum DHCPRules {
             return value
         }
         func seconds(_ text: String, _ field: String, _ label: String, minimum: Int) -> Int? {
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                problems.append(Problem(.dhcpInvalid, field: field, "Enter the \(label) as a whole number of seconds."))
+            guard let value = LeaseDuration.parse(text) else {
+                problems.append(Problem(.dhcpInvalid, field: field, "Enter the \(label) as a duration like “1 day”, “12 hours” or “90 minutes”, or as a number of seconds."))
                 return nil
             }
             guard value >= minimum else {
                 problems.append(Problem(.dhcpInvalid, field: field, "The \(label) must be at least \(minimum) seconds."))
                 return nil
             }
-            guard value <= 100 * 365 * 86_400 else {
+            guard value <= LeaseDuration.maximum else {
                 problems.append(Problem(.dhcpInvalid, field: field, "The \(label) cannot be longer than 100 years."))
                 return nil
             }
             return value
         }
-        func list(_ text: String, _ field: String, _ label: String) -> [IPv4Address] {
-            let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            var result: [IPv4Address] = []
-            for part in parts {
-                guard let value = IPv4Address(parsing: part) else {
-                    problems.append(Problem(.dhcpInvalid, field: field, "“\(part)” in \(label) is not an IPv4 address. Separate addresses with commas."))
-                    continue
-                }
-                result.append(value)
-            }
-            if result.count > 16 { problems.append(Problem(.dhcpInvalid, field: field, "At most 16 \(label) can be given.")) }
-            return result
-        }
 
-        let network = address(draft.network, "network", "network address")
+        let network: IPv4Address?
+        if draft.network.contains("/") {
+            // `completing` splits a valid subnet; one left whole disagrees with the mask or does not parse.
+            let parts = draft.network.trimmingCharacters(in: .whitespaces).split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2, IPv4Address(parsing: String(parts[0])) != nil, let prefix = Int(parts[1]), (0...32).contains(prefix) {
+                problems.append(Problem(.dhcpInvalid, field: "mask", "The network mask \(draft.mask.trimmingCharacters(in: .whitespaces)) disagrees with /\(prefix) in the network address: clear the mask or write the network without the prefix."))
+            } else {
+                problems.append(Problem(.dhcpInvalid, field: "network", "“\(draft.network.trimmingCharacters(in: .whitespaces))” is not a network address or a subnet like 192.168.50.0/24."))
+            }
+            network = nil
+        } else {
+            network = address(draft.network, "network", "network address")
+        }
         let mask = address(draft.mask, "mask", "network mask")
         let start = address(draft.rangeStart, "rangeStart", "starting IP address")
         let end = address(draft.rangeEnd, "rangeEnd", "ending IP address")
         let server = address(draft.server, "server", "virtual DHCP server address")
         let gatewayText = draft.gateway.trimmingCharacters(in: .whitespaces)
         let gateway = gatewayText.isEmpty ? nil : address(gatewayText, "gateway", "default gateway address")
-        let dns = list(draft.dnsServers, "dnsServers", "DNS servers")
-        let wins = list(draft.winsServers, "winsServers", "WINS servers")
+        let dns = addressList(draft.dnsServers, "dnsServers", "DNS servers", problems: &problems)
+        let wins = addressList(draft.winsServers, "winsServers", "WINS servers", problems: &problems)
         let lease = seconds(draft.leaseTime, "leaseTime", "IP address lease time", minimum: minimumLease)
         let renewal = seconds(draft.renewalTime, "renewalTime", "lease renewal time", minimum: minimumRenewal)
         let rebinding = seconds(draft.rebindingTime, "rebindingTime", "lease rebinding time", minimum: minimumRebinding)
 
+        var scopeIsValid = false
         if let mask {
             let inverted = ~mask.value
-            if inverted & (inverted &+ 1) != 0 || mask.value.nonzeroBitCount < 8 || mask.value.nonzeroBitCount > 28 {
-                problems.append(Problem(.dhcpInvalid, field: "mask", "\(mask) is not a network mask from 255.0.0.0 to 255.255.255.240 (ones, then zeros)."))
+            if !isContiguous(mask) || !(shortestPrefix...longestPrefix).contains(mask.value.nonzeroBitCount) {
+                problems.append(Problem(.dhcpInvalid, field: "mask", "\(mask) is not a network mask from 255.0.0.0 to 255.255.255.224 (/8 to /27, ones, then zeros): the first \(reservedHostCount) host addresses are reserved, so a smaller network has no room for a range."))
             } else if let network, network.value & inverted != 0 {
                 problems.append(Problem(.dhcpInvalid, field: "network", "\(network) has host bits set for mask \(mask); the network address is \(IPv4Address(value: network.value & mask.value))."))
+            } else if let network, let forbidden = forbiddenNetworks.first(where: { network.value & Self.mask(prefixLength: $0.prefixLength).value == $0.network.value }) {
+                problems.append(Problem(.dhcpInvalid, field: "network", "\(network) is in the \(forbidden.name) block, which no host may use as a LAN. Choose a private network such as 192.168.x.0/24 or 10.x.y.0/24."))
             } else if let network, let start, let end, let server {
                 let first = network.value + 1, last = network.value | inverted
                 let firstAllowed = network.value + reservedHostCount + 1
+                let before = problems.count
                 for (value, field, label) in [(start, "rangeStart", "starting"), (end, "rangeEnd", "ending"), (server, "server", "server")] as [(IPv4Address, String, String)] {
                     if value.value & mask.value != network.value || value.value == network.value || value.value == last {
                         problems.append(Problem(.dhcpInvalid, field: field, "The \(label) address \(value) must be a host address inside \(network)/\(mask.value.nonzeroBitCount)."))
                     }
                 }
-                if problems.isEmpty {
+                if problems.count == before {
                     if start.value < firstAllowed {
                         problems.append(Problem(.dhcpInvalid, field: "rangeStart", "The first \(reservedHostCount) host addresses are reserved: the starting address must be \(IPv4Address(value: firstAllowed)) or higher."))
                     }
@@ -223,18 +315,37 @@ public enum DHCPRules {
                     if let gateway, gateway.value & mask.value != network.value || gateway.value == network.value || gateway.value == last || gateway == server {
                         problems.append(Problem(.dhcpInvalid, field: "gateway", "The default gateway must be a host address inside the network, other than the server's."))
                     }
+                    scopeIsValid = problems.count == before
                 }
             }
         }
         if let lease, let renewal, let rebinding, !(renewal < rebinding && rebinding < lease) {
             problems.append(Problem(.dhcpInvalid, field: "renewalTime", "The renewal time must be shorter than the rebinding time, and the rebinding time shorter than the lease time."))
         }
+        let options = options(from: draft, scope: scopeIsValid ? network.flatMap { n in mask.map { (n, $0) } } : nil, problems: &problems)
         guard problems.isEmpty, let network, let mask, let start, let end, let server, let lease, let renewal, let rebinding else {
             return .failure(ValidationFailure(problems))
         }
         return .success(DHCPSettings(
             isEnabled: draft.isEnabled, network: network, mask: mask, rangeStart: start, rangeEnd: end, server: server, gateway: gateway,
-            dnsServers: dns, winsServers: wins, leaseTime: lease, renewalTime: renewal, rebindingTime: rebinding))
+            dnsServers: dns, winsServers: wins, leaseTime: lease, renewalTime: renewal, rebindingTime: rebinding,
+            domainName: options.domainName, searchDomains: options.searchDomains, classlessRoutes: options.routes, mtu: options.mtu,
+            ntpServers: options.ntpServers, boot: options.boot))
+    }
+
+    /// A comma-separated list of IPv4 addresses, at most `maximumServers`.
+    static func addressList(_ text: String, _ field: String, _ label: String, problems: inout [Problem]) -> [IPv4Address] {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var result: [IPv4Address] = []
+        for part in parts {
+            guard let value = IPv4Address(parsing: part) else {
+                problems.append(Problem(.dhcpInvalid, field: field, "“\(part)” in \(label) is not an IPv4 address. Separate addresses with commas."))
+                continue
+            }
+            result.append(value)
+        }
+        if result.count > maximumServers { problems.append(Problem(.dhcpInvalid, field: field, "At most \(maximumServers) \(label) can be given.")) }
+        return result
     }
 }
 

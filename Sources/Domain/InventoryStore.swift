@@ -1,3 +1,4 @@
+import Foundation
 import Packets
 
 /// The persistent inventory: networks, VMs, NICs, adapter bindings, and the event log.
@@ -71,6 +72,9 @@ public protocol InventoryWriter: InventoryReader {
     func save(_ settings: DHCPSettings, for network: NetworkID) throws
     /// Forgets every lease of an adapter that is gone.
     func deleteLeases(of mac: MACAddress) throws
+    /// Marks a lease expired at `time` (kept, so its client may ask for the address again);
+    /// returns it with its new expiry, or nil when there is none.
+    func expireLease(of network: NetworkID, address: IPv4Address, at time: Date) throws -> DHCPLease?
 }
 
 /// What the switching core is told after each committed change. Calls come after the

@@ -68,6 +68,10 @@ public struct NetworkService: Sendable {
                 }
                 toConnect.append(nic)
             }
+            if let dhcp {
+                problems += try DHCPService.scopeConflicts(dhcp, of: nil, kind: kind, db: db, hostNetworks: [])
+                    .map { Problem($0.code, field: "file", "DHCP settings in the file: \($0.message)") }
+            }
             guard problems.isEmpty else { throw ValidationFailure(problems) }
 
             let network = VirtualNetwork(id: .generate(), name: name, kind: kind, notes: draft.notes, createdAt: now, changedAt: now)

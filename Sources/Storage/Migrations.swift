@@ -106,6 +106,20 @@ enum Migrations {
                 ALTER TABLE nic ADD COLUMN allows_mac_spoofing INTEGER NOT NULL DEFAULT 0 CHECK (allows_mac_spoofing IN (0, 1));
                 """)
         }
+        migrator.registerMigration("v6-dhcp-options") { db in
+            // Lists are comma-separated; a route is "10.20.0.0/16 via 192.168.50.254".
+            try db.execute(sql: """
+                ALTER TABLE dhcp_settings ADD COLUMN domain_name TEXT CHECK (domain_name IS NULL OR length(domain_name) BETWEEN 1 AND 253);
+                ALTER TABLE dhcp_settings ADD COLUMN search_domains TEXT NOT NULL DEFAULT '';
+                ALTER TABLE dhcp_settings ADD COLUMN classless_routes TEXT NOT NULL DEFAULT '';
+                ALTER TABLE dhcp_settings ADD COLUMN mtu INTEGER CHECK (mtu IS NULL OR mtu BETWEEN 68 AND 65535);
+                ALTER TABLE dhcp_settings ADD COLUMN ntp TEXT NOT NULL DEFAULT '';
+                ALTER TABLE dhcp_settings ADD COLUMN next_server TEXT;
+                ALTER TABLE dhcp_settings ADD COLUMN boot_file_bios TEXT CHECK (boot_file_bios IS NULL OR length(CAST(boot_file_bios AS BLOB)) BETWEEN 1 AND 127);
+                ALTER TABLE dhcp_settings ADD COLUMN boot_file_uefi TEXT CHECK (boot_file_uefi IS NULL OR length(CAST(boot_file_uefi AS BLOB)) BETWEEN 1 AND 127);
+                ALTER TABLE dhcp_settings ADD COLUMN boot_file_ipxe TEXT CHECK (boot_file_ipxe IS NULL OR length(CAST(boot_file_ipxe AS BLOB)) BETWEEN 1 AND 255);
+                """)
+        }
         return migrator
     }()
 

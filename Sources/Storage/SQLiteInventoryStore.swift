@@ -19,7 +19,7 @@ public struct SQLiteInventoryStore: InventoryStore {
 
     public func write<T>(_ body: (any InventoryWriter) throws -> T) throws -> T {
         do {
-            return try database.write { db in try body(SQLiteInventoryAccess(db: db)) }
+            return try database.write(refusing: .change) { db in try body(SQLiteInventoryAccess(db: db)) }
         } catch let error as DatabaseError {
             throw ConstraintMapping.failure(for: error) ?? error
         }
@@ -30,6 +30,12 @@ enum ConstraintMapping {
     /// The domain's word for a constraint violation, or nil when the error is something else.
     static func failure(for error: DatabaseError) -> ValidationFailure? {
         let message = error.message ?? ""
+        if error.resultCode == .SQLITE_FULL {
+            return ValidationFailure(.storageFull, """
+                Not saved: the disk that holds vnetd's data folder is full. Nothing was changed. \
+                Free some space on it and submit the form again.
+                """)
+        }
         switch error.extendedResultCode {
         case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY:
             if message.contains("network.name_key") {
@@ -254,86 +260,6 @@ struct SQLiteInventoryAccess: InventoryWriter {
             INSERT INTO host_adapter (name, is_bound, changed_at) VALUES (?, 0, strftime('%s', 'now') * 1000)
             ON CONFLICT (name) DO NOTHING
             """, arguments: [name])
-    }
-
-    // MARK: DHCP
-
-    func dhcpSettings(of network: NetworkID) throws -> DHCPSettings? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM dhcp_settings WHERE network_id = ?", arguments: [network.rawValue]) else {
-            return nil
-        }
-        return try Self.settings(row, reservations: reservations(of: network))
-    }
-
-    func allDHCPSettings() throws -> [(NetworkID, DHCPSettings)] {
-        try Row.fetchAll(db, sql: "SELECT * FROM dhcp_settings").compactMap { row in
-            let id = NetworkID(rawValue: row["network_id"])
-            return try Self.settings(row, reservations: reservations(of: id)).map { (id, $0) }
-        }
-    }
-
-    private func reservations(of network: NetworkID) throws -> [DHCPReservation] {
-        try Row.fetchAll(db, sql: "SELECT * FROM dhcp_reservation WHERE network_id = ? ORDER BY address", arguments: [network.rawValue]).compactMap { row in
-            guard let mac = MACAddress(parsing: row["mac"]), let address = IPv4Address(parsing: row["address"]) else { return nil }
-            return DHCPReservation(mac: mac, address: address, hostName: row["host_name"])
-        }.sorted { $0.address < $1.address }
-    }
-
-    func save(_ settings: DHCPSettings, for network: NetworkID) throws {
-        try db.execute(sql: """
-            INSERT INTO dhcp_settings (network_id, enabled, network, mask, range_start, range_end, server, gateway, dns, wins,
-                                       lease_time, renewal_time, rebinding_time, version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (network_id) DO UPDATE SET enabled = excluded.enabled, network = excluded.network, mask = excluded.mask,
-                range_start = excluded.range_start, range_end = excluded.range_end, server = excluded.server,
-                gateway = excluded.gateway, dns = excluded.dns, wins = excluded.wins, lease_time = excluded.lease_time,
-                renewal_time = excluded.renewal_time, rebinding_time = excluded.rebinding_time, version = excluded.version
-            """, arguments: [
-                network.rawValue, settings.isEnabled, settings.network.description, settings.mask.description,
-                settings.rangeStart.description, settings.rangeEnd.description, settings.server.description,
-                settings.gateway?.description, settings.dnsServers.map(\.description).joined(separator: ","),
-                settings.winsServers.map(\.description).joined(separator: ","), settings.leaseTime, settings.renewalTime,
-                settings.rebindingTime, settings.version,
-            ])
-        try db.execute(sql: "DELETE FROM dhcp_reservation WHERE network_id = ?", arguments: [network.rawValue])
-        for reservation in settings.reservations {
-            try db.execute(sql: "INSERT INTO dhcp_reservation (network_id, mac, address, host_name) VALUES (?, ?, ?, ?)",
-                           arguments: [network.rawValue, reservation.mac.description, reservation.address.description, reservation.hostName])
-        }
-    }
-
-    func leases(of network: NetworkID) throws -> [DHCPLease] {
-        try Row.fetchAll(db, sql: "SELECT * FROM dhcp_lease WHERE network_id = ?", arguments: [network.rawValue]).compactMap(Self.lease)
-            .sorted { $0.address < $1.address }
-    }
-
-    func leases(of mac: MACAddress) throws -> [DHCPLease] {
-        try Row.fetchAll(db, sql: "SELECT * FROM dhcp_lease WHERE mac = ?", arguments: [mac.description]).compactMap(Self.lease)
-    }
-
-    func deleteLeases(of mac: MACAddress) throws {
-        try db.execute(sql: "DELETE FROM dhcp_lease WHERE mac = ?", arguments: [mac.description])
-    }
-
-    static func settings(_ row: Row, reservations: [DHCPReservation]) -> DHCPSettings? {
-        func address(_ column: String) -> IPv4Address? { (row[column] as String?).flatMap(IPv4Address.init(parsing:)) }
-        func list(_ column: String) -> [IPv4Address] {
-            (row[column] as String? ?? "").split(separator: ",").compactMap { IPv4Address(parsing: String($0)) }
-        }
-        guard let network = address("network"), let mask = address("mask"), let start = address("range_start"),
-              let end = address("range_end"), let server = address("server") else { return nil }
-        return DHCPSettings(
-            isEnabled: row["enabled"], network: network, mask: mask, rangeStart: start, rangeEnd: end, server: server,
-            gateway: address("gateway"), dnsServers: list("dns"), winsServers: list("wins"), leaseTime: row["lease_time"],
-            renewalTime: row["renewal_time"], rebindingTime: row["rebinding_time"], reservations: reservations, version: row["version"])
-    }
-
-    static func lease(_ row: Row) -> DHCPLease? {
-        guard let address = IPv4Address(parsing: row["address"]), let mac = MACAddress(parsing: row["mac"]) else { return nil }
-        let clientID: Data = row["client_id"]
-        let expires: Int64 = row["expires_at"]
-        return DHCPLease(network: NetworkID(rawValue: row["network_id"]), address: address, mac: mac, clientID: [UInt8](clientID),
-                         hostName: row["host_name"], expires: date(expires))
     }
 
     // MARK: row mapping

@@ -56,7 +56,7 @@ struct DHCPPageTests {
         (["renewalTime": "3200"], "renewal time must be shorter than the rebinding time"),
         (["dnsServers": "8.8.8.8, nine"], "“nine” in DNS servers is not an IPv4 address"),
         (["gateway": "10.1.1.1"], "default gateway must be a host address inside"),
-        (["leaseTime": "soon"], "whole number of seconds"),
+        (["leaseTime": "soon"], "as a duration like “1 day”"),
     ])
     func eachRuleIsAClearMessageAndNothingChanges(overrides: [String: String], message: String) throws {
         let site = try SiteFixture()

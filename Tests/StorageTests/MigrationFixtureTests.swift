@@ -53,9 +53,13 @@ struct MigrationFixtureTests {
         INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message, actor)
             VALUES (1800000004000, 'administrator.added', 'administrator', 'Admin', 'Admin', 'written by v4', 'Admin');
         """,
+        """
+        UPDATE nic SET allows_mac_spoofing = 1 WHERE id = '7b2e4c0a-3d4e-4f50-a162-000000000002';
+        UPDATE dhcp_settings SET version = 3 WHERE network_id = '5f0c2a8e-1b2c-4d3e-8f40-000000000002';
+        """,
     ]
 
-    /// Rewrites Fixtures/v1…v4.sqlite. Run once when a migration is added, then commit the files:
+    /// Rewrites Fixtures/v1…v5.sqlite. Run once when a migration is added, then commit the files:
     /// `VNETD_WRITE_STORAGE_FIXTURES=1 swift test --filter MigrationFixtureTests/writeFixtures`.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["VNETD_WRITE_STORAGE_FIXTURES"] == "1"))
     func writeFixtures() throws {
@@ -87,7 +91,7 @@ struct MigrationFixtureTests {
         }
     }
 
-    @Test(arguments: 1...4)
+    @Test(arguments: 1...5)
     func anEarlierDatabaseIsMigratedAndKeepsItsData(version: Int) throws {
         let folder = try Self.folder(withFixture: version)
         defer { folder.remove() }
@@ -122,7 +126,7 @@ struct MigrationFixtureTests {
         #expect(nics.map(\.slot) == [1, 2])
         #expect(nics.map(\.mac) == [MACAddress(parsing: "00:03:ff:00:00:07"), MACAddress(parsing: "02:aa:bb:cc:dd:ee")])
         #expect(nics.map(\.networkID) == [Self.guests, nil])
-        #expect(nics.allSatisfy { !$0.allowsMACSpoofing }, "v5's new column starts off")
+        #expect(nics.map(\.allowsMACSpoofing) == [false, version >= 5], "v5's new column starts off")
 
         let settings = try store.read { try $0.dhcpSettings(of: Self.guests) }
         guard version >= 3 else {
@@ -133,6 +137,10 @@ struct MigrationFixtureTests {
         #expect(settings?.rangeStart == IPv4Address(192, 168, 131, 16))
         #expect(settings?.dnsServers == [IPv4Address(192, 168, 131, 2), IPv4Address(192, 168, 131, 3)])
         #expect(settings?.leaseTime == 86400)
+        #expect(settings?.version == (version >= 5 ? 3 : 2))
+        // v6's options start empty: no domain, routes, MTU, NTP or network boot.
+        #expect(settings?.domainName == nil && settings?.mtu == nil && settings?.boot.isEmpty == true)
+        #expect(settings?.searchDomains == [] && settings?.classlessRoutes == [] && settings?.ntpServers == [])
         #expect(settings?.reservations == [DHCPReservation(mac: MACAddress(value: 0x0003FF000009), address: IPv4Address(192, 168, 131, 50), hostName: "db")])
         #expect(try store.read { try $0.leases(of: Self.guests) } == [DHCPLease(
             network: Self.guests, address: IPv4Address(192, 168, 131, 16), mac: MACAddress(value: 0x0003FF000007),
