@@ -36,6 +36,7 @@ public struct DropCounts: Sendable, Equatable {
     public var linkLocal: UInt64 = 0
     public var spoofedSource: UInt64 = 0
     public var dhcpFiltered: UInt64 = 0
+    public var looped: UInt64 = 0
 
     public init() {}
 
@@ -52,6 +53,7 @@ public struct DropCounts: Sendable, Equatable {
         case .linkLocal: linkLocal &+= 1
         case .spoofedSource: spoofedSource &+= 1
         case .dhcpFiltered: dhcpFiltered &+= 1
+        case .looped: looped &+= 1
         }
     }
 
@@ -67,10 +69,12 @@ public struct DropCounts: Sendable, Equatable {
         case .linkLocal: linkLocal
         case .spoofedSource: spoofedSource
         case .dhcpFiltered: dhcpFiltered
+        case .looped: looped
         }
     }
 
-    /// Drops that mean trouble; same-segment filtering is normal switch behaviour.
+    /// Drops that mean trouble; same-segment filtering is normal switch behaviour, and so is the
+    /// host's copy of a VM's broadcast coming back (`looped`).
     public var total: UInt64 {
         malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload &+ linkLocal &+ spoofedSource &+ dhcpFiltered
     }
@@ -90,6 +94,7 @@ public struct DropCounts: Sendable, Equatable {
             case .linkLocal: sum.linkLocal = value
             case .spoofedSource: sum.spoofedSource = value
             case .dhcpFiltered: sum.dhcpFiltered = value
+            case .looped: sum.looped = value
             }
         }
         return sum

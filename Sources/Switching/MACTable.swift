@@ -89,6 +89,13 @@ public struct MACTable {
         if pinned[address.value] == port { pinned[address.value] = nil }
     }
 
+    /// True when `address` is pinned to a port other than `port`.
+    @inline(__always)
+    public func isPinned(_ address: MACAddress, elsewhereThan port: PortID) -> Bool {
+        guard !pinned.isEmpty, let owner = pinned[address.value] else { return false }
+        return owner != port
+    }
+
     /// Records that `address` was seen on `port` at `now` (milliseconds, monotonic).
     @discardableResult
     public mutating func learn(_ address: MACAddress, on port: PortID, now: Int64) -> LearnResult {

@@ -36,6 +36,10 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// DHCP kept apart while the network's own server is on: a server reply from a VM or the LAN,
     /// or DHCP between the VMs and the LAN.
     case dhcpFiltered
+    /// A frame from the LAN whose source is a VM's own (pinned) MAC: the host's copy of a VM's
+    /// broadcast coming back through the adapter, or a loop in the LAN. Never switched, so a VM's
+    /// frame is never delivered twice.
+    case looped
 
     public var label: String {
         switch self {
@@ -49,6 +53,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .linkLocal: "link-local control frame (STP, LACP, PAUSE)"
         case .spoofedSource: "MAC spoofing"
         case .dhcpFiltered: "DHCP kept apart (built-in server on)"
+        case .looped: "came back from the LAN with a VM's address (the host's copy, or a loop)"
         }
     }
 }

@@ -11,7 +11,8 @@ import Packets
 /// link-local control frames (STP, PAUSE) are never forwarded; every port's own MAC is pinned
 /// (`PortRole`); a VM port sends only from its NIC's MAC unless the NIC allows spoofing; and
 /// while the network's DHCP server is on (`dhcpGuard`), no VM or LAN host can answer DHCP and
-/// DHCP does not cross between the VMs and the LAN.
+/// DHCP does not cross between the VMs and the LAN; a frame from the uplink with a VM's own
+/// source is a copy coming back (the host's, or a LAN loop) and is never switched.
 ///
 /// Threading: one switch belongs to one I/O thread; no locks. Nothing on the frame path
 /// allocates: members live in an array, counters in a parallel array.
@@ -84,6 +85,11 @@ public final class VirtualSwitch {
 
     public func isMember(_ port: PortID) -> Bool { members.contains(port) }
 
+    /// What a member is (services ask who a frame's port speaks for).
+    public func role(of port: PortID) -> PortRole? {
+        members.firstIndex(of: port).map { roles[$0] }
+    }
+
     private static func pinnedAddress(_ role: PortRole) -> MACAddress? {
         switch role {
         case .plain: nil
@@ -112,9 +118,14 @@ public final class VirtualSwitch {
             return
         }
         let ingressRole = roles[inSlot]
-        if case .vm(let mac, false) = ingressRole, source != mac {
+        switch ingressRole {
+        case .vm(let mac, false) where source != mac:
             counters[inSlot].rxDrops.count(.spoofedSource)
             return
+        case .uplink where table.isPinned(source, elsewhereThan: ingress):
+            counters[inSlot].rxDrops.count(.looped)
+            return
+        default: break
         }
         // DHCP apart while the network's server is on: no rogue server in a VM, no LAN server
         // answering VMs, no VM request reaching the LAN (below, on egress).
