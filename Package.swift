@@ -42,7 +42,12 @@ let package = Package(
         .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "DHCP", dependencies: ["Packets"], swiftSettings: strictness),
-        .target(name: "CLinuxNet", cSettings: [.define("_GNU_SOURCE")]),
+        .systemLibrary(
+            name: "CNetlinkRoute",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-route-3-dev"])]
+        ),
+        .target(name: "CLinuxNet", dependencies: ["CNetlinkRoute"], cSettings: [.define("_GNU_SOURCE")]),
         .systemLibrary(name: "CCrypt"),
         .target(name: "Credentials", dependencies: ["CCrypt", "Domain"], swiftSettings: strictness),
         .target(

@@ -15,9 +15,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifndef PACKET_IGNORE_OUTGOING
-#define PACKET_IGNORE_OUTGOING 23
-#endif
 
 int vnetd_tap_open(const char *name, int vnet_hdr) {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -84,8 +81,9 @@ int vnetd_packet_socket(void) {
     // PACKET_VNET_HDR: every frame crosses with a virtio-net header, so a checksum left
     // unfinished (a local veth) or a GRO'd 64 KiB frame from the LAN arrives saying so, and
     // a whole TCP segment for the LAN is segmented by the kernel (or the NIC) on the way out.
-    if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one) < 0 ||
-        setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0 ||
+    // Outgoing frames are not ignored: the host's own, for its VMs, are let in by the filter;
+    // the kernel never loops back what this socket sent.
+    if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof one) < 0 ||
         setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0) {
         int error = errno;
         close(fd);
@@ -125,15 +123,36 @@ static uint32_t high_half(const uint8_t *mac) {
     return (uint32_t)mac[0] << 8 | mac[1];
 }
 
+/// Appends "accept when the destination is one of `count` addresses", falling through otherwise.
+static size_t match_destinations(struct sock_filter *code, size_t n, const uint8_t *macs, int count, uint32_t accept) {
+    for (int i = 0; i < count; i++) {
+        const uint8_t *mac = macs + 6 * i;
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2);
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, low_word(mac), 0, 3);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, high_half(mac), 0, 1);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, accept);
+    }
+    return n;
+}
+
 int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_t *own, int all_unicast) {
     enum { ACCEPT = 0x40000 };
     if (count < 0) return -EINVAL;
-    size_t most = 3 + (all_unicast ? 6 : (size_t)count * 5 + 1);
+    size_t incoming = 3 + (all_unicast ? 6 : (size_t)count * 5 + 1);
+    size_t outgoing = 6 + 3 + (size_t)count * 5 + 1;
+    size_t most = 3 + incoming + outgoing;
     if (most > BPF_MAXINSNS) return -E2BIG;
     struct sock_filter *code = calloc(most, sizeof *code);
     if (code == NULL) return -ENOMEM;
     size_t n = 0;
-    // Broadcast and multicast: the group bit of the destination's first byte.
+    // Outgoing (the host's own frames on the adapter) apart from the rest.
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE);
+    code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1);
+    size_t to_outgoing = n;
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);  // offset set below
+
+    // From the LAN. Broadcast and multicast: the group bit of the destination's first byte.
     code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0);
     code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 1);
     code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
@@ -147,16 +166,31 @@ int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_
         code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
         code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
     } else {
-        for (int i = 0; i < count; i++) {
-            const uint8_t *mac = macs + 6 * i;
-            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 2);
-            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, low_word(mac), 0, 3);
-            code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 0);
-            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, high_half(mac), 0, 1);
-            code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
-        }
+        n = match_destinations(code, n, macs, count, ACCEPT);
         code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
     }
+
+    // From the host: only what the host's stack sent (its source is the adapter's address, not
+    // another packet socket's), and only broadcast, multicast or unicast to the network's VMs,
+    // never the host's traffic with the LAN.
+    code[to_outgoing].k = (uint32_t)(n - to_outgoing - 1);
+    if (own != NULL) {
+        size_t drop_jumps[2];
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8);
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, low_word(own), 1, 0);
+        drop_jumps[0] = n;
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6);
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, high_half(own), 1, 0);
+        drop_jumps[1] = n;
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0);
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 1, 0, 1);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, ACCEPT);
+        n = match_destinations(code, n, macs, count, ACCEPT);
+        for (int i = 0; i < 2; i++) code[drop_jumps[i]].k = (uint32_t)(n - drop_jumps[i] - 1);
+    }
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
     struct sock_fprog program = { .len = (unsigned short)n, .filter = code };
     int result = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0 ? -errno : 0;
     free(code);

@@ -46,6 +46,9 @@ extension Dataplane {
             port.fabric = fabric
             uplink.port = port
             uplink.failure = nil
+            if let reason = port.hostAccessFailure {
+                logger.warning("uplink on \(uplink.adapter) without host access", metadata: ["reason": "\(reason)"])
+            }
         } catch {
             uplink.failure = error.isPermissionDenied
                 ? "Needs CAP_NET_RAW: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to use host adapters."

@@ -35,6 +35,16 @@ public struct UplinkFilter: Equatable, Sendable {
 /// unfinished checksum from the LAN side says so and is finished (in software, or by a TAP's
 /// guest) where needed, and whole TCP segments from VMs are handed to the kernel to segment.
 ///
+/// The host and the VMs talk as on a Linux bridge. The host's own frames leaving the adapter come
+/// in as outgoing frames (the filter lets in those from the adapter's MAC for the VMs: broadcast,
+/// multicast, unicast to a VM's MAC); the switch never sends them back here, as they came from
+/// this port. Frames for the host (to the adapter's MAC, broadcast, multicast) are written to a
+/// TAP of vnetd's own (`vnd…`, see `vnetd_host_injector_open`) that the kernel redirects into the
+/// adapter's receive path, because a packet socket's frames go to the wire only; unicast to the
+/// host goes nowhere else. The copy the socket then sees coming in carries a VM's source and is
+/// dropped by the switch (a VM's pinned MAC arriving from the uplink). Without CAP_NET_ADMIN the
+/// uplink works without host access and says so (`hostAccessFailure`).
+///
 /// When the adapter disappears or goes down, sends fail with ENETDOWN/ENXIO: the port closes and
 /// says so; the dataplane retries every few seconds and re-attaches when the adapter is back.
 public final class PacketSocketPort: IOPort {
@@ -44,14 +54,22 @@ public final class PacketSocketPort: IOPort {
     public private(set) var filter: UplinkFilter
     /// Frames the kernel dropped for this socket (receive queue full), since it opened.
     public private(set) var kernelDrops: UInt64 = 0
+    /// Why frames for the host cannot reach it, when they cannot.
+    public private(set) var hostAccessFailure: String?
     private var fd: Int32
+    /// The TAP that hands frames to the host's stack, or -1.
+    private var hostFD: Int32 = -1
+    /// The adapter's MAC as one integer, for the per-frame test (all ones: none).
+    private let ownAddress: UInt64
     /// The virtio-net header of the frame just read (PACKET_VNET_HDR).
     private var header = [UInt8](repeating: 0, count: OffloadInfo.headerSize)
 
     public init(id: PortID, loop: EventLoop, adapter: String, filter: UplinkFilter) throws(SystemError) {
         self.adapter = adapter
         self.filter = filter
-        adapterMAC = HostInterfaceScanner().interface(named: adapter)?.mac
+        let mac = HostInterfaceScanner().interface(named: adapter)?.mac
+        adapterMAC = mac
+        ownAddress = mac?.value ?? .max
         fd = Int32(try Syscall.helper("open packet socket on \(adapter)") { Int(vnetd_packet_socket()) })
         super.init(id: id, loop: loop, bufferSize: 65_535 + 18 + 4)
         do {
@@ -63,7 +81,27 @@ public final class PacketSocketPort: IOPort {
             fd = -1
             throw error
         }
+        openHostAccess(mac)
         state = .attached
+    }
+
+    private func openHostAccess(_ mac: MACAddress?) {
+        guard let mac else {
+            hostAccessFailure = "The adapter has no MAC address: the host and the VMs cannot talk."
+            return
+        }
+        var name = [CChar](repeating: 0, count: 16)
+        let result = mac.octets.withUnsafeBufferPointer { octets in
+            name.withUnsafeMutableBufferPointer { vnetd_host_injector_open(adapter, octets.baseAddress, $0.baseAddress, $0.count) }
+        }
+        if result >= 0 {
+            hostFD = result
+            hostAccessFailure = nil
+        } else {
+            hostAccessFailure = -result == EPERM
+                ? "Needs CAP_NET_ADMIN for the host to reach its VMs (the VMs reach the LAN without it)."
+                : "The host cannot reach its VMs: \(String(cString: strerror(-result)))."
+        }
     }
 
     public override var endpoint: String { adapter }
@@ -137,6 +175,13 @@ public final class PacketSocketPort: IOPort {
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard fd >= 0 else { return .dropped(.notAttached) }
         let header = offload.header.flatMap { $0.count >= OffloadInfo.headerSize ? $0.baseAddress?.assumingMemoryBound(to: UInt8.self) : nil }
+        if hostFD >= 0, let destination = EthernetFrame.addresses(of: frame)?.destination {
+            let group = !destination.isUnicast
+            if group || destination.value == ownAddress {
+                let written = vnetd_tap_send(hostFD, header, frame.baseAddress?.assumingMemoryBound(to: UInt8.self), frame.count)
+                if !group { return written >= 0 ? .sent : .dropped(written == -Int(EAGAIN) ? .congested : .failed) }
+            }
+        }
         while true {
             let count = vnetd_packet_send(fd, header, frame.baseAddress?.assumingMemoryBound(to: UInt8.self), frame.count)
             if count >= 0 { return .sent }
@@ -158,6 +203,10 @@ public final class PacketSocketPort: IOPort {
     }
 
     public override func close() {
+        if hostFD >= 0 {
+            Syscall.close(hostFD)  // the TAP and its redirect go with it
+            hostFD = -1
+        }
         guard fd >= 0 else { return }
         loop.unregister(fd)
         Syscall.close(fd)

@@ -32,19 +32,21 @@ int vnetd_tap_set_mac(int fd, const uint8_t *mac);
 /// Index of an interface of this network namespace.
 int vnetd_interface_index(const char *name);
 
-/// An AF_PACKET raw socket that does not read back its own transmissions
-/// (PACKET_IGNORE_OUTGOING), reports 802.1Q tags (PACKET_AUXDATA), exchanges a virtio-net
-/// header with every frame (PACKET_VNET_HDR), non-blocking, with a large receive buffer. Made
-/// with protocol 0, it receives nothing until `vnetd_packet_bind`, so a filter attached first
-/// applies to every frame it ever queues. Returns the fd.
+/// An AF_PACKET raw socket that reports 802.1Q tags (PACKET_AUXDATA), exchanges a virtio-net
+/// header with every frame (PACKET_VNET_HDR), non-blocking, with a large receive buffer. It
+/// sees the adapter's outgoing frames too (never those it sent itself). Made with protocol 0,
+/// it receives nothing until `vnetd_packet_bind`, so a filter attached first applies to every
+/// frame it ever queues. Returns the fd.
 int vnetd_packet_socket(void);
 
 /// Binds the socket to one interface for every protocol, promiscuous.
 int vnetd_packet_bind(int fd, const char *interface_name);
 
-/// Attaches (or replaces) a classic BPF filter: broadcast and multicast pass; unicast passes
-/// when its destination is one of `count` addresses at `macs` (6 bytes each), or, with
-/// `all_unicast`, whatever its destination except `own` (may be NULL). -E2BIG: too many addresses.
+/// Attaches (or replaces) a classic BPF filter. Incoming: broadcast and multicast pass; unicast
+/// passes when its destination is one of `count` addresses at `macs` (6 bytes each), or, with
+/// `all_unicast`, whatever its destination except `own` (may be NULL). Outgoing: only frames
+/// from `own` (the host's stack), when broadcast, multicast or to one of `macs`; none without
+/// `own`. -E2BIG: too many addresses.
 int vnetd_packet_set_filter(int fd, const uint8_t *macs, int count, const uint8_t *own, int all_unicast);
 
 /// Receives one frame into `buffer` and its virtio-net header into `header` (10 bytes), with
@@ -59,6 +61,17 @@ long vnetd_packet_send(int fd, const uint8_t *header, const uint8_t *frame, size
 
 /// Frames the kernel queued for the socket and dropped (queue full) since the last call.
 int vnetd_packet_statistics(int fd, unsigned int *packets, unsigned int *drops);
+
+/// A TAP of vnetd's own, named `vndh<adapter's index>` (written to `name`, at least 16 bytes),
+/// whose every received frame the kernel redirects to the ingress of `adapter`: a frame vnetd
+/// writes to it reaches the host's stack as if it had arrived on the adapter (neighbour entries
+/// and routes stay on the adapter). It takes the adapter's MAC `mac`, has no IPv6, and goes away
+/// with the descriptor (also when vnetd dies). Needs CAP_NET_ADMIN. Returns the fd or -errno.
+int vnetd_host_injector_open(const char *adapter, const uint8_t *mac, char *name, size_t name_size);
+
+/// Writes one frame behind its virtio-net header (`header` NULL: a plain frame) to a TAP.
+/// Returns the bytes written or -errno.
+long vnetd_tap_send(int fd, const uint8_t *header, const uint8_t *frame, size_t length);
 
 /// A non-blocking unix stream socket listening on `path` (an existing file there is removed
 /// first). Returns the fd.
