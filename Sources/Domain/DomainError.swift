@@ -13,6 +13,8 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
         case dhcpInvalid, reservationInvalid
         case administratorNameInvalid, administratorNameTaken, administratorNotFound, lastAdministrator
         case passwordTooShort, passwordTooLong, passwordInvalid
+        /// The disk holding the store is full: nothing was written.
+        case storageFull
     }
 
     public let code: Code

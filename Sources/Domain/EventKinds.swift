@@ -20,6 +20,8 @@ extension EventKind {
     public static let nicDisconnected = EventKind(rawValue: "nic.disconnected")
     public static let nicMoved = EventKind(rawValue: "nic.moved")
     public static let nicAddressChanged = EventKind(rawValue: "nic.address-changed")
+    /// The disk holding the data folder was full: nothing could be stored for a while.
+    public static let storageFull = EventKind(rawValue: "storage.disk-full.error")
 }
 
 extension EventSubject {

@@ -32,11 +32,51 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
         return local &+ outside
     }
 
+    private let outage = Mutex<StorageOutage?>(nil)
+
+    /// Set while the disk holding the file is full (the last write failed with SQLITE_FULL).
+    public var currentOutage: StorageOutage? { outage.withLock { $0 } }
+
+    /// What a write refused for lack of space stands for, for the outage's event.
+    enum Refused {
+        case nothingCounted, change, leases(Int)
+    }
+
     /// Runs one write transaction and counts it, committed or not (a rolled-back one only
     /// costs a cache miss).
-    func write<T>(_ body: (GRDB.Database) throws -> T) throws -> T {
+    ///
+    /// A full disk (SQLITE_FULL) rolls the transaction back whole, as SQLite promises, and opens
+    /// an outage: nothing can be stored, not even an event saying so, so the outage is kept here
+    /// (the Event Viewer shows it, `SQLiteEventLog.page`) and goes into the file as one event in
+    /// the first transaction that commits once there is room again.
+    func write<T>(refusing refused: Refused = .nothingCounted, _ body: (GRDB.Database) throws -> T) throws -> T {
         defer { changes.add(1, ordering: .releasing) }
-        return try writer.write(body)
+        return try writer.writeWithoutTransaction { db in
+            let pending = outage.withLock { $0 }
+            do {
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    if let pending {
+                        _ = try SQLiteEventLog.insert(pending.event(endedAt: Date()), db)
+                    }
+                    return .commit
+                }
+                if pending != nil { outage.withLock { $0 = nil } }
+                return result!
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+                outage.withLock { current in
+                    var noted = current ?? StorageOutage(since: Date(), folder: (path as NSString).deletingLastPathComponent)
+                    switch refused {
+                    case .nothingCounted: break
+                    case .change: noted.refusedChanges += 1
+                    case .leases(let count): noted.refusedLeases += count
+                    }
+                    current = noted
+                }
+                throw error
+            }
+        }
     }
 
     public init(directory: String) throws {
@@ -83,5 +123,31 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
     public func close() throws {
         try watcher.close()
         try writer.close()
+    }
+}
+
+/// A time the disk holding the data folder was full, as the Event Viewer tells it.
+public struct StorageOutage: Sendable, Equatable {
+    public var since: Date
+    public var folder: String
+    /// Page and command-line changes refused.
+    public var refusedChanges = 0
+    /// DHCP leases not stored, so not acknowledged (their clients ask again).
+    public var refusedLeases = 0
+
+    /// While it lasts (`endedAt` nil) and once it is over.
+    func event(endedAt: Date?) -> Event {
+        let counts = "\(refusedChanges) change\(refusedChanges == 1 ? "" : "s") refused, " +
+            "\(refusedLeases) DHCP lease\(refusedLeases == 1 ? "" : "s") not granted (not acknowledged, so the clients asked again)"
+        let message = endedAt.map { end in
+            "The disk holding the data folder \(folder) was full until \(Self.time(end)): nothing could be saved; \(counts). Saving resumed by itself."
+        } ?? "The disk holding the data folder \(folder) is full: nothing can be saved; so far \(counts). Saving resumes by itself once space is freed."
+        return Event(time: since, kind: .storageFull, subject: EventSubject(kind: .server, name: "vnetd"), message: message, actor: nil)
+    }
+
+    private static func time(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+        return formatter.string(from: date) + " UTC"
     }
 }

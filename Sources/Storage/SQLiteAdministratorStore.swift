@@ -20,7 +20,11 @@ public struct SQLiteAdministratorStore: AdministratorStore {
     }
 
     public func writeAdministrators<T>(_ body: (any AdministratorWriter) throws -> T) throws -> T {
-        try database.write { db in try body(AdministratorAccess(db: db)) }
+        do {
+            return try database.write(refusing: .change) { db in try body(AdministratorAccess(db: db)) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw ConstraintMapping.failure(for: error) ?? error
+        }
     }
 }
 

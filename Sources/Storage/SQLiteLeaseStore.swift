@@ -13,7 +13,8 @@ public struct SQLiteLeaseStore: LeaseStore {
 
     public func save(_ records: [LeaseRecord]) throws {
         guard !records.isEmpty else { return }
-        try database.write { db in
+        let granted = records.filter { if case .bound = $0 { true } else { false } }.count
+        try database.write(refusing: .leases(granted)) { db in
             for record in records {
                 switch record {
                 case .bound(let lease):

@@ -46,12 +46,13 @@ final class VnetdUnderTest {
     let errors = ErrorRecords()
     var expectedErrors: [String] = []
 
-    init(adapters: [DiscoveredAdapter]? = nil) throws {
+    /// `dataDirectory`: where the store goes (a file system the test made); default: a fresh folder.
+    init(adapters: [DiscoveredAdapter]? = nil, dataDirectory: String? = nil) throws {
         folder = try TemporaryDirectory()
         let logger = errors.logger
         configuration = Configuration(
             listen: ListenAddress(host: "127.0.0.1", port: 0),
-            dataDirectory: folder.path + "/data",
+            dataDirectory: dataDirectory ?? folder.path + "/data",
             templatesDirectory: repositoryRoot + "/Templates",
             publicDirectory: repositoryRoot + "/Public",
             threads: 2,
