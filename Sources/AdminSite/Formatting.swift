@@ -105,6 +105,9 @@ enum Formatting {
         }
     }
 
+    /// What an id may keep unencoded in a query string: letters, digits and the dashes of a UUID.
+    static let idCharacters = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-"))
+
     static func eventRow(_ event: Event) -> [String: Any] {
         var row: [String: Any] = [
             "time": utc(event.time),
@@ -114,6 +117,9 @@ enum Formatting {
             "message": event.message,
         ]
         if let link = link(to: event.subject) { row["subjectLink"] = link }
+        if let id = event.subject.id, let encoded = id.addingPercentEncoding(withAllowedCharacters: Self.idCharacters) {
+            row["subjectFilter"] = "/events?object=\(event.subject.kind.rawValue):\(encoded)"
+        }
         if let actor = event.actor { row["actor"] = actor }
         return row
     }

@@ -123,6 +123,7 @@ private func buildApplication(
         dataplane = try Dataplane(
             configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory),
             leaseStore: leases, clock: clock, logger: logger)
+        dataplane.operationalEvents.connect(eventLog, clock: clock, logger: logger)
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in
             (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max), try db.allDHCPSettings())
         }

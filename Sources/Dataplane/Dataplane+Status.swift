@@ -92,7 +92,11 @@ extension Dataplane {
                 dhcp: dhcp)
             next.networks[id]?.sentHistory = fabric.sentHistory.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
         }
-        snapshot.withLock { $0 = next }
+        let previous = snapshot.withLock { current in
+            defer { current = next }
+            return current
+        }
+        noticeTransitions(from: previous, to: next)
     }
 
     static func kernelDropNote(_ drops: UInt64) -> String {

@@ -37,6 +37,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     let logger: Logger
     let clock: any Domain.Clock
     let snapshot = Mutex(StatusSnapshot())
+    /// Where port, uplink and DHCP transitions are recorded as events (see `Dataplane+Events`).
+    public let operationalEvents = OperationalEvents()
     private var persister: LeasePersister!
 
     // Loop-thread state.
@@ -61,9 +63,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         /// `nic.networkID` while a change is applied, so leaving always uses this.
         var memberOf: NetworkID?
         var failure: String?
-        /// Counters and history carried across moves and backend changes.
+        /// Counters and history carried across backend changes within one network; a move to
+        /// another network starts them again, so that network's totals and chart hold only its traffic.
         var counters = PortCounters()
         var history = TrafficHistory()
+        var countedOn: NetworkID?
 
         init(nic: VirtualNIC, id: PortID) {
             self.nic = nic
@@ -312,6 +316,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     private func joinSwitch(_ port: NICPort) {
         if port.memberOf != nil { leaveSwitch(port) }
         guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
+        if port.countedOn != network {
+            port.counters = PortCounters()
+            port.history = TrafficHistory()
+            port.countedOn = network
+        }
         fabric.attach(port.id, sink: backend, role: Self.role(of: port.nic), counters: port.counters, history: port.history)
         port.memberOf = network
         backend.fabric = fabric

@@ -20,6 +20,13 @@ extension EventKind {
     public static let nicDisconnected = EventKind(rawValue: "nic.disconnected")
     public static let nicMoved = EventKind(rawValue: "nic.moved")
     public static let nicAddressChanged = EventKind(rawValue: "nic.address-changed")
+    // Operational events, recorded by the data path (rate limited, never by an administrator).
+    public static let vmConnected = EventKind(rawValue: "port.vm-connected")
+    public static let vmDisconnected = EventKind(rawValue: "port.vm-disconnected.warning")
+    public static let tapDestroyed = EventKind(rawValue: "port.tap-destroyed.warning")
+    public static let uplinkLost = EventKind(rawValue: "uplink.lost.warning")
+    public static let uplinkRestored = EventKind(rawValue: "uplink.restored")
+    public static let dhcpPoolExhausted = EventKind(rawValue: "dhcp.pool-exhausted.warning")
     /// The disk holding the data folder was full: nothing could be stored for a while.
     public static let storageFull = EventKind(rawValue: "storage.disk-full.error")
 }

@@ -131,6 +131,6 @@ struct RestartTests {
         #expect(try again.get("/adapters").text.contains("name=\"bind\" value=\"eth0\" checked"))
         let events = try again.get("/events").text
         #expect(events.contains("network.created") && events.contains("vm.created") && events.contains("adapter.bound"))
-        #expect(events.contains(/network\.created<\/code><\/td>\s*<td>.*?<\/td>\s*<td>admin<\/td>/), "changes name the administrator who made them")
+        #expect(events.contains(/network\.created<\/code><\/td>\s*<td[^>]*>.*?<\/td>\s*<td data-label="By">admin<\/td>/), "changes name the administrator who made them")
     }
 }

@@ -30,7 +30,7 @@ struct DHCPPageTests {
         let settings = try #require(try site.store.read { try $0.dhcpSettings(of: network.id) })
         #expect(settings.isEnabled)
         #expect(settings.dnsServers == [IPv4Address(192, 168, 140, 2), IPv4Address(192, 168, 140, 3)])
-        #expect(site.get("/networks").bodyText.contains("<td>On</td>"))
+        #expect(site.get("/networks").bodyText.contains("<td data-label=\"DHCP scope\">192.168.140.16–192.168.140.254</td>"))
         #expect(site.get("/networks/\(network.id.rawValue)").bodyText.contains("On: 192.168.140.16–192.168.140.254"))
         #expect(site.get("/events").bodyText.contains("DHCP server of “Lab” turned on"))
 

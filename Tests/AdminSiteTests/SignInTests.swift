@@ -192,7 +192,7 @@ struct SignInTests {
         #expect(created.actor == "tester")
         #expect(events.contains { $0.kind == .signedIn && $0.actor == "tester" })
         let viewer = site.get("/events").bodyText
-        #expect(viewer.contains("<td>tester</td>"))
+        #expect(viewer.contains("<td data-label=\"By\">tester</td>"))
     }
 
     @Test func theSignInPageStandsAloneUnderAStrictPolicy() throws {

@@ -1,30 +1,45 @@
 import Domain
 import WebServer
 
-/// GET /networks — Virtual Networks ▸ View All.
+/// GET /networks — Virtual Networks ▸ View All: what an administrator scans for, per network: kind
+/// and adapter, DHCP scope, ports attached of those connected, and traffic now.
 struct NetworkListPage: Sendable {
     let site: SiteContext
     static let pageSize = 100
 
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
-        let (total, paging, rows, dhcpOn) = try dependencies.store.read { db in
+        let (total, paging, rows, scopes) = try dependencies.store.read { db in
             let total = try db.networkCount()
             let paging = Paging(request: request, total: total, pageSize: Self.pageSize)
-            let on = Set(try db.allDHCPSettings().filter { $0.1.isEnabled }.map(\.0))
-            return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize), on)
+            let scopes = Dictionary(try db.allDHCPSettings().filter { $0.1.isEnabled }, uniquingKeysWith: { first, _ in first })
+            return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize), scopes)
         }
         let present = rows.contains { $0.network.kind.adapterName != nil } ? dependencies.adapters.presentAdapterNames() : []
         var context = site.layout.context(title: "Virtual Networks", section: .networks, request: request)
         context["networks"] = rows.map { row -> [String: Any] in
+            let runtime = dependencies.status.status(of: row.network.id)
+            let attached = runtime.ports.filter { port in
+                if case .nic = port.kind { return port.isAttached }
+                return false
+            }.count
+            let uplinkDown = runtime.ports.contains { port in
+                if case .uplink = port.kind { return !port.isAttached }
+                return false
+            }
+            let now = runtime.history.last ?? TrafficSample(frames: 0, bytes: 0)
             return [
                 "id": row.network.id.rawValue,
                 "name": row.network.name,
                 "kind": Labels.kind(row.network.kind),
                 "isExternal": row.network.kind.adapterName != nil,
                 "adapterMissing": row.network.kind.adapterName.map { !present.contains($0) } ?? false,
+                "uplinkDown": uplinkDown,
                 "connected": row.connectedNICs,
-                "dhcp": dhcpOn.contains(row.network.id) ? "On" : "Off",
+                "attached": attached,
+                "dhcp": scopes[row.network.id].map { "\($0.rangeStart)–\($0.rangeEnd)" } ?? "Off",
+                "dhcpOn": scopes[row.network.id] != nil,
+                "traffic": runtime.isRunning ? "\(Formatting.bytes(now.bytes))/s, \(now.frames) frames/s" : "—",
             ]
         }
         context["total"] = total
