@@ -46,11 +46,12 @@ tcp() { # from-namespace to-namespace address → Gbit/s
 start_vnetd() {
   "$bin" --listen 127.0.0.1:$PORT --data-dir "$work/data" --log-level warning 2>"$work/vnetd.log" &
   pids+=($!)
-  for _ in $(seq 100); do [ "$(ip -br link | grep -c '^vnd')" -ge "$1" ] && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(taps | wc -l)" -ge "$1" ] && break; sleep 0.1; done
   sleep 0.5
 }
 stop_vnetd() { kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; rm -rf "$work/data"; }
-taps() { ip -br link | awk '/^vnd/ {print $1}'; }
+# The VMs' TAPs (vnd and hex digits), not an uplink's way to the host (vndh<index>).
+taps() { ip -br link | awk '/^vnd[0-9a-f]+ / {print $1}'; }
 
 echo "== building vnetd (release)"
 swift build -c release --product vnetd >/dev/null
