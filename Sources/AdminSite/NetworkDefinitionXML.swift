@@ -28,6 +28,10 @@ public enum NetworkDefinitionXML {
                 ("dns_servers", dhcp.dnsServers.map(\.description).joined(separator: ", ")),
                 ("wins_servers", dhcp.winsServers.map(\.description).joined(separator: ", ")),
                 ("lease_time", String(dhcp.leaseTime)), ("renewal_time", String(dhcp.renewalTime)), ("rebinding_time", String(dhcp.rebindingTime)),
+                ("domain_name", dhcp.domainName ?? ""), ("search_domains", dhcp.searchDomains.joined(separator: ", ")),
+                ("classless_routes", dhcp.classlessRoutes.map(\.description).joined(separator: ", ")), ("mtu", dhcp.mtu.map(String.init) ?? ""),
+                ("ntp_servers", dhcp.ntpServers.map(\.description).joined(separator: ", ")), ("next_server", dhcp.boot.nextServer?.description ?? ""),
+                ("bios_boot_file", dhcp.boot.biosFile ?? ""), ("uefi_boot_file", dhcp.boot.uefiFile ?? ""), ("ipxe_boot_file", dhcp.boot.ipxeFile ?? ""),
             ]
             for (name, value) in fields { xml += "    <\(name)>\(escape(value))</\(name)>\n" }
             for reservation in dhcp.reservations {
@@ -65,7 +69,10 @@ public enum NetworkDefinitionXML {
                 isEnabled: reader.dhcpEnabled, network: values["network"] ?? "", mask: values["mask"] ?? "",
                 rangeStart: values["range_start"] ?? "", rangeEnd: values["range_end"] ?? "", server: values["server"] ?? "",
                 gateway: values["gateway"] ?? "", dnsServers: values["dns_servers"] ?? "", winsServers: values["wins_servers"] ?? "",
-                leaseTime: values["lease_time"] ?? "", renewalTime: values["renewal_time"] ?? "", rebindingTime: values["rebinding_time"] ?? "")
+                leaseTime: values["lease_time"] ?? "", renewalTime: values["renewal_time"] ?? "", rebindingTime: values["rebinding_time"] ?? "",
+                domainName: values["domain_name"] ?? "", searchDomains: values["search_domains"] ?? "", classlessRoutes: values["classless_routes"] ?? "",
+                mtu: values["mtu"] ?? "", ntpServers: values["ntp_servers"] ?? "", nextServer: values["next_server"] ?? "",
+                biosBootFile: values["bios_boot_file"] ?? "", uefiBootFile: values["uefi_boot_file"] ?? "", ipxeBootFile: values["ipxe_boot_file"] ?? "")
             switch DHCPRules.settings(from: draft) {
             case .failure(let failure):
                 throw ValidationFailure(failure.problems.map { Problem($0.code, field: "file", "DHCP settings in the file: \($0.message)") })

@@ -26,6 +26,10 @@ enum Routes {
         let dhcp = DHCPPage(site: site)
         router.get("/networks/{id}/dhcp") { try dhcp.show($0) }
         router.post("/networks/{id}/dhcp") { try dhcp.save($0) }
+        let leases = DHCPLeaseActions(page: dhcp)
+        router.get("/networks/{id}/dhcp/leases.csv") { try leases.csv($0) }
+        router.post("/networks/{id}/dhcp/leases/release") { try leases.release($0) }
+        router.post("/networks/{id}/dhcp/leases/reserve") { try leases.reserve($0) }
         let removeNetwork = NetworkRemovePage(site: site)
         router.get("/networks/{id}/remove") { try removeNetwork.confirm($0) }
         router.post("/networks/{id}/remove") { try removeNetwork.remove($0) }

@@ -29,6 +29,8 @@ final class SiteFixture: @unchecked Sendable {
     let dependencies: SiteDependencies
     /// What the switching core reports; "not running" until a test sets a network's or port's state.
     let status = CannedStatus()
+    /// What the DHCP service told the dataplane.
+    let dataplane = RecordedChanges()
     private(set) var cookies: [String: String] = [:]
     var clientAddress = "192.0.2.10"
     static let administrator = "tester"
@@ -59,7 +61,7 @@ final class SiteFixture: @unchecked Sendable {
         networks = NetworkService(store: store, clock: clock, dataplane: NoDataplane(), adapters: adapters)
         vms = VirtualMachineService(store: store, clock: clock, dataplane: NoDataplane())
         bindings = AdapterService(store: store, clock: clock, dataplane: NoDataplane(), discovery: adapters)
-        dhcp = DHCPService(store: store, clock: clock, dataplane: NoDataplane(), hostNetworks: CannedHostNetworks(hostNetworks))
+        dhcp = DHCPService(store: store, clock: clock, dataplane: dataplane, hostNetworks: CannedHostNetworks(hostNetworks))
         let administrators = AdministratorService(store: SQLiteAdministratorStore(database: database), hasher: YescryptPasswordHasher(), clock: clock)
         try administrators.add(name: Self.administrator, password: Self.password)
         access = AccessControl(
@@ -168,6 +170,13 @@ final class CannedStatus: RuntimeStatusReading, @unchecked Sendable {
     func status(of nic: NICID) -> PortRuntimeStatus {
         lock.withLock { ports[nic] } ?? NotRunningStatus().status(of: nic)
     }
+}
+
+final class RecordedChanges: DataplaneApplying, @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [DataplaneChange] = []
+    func apply(_ change: DataplaneChange) { lock.withLock { recorded.append(change) } }
+    var changes: [DataplaneChange] { lock.withLock { recorded } }
 }
 
 struct CannedHostNetworks: HostNetworksReading {

@@ -3,59 +3,32 @@ import Foundation
 import Packets
 import WebServer
 
-/// GET/POST /networks/{id}/dhcp — the virtual DHCP server's settings, reservations and leases.
+/// GET /networks/{id}/dhcp — the virtual DHCP server's settings, reservations and leases. The
+/// actions live beside it: DHCPSettingsAction (save, propose, confirm a scope change),
+/// DHCPReservationAction, DHCPLeaseActions.
 struct DHCPPage: Sendable {
     let site: SiteContext
-    static let fields: Set<String> = [
+    static let settingsFields: Set<String> = [
         "network", "mask", "rangeStart", "rangeEnd", "server", "gateway", "dnsServers", "winsServers",
-        "leaseTime", "renewalTime", "rebindingTime", "reservationMAC", "reservationAddress", "reservationHostName",
+        "leaseTime", "renewalTime", "rebindingTime", "domainName", "searchDomains", "classlessRoutes", "mtu", "ntpServers",
+        "nextServer", "biosBootFile", "uefiBootFile", "ipxeBootFile",
+    ]
+    static let fields = settingsFields.union(["reservationMAC", "reservationAddress", "reservationHostName"])
+
+    static let notices = [
+        "saved": "DHCP settings saved.", "released": "The lease was released.", "reserved": "The lease is now a reservation.",
     ]
 
     func show(_ request: Request) throws -> Response {
         let id = try PathID.network(request)
         let settings = try current(id)
-        let notice = request.query["saved"] == "1" ? "DHCP settings saved." : nil
+        let key = request.query["saved"] == "1" ? "saved" : request.query["saved"]
+        let notice = key.flatMap { Self.notices[$0] }
         return try render(request, id: id, draft: DHCPDraft(settings), settings: settings, version: settings.version,
                           reservation: ("", "", ""), errors: FormErrors(), notice: notice, status: 200)
     }
 
-    func save(_ request: Request) throws -> Response {
-        let id = try PathID.network(request)
-        let draft = DHCPDraft(
-            isEnabled: request.field("enabled") == "on", network: request.field("network"), mask: request.field("mask"),
-            rangeStart: request.field("rangeStart"), rangeEnd: request.field("rangeEnd"), server: request.field("server"),
-            gateway: request.field("gateway"), dnsServers: request.field("dnsServers"), winsServers: request.field("winsServers"),
-            leaseTime: request.field("leaseTime"), renewalTime: request.field("renewalTime"), rebindingTime: request.field("rebindingTime"))
-        let reservation = (request.field("reservationMAC"), request.field("reservationAddress"), request.field("reservationHostName"))
-        let service = site.dependencies.dhcp
-        do {
-            switch request.field("action") {
-            case "reserve":
-                try service.addReservation(to: id, version: request.formVersion, mac: reservation.0, address: reservation.1, hostName: reservation.2)
-            case "unreserve":
-                guard let mac = MACAddress(parsing: request.field("mac")) else { throw HTTPError.badRequest("No reservation was named.") }
-                try service.removeReservation(from: id, version: request.formVersion, mac: mac)
-            default:
-                try service.update(id, version: request.formVersion, draft)
-            }
-            return .seeOther("/networks/\(id.rawValue)/dhcp?saved=1")
-        } catch let failure as ValidationFailure {
-            let settings = try current(id)
-            let errors = FormErrors(failure, knownFields: Self.fields)
-            if failure.has(.staleEdit) {
-                return try render(request, id: id, draft: DHCPDraft(settings), settings: settings, version: settings.version,
-                                  reservation: ("", "", ""), errors: errors, notice: nil, status: 409)
-            }
-            // A refused reservation keeps the settings as stored; a refused save keeps what was typed.
-            let shown = request.field("action") == "save" || request.field("action").isEmpty ? draft : DHCPDraft(settings)
-            return try render(request, id: id, draft: shown, settings: settings, version: request.formVersion,
-                              reservation: reservation, errors: errors, notice: nil, status: 422)
-        } catch is NotFound {
-            throw HTTPError.notFound("There is no such virtual network or reservation.")
-        }
-    }
-
-    private func current(_ id: NetworkID) throws -> DHCPSettings {
+    func current(_ id: NetworkID) throws -> DHCPSettings {
         do {
             return try site.dependencies.dhcp.settings(of: id)
         } catch is NotFound {
@@ -63,29 +36,60 @@ struct DHCPPage: Sendable {
         }
     }
 
-    private func render(_ request: Request, id: NetworkID, draft: DHCPDraft, settings: DHCPSettings, version: Int,
-                        reservation: (String, String, String), errors: FormErrors, notice: String?, status: Int) throws -> Response {
+    /// The form's settings fields as posted.
+    static func draft(_ request: Request) -> DHCPDraft {
+        DHCPDraft(
+            isEnabled: request.field("enabled") == "on", network: request.field("network"), mask: request.field("mask"),
+            rangeStart: request.field("rangeStart"), rangeEnd: request.field("rangeEnd"), server: request.field("server"),
+            gateway: request.field("gateway"), dnsServers: request.field("dnsServers"), winsServers: request.field("winsServers"),
+            leaseTime: request.field("leaseTime"), renewalTime: request.field("renewalTime"), rebindingTime: request.field("rebindingTime"),
+            domainName: request.field("domainName"), searchDomains: request.field("searchDomains"), classlessRoutes: request.field("classlessRoutes"),
+            mtu: request.field("mtu"), ntpServers: request.field("ntpServers"), nextServer: request.field("nextServer"),
+            biosBootFile: request.field("biosBootFile"), uefiBootFile: request.field("uefiBootFile"), ipxeBootFile: request.field("ipxeBootFile"))
+    }
+
+    /// The draft's fields by form name, for the form and for the confirmation's hidden fields.
+    static func values(_ draft: DHCPDraft) -> [(String, String)] {
+        [
+            ("network", draft.network), ("mask", draft.mask), ("rangeStart", draft.rangeStart), ("rangeEnd", draft.rangeEnd),
+            ("server", draft.server), ("gateway", draft.gateway), ("dnsServers", draft.dnsServers), ("winsServers", draft.winsServers),
+            ("leaseTime", draft.leaseTime), ("renewalTime", draft.renewalTime), ("rebindingTime", draft.rebindingTime),
+            ("domainName", draft.domainName), ("searchDomains", draft.searchDomains), ("classlessRoutes", draft.classlessRoutes),
+            ("mtu", draft.mtu), ("ntpServers", draft.ntpServers), ("nextServer", draft.nextServer), ("biosBootFile", draft.biosBootFile),
+            ("uefiBootFile", draft.uefiBootFile), ("ipxeBootFile", draft.ipxeBootFile),
+        ]
+    }
+
+    func render(_ request: Request, id: NetworkID, draft: DHCPDraft, settings: DHCPSettings, version: Int,
+                reservation: (String, String, String), errors: FormErrors, notice: String?, status: Int) throws -> Response {
         let dependencies = site.dependencies
         let (network, leases) = try dependencies.store.read { db in (try db.network(id), try db.leases(of: id)) }
         let owner = try lookup(network, "There is no such virtual network.")
         var context = site.layout.context(title: "DHCP Server: \(owner.name)", section: .networks, request: request)
         context["network"] = ["id": id.rawValue, "name": owner.name]
-        context["form"] = [
-            "enabled": draft.isEnabled, "network": draft.network, "mask": draft.mask, "rangeStart": draft.rangeStart,
-            "rangeEnd": draft.rangeEnd, "server": draft.server, "gateway": draft.gateway, "dnsServers": draft.dnsServers,
-            "winsServers": draft.winsServers, "leaseTime": draft.leaseTime, "renewalTime": draft.renewalTime, "rebindingTime": draft.rebindingTime,
-        ]
+        context["networkID"] = id.rawValue
+        var form: [String: Any] = ["enabled": draft.isEnabled]
+        for (name, value) in Self.values(draft) { form[name] = value }
+        context["form"] = form
         context["isNew"] = settings.version == 0
         context["version"] = version
         context["reservation"] = ["mac": reservation.0, "address": reservation.1, "hostName": reservation.2]
         context["reservations"] = settings.reservations.map {
-            ["mac": Labels.mac($0.mac), "macValue": $0.mac.description, "address": $0.address.description, "hostName": Formatting.guestText($0.hostName)]
+            ["mac": Labels.mac($0.mac), "macValue": $0.mac.description, "address": $0.address.description, "hostName": Formatting.guestText($0.hostName),
+             "outside": !DHCPRules.isReservable($0.address, in: settings)]
         }
         context["hasReservations"] = !settings.reservations.isEmpty
-        context["leases"] = try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now())
+        let reserved = Set(settings.reservations.map(\.mac))
+        let shown = Array(leases.prefix(LeaseRows.pageLimit))
+        context["leases"] = try zip(shown, LeaseRows.rows(shown, store: dependencies.store, now: dependencies.clock.now())).map { lease, row in
+            var row = row
+            row["reserved"] = reserved.contains(lease.mac)
+            return row
+        }
         context["hasLeases"] = !leases.isEmpty
         context["leaseCount"] = leases.count
         context["moreLeases"] = leases.count > LeaseRows.pageLimit
+        if let note = Self.infrastructureNote(draft) { context["infrastructureInRange"] = note }
         if let runtime = dependencies.status.status(of: id).dhcp {
             context["runtime"] = [
                 "offers": runtime.offers, "acks": runtime.acks, "naks": runtime.naks, "exhausted": runtime.exhausted,
@@ -96,27 +100,19 @@ struct DHCPPage: Sendable {
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/dhcp", context), status: status)
     }
-}
 
-/// Lease rows with the VM and adapter that hold each address, for the DHCP, network and VM pages.
-enum LeaseRows {
-    /// Leases shown on one page, lowest addresses first.
-    static let pageLimit = 500
-
-    static func rows(_ leases: [DHCPLease], store: any InventoryStore, now: Date) throws -> [[String: Any]] {
-        try store.read { db in
-            try leases.map { lease -> [String: Any] in
-                var row: [String: Any] = [
-                    "address": lease.address.description, "mac": Labels.mac(lease.mac), "hostName": Formatting.guestText(lease.hostName ?? ""),
-                    "expires": Formatting.utc(lease.expires), "expired": lease.expires <= now,
-                ]
-                if let owner = try db.nic(using: lease.mac) {
-                    row["vmID"] = owner.nic.vmID.rawValue
-                    row["vmName"] = owner.vmName
-                    row["nic"] = owner.nic.label
-                }
-                return row
-            }
-        }
+    /// "The gateway 192.168.50.254 lies in the range: …", from what the form shows.
+    static func infrastructureNote(_ draft: DHCPDraft) -> String? {
+        let completed = DHCPRules.completing(draft, replacingRange: false)
+        func address(_ text: String) -> IPv4Address? { IPv4Address(parsing: text.trimmingCharacters(in: .whitespaces)) }
+        func list(_ text: String) -> [IPv4Address] { text.split(separator: ",").compactMap { address(String($0)) } }
+        guard let start = address(completed.rangeStart), let end = address(completed.rangeEnd) else { return nil }
+        var named: [(String, IPv4Address)] = []
+        if let gateway = address(completed.gateway) { named.append(("the gateway \(gateway)", gateway)) }
+        named += list(completed.dnsServers).map { ("the DNS server \($0)", $0) } + list(completed.winsServers).map { ("the WINS server \($0)", $0) }
+        let inRange = named.filter { $0.1 >= start && $0.1 <= end }.map(\.0)
+        guard !inRange.isEmpty else { return nil }
+        let names = inRange.count == 1 ? inRange[0] : inRange.dropLast().joined(separator: ", ") + " and " + (inRange.last ?? "")
+        return "\(names.prefix(1).uppercased() + names.dropFirst()) \(inRange.count == 1 ? "lies" : "lie") in the range: the server never hands \(inRange.count == 1 ? "it" : "them") out."
     }
 }
