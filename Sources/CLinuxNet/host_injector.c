@@ -31,6 +31,7 @@ static int errno_of(int nl_error) {
     case NLE_NODEV: return ENODEV;
     case NLE_OPNOTSUPP: case NLE_MSGTYPE_NOSUPPORT: return EOPNOTSUPP;
     case NLE_BUSY: return EBUSY;
+    case NLE_INVAL: return EINVAL;
     default: return EPROTO;
     }
 }
