@@ -39,13 +39,15 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
-    @Option(help: ArgumentHelp("Serve HTTPS with this certificate (PEM, chain after the server's own).", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "Serve HTTPS with this certificate (PEM, chain after the server's own). Read at start: renewed files take effect at the next start.",
+        valueName: "file"))
     var tlsCert: String?
 
     @Option(help: ArgumentHelp("The certificate's private key (PEM, not encrypted).", valueName: "file"))
     var tlsKey: String?
 
-    @Flag(help: "Serve HTTPS with a certificate vnetd makes once and keeps in the data folder (tls/).")
+    @Flag(help: "Serve HTTPS with a certificate vnetd makes and keeps in the data folder (tls/); made again at a start when it has expired, is due within 30 days or is not for the --listen address.")
     var tlsSelfSigned = false
 
     @Flag(help: "Allow plain HTTP on an address other hosts can reach (passwords then cross the network unencrypted).")
