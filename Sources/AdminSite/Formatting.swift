@@ -66,7 +66,8 @@ enum Formatting {
     /// second in the caption. No script (allowed by the site's CSP): the points are numbers computed
     /// here, so the template inserts them escaped as usual.
     static func historyChart(_ received: [TrafficSample], sent: [TrafficSample] = [], width: Int = 600, height: Int = 120) -> [String: Any] {
-        let peak = max(received.map(\.bytes).max() ?? 0, sent.map(\.bytes).max() ?? 0, 1)
+        // At least 1 kB/s full scale, so a quiet network's axis reads 0 to 1.0 kB/s, not 0 to 1 B/s.
+        let peak = max(received.map(\.bytes).max() ?? 0, sent.map(\.bytes).max() ?? 0, 1000)
         func points(_ samples: [TrafficSample]) -> String {
             let step = samples.count > 1 ? Double(width) / Double(samples.count - 1) : 0
             return samples.enumerated().map { index, sample in

@@ -10,6 +10,9 @@ import WebServer
 /// An action that changed nothing recorded nothing and gets no notice. A crafted link can only
 /// repeat that administrator's own events, never invent a message.
 enum Notices {
+    /// Events one notice shows at most.
+    static let maximumCount: Int64 = 20
+
     /// The id of the newest event now; taken before an action runs.
     static func mark(_ site: SiteContext) -> Int64 {
         (try? site.dependencies.eventLog.newestID()) ?? 0
@@ -19,7 +22,8 @@ enum Notices {
     static func redirect(_ path: String, since mark: Int64, _ site: SiteContext) -> Response {
         guard let newest = try? site.dependencies.eventLog.newestID(), newest > mark else { return .seeOther(path) }
         let separator = path.contains("?") ? "&" : "?"
-        return .seeOther("\(path)\(separator)done=\(mark + 1)-\(newest)")
+        // A large change (a network with many adapters removed) names its first events only.
+        return .seeOther("\(path)\(separator)done=\(mark + 1)-\(min(newest, mark + maximumCount))")
     }
 
     /// The messages of the events `?done=` names that the signed-in administrator recorded, oldest first.
@@ -30,11 +34,11 @@ enum Notices {
         return page.events.reversed().map(\.message)
     }
 
-    /// "12-14" as a range of at most 20 ids; nil for anything else.
+    /// "12-14" as a range of at most `maximumCount` ids; nil for anything else.
     static func range(_ text: String?) -> ClosedRange<Int64>? {
         guard let text, text.utf8.count <= 41 else { return nil }
         let parts = text.split(separator: "-", maxSplits: 1)
-        guard parts.count == 2, let low = Int64(parts[0]), let high = Int64(parts[1]), low > 0, low <= high, high - low < 20 else { return nil }
+        guard parts.count == 2, let low = Int64(parts[0]), let high = Int64(parts[1]), low > 0, low <= high, high - low < maximumCount else { return nil }
         return low...high
     }
 

@@ -153,8 +153,8 @@ struct VMAndAdapterPagesTests {
         let page = site.post("/adapters", [("bind", "eth1")])
         #expect(page.status == 422)
         #expect(page.bodyText.contains("Virtual Machine Network Services stays on for eth0: network “LAN” uses it."))
-        // The check boxes show what was submitted, and nothing changed.
-        #expect(!page.bodyText.contains("name=\"bind\" value=\"eth0\" checked"))
+        // The refused box shows the real state, and nothing changed.
+        #expect(page.bodyText.contains("name=\"bind\" value=\"eth0\" checked"), "eth0 is still on, and the box says so")
         #expect(try site.bindings.adapters().filter(\.isBound).map(\.name) == ["eth0", "eth1"])
         let saved = site.post("/adapters", [("bind", "eth0")])
         #expect(saved.status == 303)

@@ -37,9 +37,10 @@ struct NetworkPropertiesPage: Sendable {
             "history": Formatting.historyChart(runtime.history, sent: runtime.sentHistory),
             "totals": Formatting.counters(runtime.totals),
             "addresses": runtime.addresses.prefix(100).map { ["mac": Labels.mac($0.mac), "port": $0.port, "age": "\($0.ageSeconds) s"] },
-            "addressCount": runtime.addressCount,
+            // Pinned addresses (each port's own, the DHCP server's) are listed too: count what is listed.
+            "addressCount": max(runtime.addressCount, runtime.addresses.count),
             "hasAddresses": !runtime.addresses.isEmpty,
-            "moreAddresses": runtime.addressCount > 100,
+            "moreAddresses": max(runtime.addressCount, runtime.addresses.count) > 100,
             "table": [
                 "learned": runtime.tableCounters.learned, "moved": runtime.tableCounters.moved,
                 "expired": runtime.tableCounters.expired, "evicted": runtime.tableCounters.evicted,

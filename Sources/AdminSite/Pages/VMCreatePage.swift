@@ -18,6 +18,7 @@ struct VMCreatePage: Sendable {
             let vm = try site.dependencies.vms.create(
                 name: name, notes: notes,
                 connectingTo: PathID.isWellFormed(network) ? NetworkID(rawValue: network) : nil)
+            PortReadiness.wait(for: (try? site.dependencies.store.read { try $0.nics(of: vm.id) }) ?? [], site.dependencies.status)
             return Notices.redirect("/vms/\(vm.id.rawValue)", since: mark, site)
         } catch let failure as ValidationFailure {
             return try render(request, name: name, notes: notes, network: network, errors: FormErrors(failure, knownFields: Self.fields), status: 422)

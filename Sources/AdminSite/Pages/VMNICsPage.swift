@@ -68,7 +68,8 @@ struct VMNICsPage: Sendable {
                     try saveRows(request, id: id)
                     version = try load(request).0.version
                 }
-                try service.addNIC(to: id, version: version)
+                let added = try service.addNIC(to: id, version: version)
+                PortReadiness.wait(for: [added], site.dependencies.status)
                 return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
             case "remove":
                 let nicID = request.field("nic")
@@ -77,6 +78,7 @@ struct VMNICsPage: Sendable {
                 return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
             default:
                 try saveRows(request, id: id)
+                PortReadiness.wait(for: try load(request).1, site.dependencies.status)
                 return Notices.redirect("/vms/\(id.rawValue)", since: mark, site)
             }
         } catch let failure as ValidationFailure {
