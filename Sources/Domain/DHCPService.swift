@@ -103,13 +103,23 @@ public struct DHCPService: Sendable {
             } else {
                 what = "DHCP settings of “\(owner.name)” changed."
             }
-            if !notes.isEmpty { what += " Outside the new scope: " + notes.joined(separator: "; ") + "." }
+            if !notes.isEmpty {
+                let named = notes.prefix(Self.namedInEvent).joined(separator: "; ")
+                let more = notes.count > Self.namedInEvent ? "; and \(notes.count - Self.namedInEvent) more" : ""
+                what += " Outside the new scope: " + named + more + "."
+            }
             try db.append(Event(time: now, kind: .dhcpChanged, subject: .network(owner), message: what))
             return (settings, released)
         }
         dataplane.apply(.dhcpChanged(network, saved.0))
         for address in saved.1 { dataplane.apply(.leaseReleased(network, address)) }
         return saved.0
+    }
+
+    /// The LAN the host is on that `settings` overlaps, if any: refused on a guest-only network,
+    /// a warning on an external one (whose guests share that LAN with the host's neighbours).
+    public func hostLAN(overlapping settings: DHCPSettings) -> (network: IPv4Address, mask: IPv4Address)? {
+        hostNetworks.ipv4Networks().first { settings.overlaps(network: $0.network, mask: $0.mask) }
     }
 
     /// A scope that an enabled server must not have: one overlapping a LAN the host is on
@@ -170,6 +180,9 @@ public struct DHCPService: Sendable {
         dataplane.apply(.dhcpChanged(network, saved))
         return saved
     }
+
+    /// Reservations and leases a scope change's event names one by one; the rest are counted.
+    static let namedInEvent = 200
 
     static let stale = ValidationFailure(
         .staleEdit, "The DHCP settings were changed by someone else since you opened the form. The form now shows the current settings; make your changes again.")

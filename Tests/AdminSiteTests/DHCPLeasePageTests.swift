@@ -45,6 +45,30 @@ struct DHCPLeasePageTests {
         #expect(shown.contains("name=\"classlessRoutes\" value=\"10.20.0.0/16 via 192.168.140.254\""))
     }
 
+    @Test func theOptionsSurviveExportAndImportAndAnOlderFileImportsWithoutThem() throws {
+        let site = try SiteFixture()
+        let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        #expect(site.post("/networks/\(network.id.rawValue)/dhcp", DHCPScopePageTests.form([
+            "enabled": "", "domainName": "lab.example", "searchDomains": "lab.example", "classlessRoutes": "10.20.0.0/16 via 192.168.140.254",
+            "mtu": "9000", "ntpServers": "192.168.140.3", "nextServer": "192.168.140.4", "biosBootFile": "undionly.kpxe", "uefiBootFile": "ipxe.efi",
+            "ipxeBootFile": "http://192.168.140.4/a&b.ipxe",
+        ])).status == 303)
+        var original = try site.networks.definition(of: network.id)
+        original.name = "Copy"
+        let file = NetworkDefinitionXML.encode(original)
+        #expect(file.contains("<ipxe_boot_file>http://192.168.140.4/a&amp;b.ipxe</ipxe_boot_file>"))
+        let imported = try site.networks.importDefinition(try NetworkDefinitionXML.decode(Array(file.utf8)))
+        var back = try site.networks.definition(of: imported.id)
+        back.dhcp?.version = original.dhcp?.version ?? 0
+        #expect(back == original)
+
+        let older = file.split(separator: "\n").filter { line in
+            !["domain_name", "search_domains", "classless_routes", "<mtu>", "ntp_servers", "next_server", "boot_file"].contains { line.contains($0) }
+        }.joined(separator: "\n").replacingOccurrences(of: "<name>Copy</name>", with: "<name>Older</name>")
+        let fromOlder = try NetworkDefinitionXML.decode(Array(older.utf8))
+        #expect(fromOlder.dhcp?.boot.isEmpty == true && fromOlder.dhcp?.mtu == nil && fromOlder.dhcp?.classlessRoutes == [])
+    }
+
     @Test func releasingALeaseExpiresItInTheStoreRecordsItAndTellsTheDataplane() throws {
         let site = try SiteFixture()
         let id = try labWithLeases(site)

@@ -198,12 +198,20 @@ struct NetworkPagesTests {
         let export = site.get("/networks/\(lab.id.rawValue)/export")
         #expect(export.bodyText.contains("<dhcp_server enabled=\"true\">"))
         #expect(export.bodyText.contains("<reservation mac=\"00:03:ff:00:00:09\" address=\"192.168.131.50\" host_name=\"db\"/>"))
+        // A copy whose server would hand out the same addresses as Lab's is refused while Lab's is on.
+        let clash = site.postFile("/networks/import", field: "file", filename: "lab.xml", content: export.body, fields: [("name", "Lab copy")])
+        #expect(clash.status == 422)
+        #expect(clash.bodyText.contains("overlaps the DHCP scope of “Lab”"))
+        var off = DHCPDraft(try site.dhcp.settings(of: lab.id))
+        off.isEnabled = false
+        try site.dhcp.update(lab.id, version: 2, off)
         let copy = site.postFile("/networks/import", field: "file", filename: "lab.xml", content: export.body, fields: [("name", "Lab copy")])
         #expect(copy.status == 303)
         let id = NetworkID(rawValue: try #require(SiteFixture.createdID(copy)))
         let imported = try #require(try site.store.read { try $0.dhcpSettings(of: id) })
         var original = try site.dhcp.settings(of: lab.id)
         original.version = imported.version
+        original.isEnabled = true
         #expect(imported == original)
 
         let broken = String(decoding: export.body, as: UTF8.self).replacingOccurrences(of: "<lease_time>86400</lease_time>", with: "<lease_time>10</lease_time>")

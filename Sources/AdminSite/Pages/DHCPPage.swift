@@ -90,6 +90,9 @@ struct DHCPPage: Sendable {
         context["leaseCount"] = leases.count
         context["moreLeases"] = leases.count > LeaseRows.pageLimit
         if let note = Self.infrastructureNote(draft) { context["infrastructureInRange"] = note }
+        if owner.kind.adapterName != nil, let lan = dependencies.dhcp.hostLAN(overlapping: settings) {
+            context["lanNote"] = "This scope lies on a LAN the host is on (\(lan.network)/\(lan.mask.value.nonzeroBitCount)): the guests share it with the host's neighbours, so keep the range clear of the addresses they use and of the LAN's own DHCP server's range."
+        }
         if let runtime = dependencies.status.status(of: id).dhcp {
             context["runtime"] = [
                 "offers": runtime.offers, "acks": runtime.acks, "naks": runtime.naks, "exhausted": runtime.exhausted,
