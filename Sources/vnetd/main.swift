@@ -10,7 +10,7 @@ struct Vnetd: ParsableCommand {
         commandName: "vnetd",
         abstract: "Virtual networks for virtual machines, run from a browser.",
         version: vnetdVersion,
-        subcommands: [Serve.self, User.self, Populate.self],
+        subcommands: [Serve.self, User.self, Leases.self, Populate.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -174,6 +174,29 @@ struct Populate: ParsableCommand {
                 dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket,
                 allowMACSpoofing: allowMACSpoofing, socketVMs: socketVMs, externalAdapter: external)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Leases: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the DHCP leases of a virtual network.",
+        discussion: "Columns: address, MAC, host name the guest sent, VM and adapter holding the MAC, expiry (UTC), state.")
+
+    @Option(help: ArgumentHelp("The data folder vnetd serves from.", valueName: "path"))
+    var dataDir: String = "var"
+
+    @Flag(help: "Print CSV (RFC 4180, formula-safe cells) instead of a table.")
+    var csv = false
+
+    @Argument(help: "The network's name (ignoring case) or id.") var network: String
+
+    func run() throws {
+        do {
+            print(try LeaseReport.render(dataDirectory: dataDir, network: network, csv: csv), terminator: "")
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure
