@@ -129,7 +129,7 @@ private func buildApplication(
         }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
                         vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
-                        dhcp: dhcp, leases: try leases.allLeases())
+                        dhcp: dhcp)
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }

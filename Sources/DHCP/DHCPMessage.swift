@@ -11,6 +11,9 @@ public struct DHCPOptionCode: RawRepresentable, Hashable, Sendable, Comparable {
     public static let router = Self(rawValue: 3)
     public static let domainNameServer = Self(rawValue: 6)
     public static let hostName = Self(rawValue: 12)
+    public static let domainName = Self(rawValue: 15)
+    public static let interfaceMTU = Self(rawValue: 26)
+    public static let ntpServers = Self(rawValue: 42)
     public static let netbiosNameServer = Self(rawValue: 44)
     public static let requestedAddress = Self(rawValue: 50)
     public static let leaseTime = Self(rawValue: 51)
@@ -22,7 +25,18 @@ public struct DHCPOptionCode: RawRepresentable, Hashable, Sendable, Comparable {
     public static let maximumMessageSize = Self(rawValue: 57)
     public static let renewalTime = Self(rawValue: 58)
     public static let rebindingTime = Self(rawValue: 59)
+    public static let vendorClass = Self(rawValue: 60)
     public static let clientIdentifier = Self(rawValue: 61)
+    public static let tftpServerName = Self(rawValue: 66)
+    public static let bootFileName = Self(rawValue: 67)
+    public static let userClass = Self(rawValue: 77)
+    public static let clientFQDN = Self(rawValue: 81)
+    public static let relayAgentInformation = Self(rawValue: 82)
+    public static let clientArchitecture = Self(rawValue: 93)
+    public static let domainSearch = Self(rawValue: 119)
+    public static let classlessStaticRoute = Self(rawValue: 121)
+    /// Microsoft's code for classless routes, read by Windows before Vista.
+    public static let microsoftClasslessStaticRoute = Self(rawValue: 249)
     public static let end = Self(rawValue: 255)
 }
 
@@ -55,6 +69,9 @@ public struct DHCPMessage: Sendable, Equatable {
     public var relayAddress = IPv4Address.any
     /// The first 6 bytes of chaddr, for Ethernet clients.
     public var clientHardwareAddress = MACAddress.zero
+    /// The BOOTP `file` field (boot file name for PXE ROMs), without its NUL padding; when set,
+    /// options never overflow into it.
+    public var bootFile: [UInt8] = []
     /// Options in the order they are written; a code appears at most once (long values are
     /// split over several instances on the wire only, RFC 3396).
     public var options: [(code: DHCPOptionCode, value: [UInt8])] = []
@@ -65,7 +82,7 @@ public struct DHCPMessage: Sendable, Equatable {
         lhs.op == rhs.op && lhs.transactionID == rhs.transactionID && lhs.flags == rhs.flags && lhs.seconds == rhs.seconds
             && lhs.clientAddress == rhs.clientAddress && lhs.yourAddress == rhs.yourAddress
             && lhs.serverAddress == rhs.serverAddress && lhs.relayAddress == rhs.relayAddress
-            && lhs.clientHardwareAddress == rhs.clientHardwareAddress
+            && lhs.clientHardwareAddress == rhs.clientHardwareAddress && lhs.bootFile == rhs.bootFile
             && lhs.options.map(\.code) == rhs.options.map(\.code) && lhs.options.map(\.value) == rhs.options.map(\.value)
     }
 
@@ -129,6 +146,7 @@ public struct DHCPMessage: Sendable, Equatable {
         let overload = try Self.readOptions(UnsafeRawBufferPointer(rebasing: bytes[240...]), into: &collected)
         if overload & 1 != 0 { _ = try Self.readOptions(UnsafeRawBufferPointer(rebasing: bytes[108..<236]), into: &collected) }
         if overload & 2 != 0 { _ = try Self.readOptions(UnsafeRawBufferPointer(rebasing: bytes[44..<108]), into: &collected) }
+        if overload & 1 == 0 { bootFile = Array(bytes[108..<236].prefix { $0 != 0 }) }
         for (code, value) in collected where code != .overload {
             if let index = options.firstIndex(where: { $0.code == code }) {
                 options[index].value += value
@@ -191,6 +209,9 @@ public struct DHCPMessage: Sendable, Equatable {
             } while !rest.isEmpty
             return pieces
         }
+        let fileRoom = bootFile.isEmpty ? 127 : 0
+        let boot = bootFile.prefix(127)
+        out.replaceSubrange(108..<(108 + boot.count), with: boot)
         let mainSpace = max(0, maximumSize - Self.fixedSize) - 1  // room for `end`
         var main: [UInt8] = [], file: [UInt8] = [], sname: [UInt8] = []
         let total = encoded.reduce(0) { $0 + $1.count }
@@ -201,7 +222,7 @@ public struct DHCPMessage: Sendable, Equatable {
             for option in encoded {
                 if main.count + option.count <= overloadSpace {
                     main += option
-                } else if file.count + option.count <= 127 {
+                } else if file.count + option.count <= fileRoom {
                     file += option
                 } else if sname.count + option.count <= 63 {
                     sname += option

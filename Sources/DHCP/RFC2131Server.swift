@@ -2,68 +2,93 @@ import Packets
 
 /// A DHCP server for one virtual network, by RFC 2131, with no I/O and no clock of its own.
 ///
-/// Client identity: option 61 when present, else the hardware address. Address choice for a
-/// DISCOVER: the client's reservation; else the address it holds or held; else the one it asks
-/// for (option 50) when free and in range; else the next free address after the last one handed
-/// out (round robin: a released address is not handed straight to another client). An offer
-/// holds its address for `offerHold` seconds. REQUEST is answered by the client's state (§4.3.2):
-/// SELECTING (server identifier present), INIT-REBOOT (option 50, no ciaddr), RENEWING (ciaddr,
-/// unicast) and REBINDING (ciaddr, broadcast). DECLINE puts the address aside for
-/// `declineHold` seconds; RELEASE frees it; INFORM answers options without a lease. Requests for
-/// another server are ignored. A request relayed by an agent inside this network (giaddr in it) is
-/// answered to the agent on port 67; one relayed from elsewhere is not this server's to answer.
+/// Clients: a client is its hardware address together with its client identifier (option 61),
+/// so two cloned VMs sending one DUID from two NICs are two clients. A NIC holds one binding:
+/// when the same MAC comes back with another identifier (iPXE, then the installed system) the
+/// older binding is abandoned and its address goes to the newcomer (as dnsmasq does).
+///
+/// Address choice for a DISCOVER: the client's reservation when it can be granted (else a
+/// dynamic address, reported); else the address it holds or held, or its NIC's abandoned one;
+/// else the one it asks for (option 50); else the next free one after the last handed out. The
+/// server's own address, the gateway, DNS, WINS and NTP servers and the boot server are never
+/// handed out. An offer holds its address for `offerHold` seconds; the caller probes a fresh
+/// address with ARP before sending the offer (`Outcome.probe`) and reports a conflict back.
+///
+/// REQUEST is answered by the client's state (§4.3.2): SELECTING (server identifier, no
+/// ciaddr), INIT-REBOOT (option 50, no ciaddr), RENEWING and REBINDING (ciaddr; a stray server
+/// identifier is tolerated). A client whose NIC has a reservation elsewhere is NAKed so it
+/// moves. Clients this server has no record of: an authoritative server (the only one on its
+/// network) grants a free address they ask for and NAKs the rest; a non-authoritative one (an
+/// external network, beside the LAN's servers) stays silent. After the server address or the
+/// subnet changes, requests to the former server are NAKed for one lease time, so clients move
+/// at once instead of at T2. DECLINE sets the address aside; RELEASE ends the lease but keeps
+/// the record, so the client gets the same address back; INFORM answers options only. A request
+/// relayed by an agent inside this network is answered to the agent, NAKs with the broadcast
+/// bit, option 82 echoed; one relayed from elsewhere is not this server's.
 public final class RFC2131Server {
     public private(set) var configuration: DHCPConfiguration
     public let offerHold: Int64 = 60
     public let declineHold: Int64 = 600
-    public private(set) var counters = Counters()
+    /// How long an address that answered no probe counts as free of static hosts.
+    public let probeValidity: Int64 = 60
+    /// Offers of addresses not probed recently ask the caller to probe first.
+    public var probesBeforeOffer = true
+    public internal(set) var counters = Counters()
+    /// Lease rows made stale by the stored leases themselves (a client that moved address
+    /// before a restart), to be released in the store.
+    public private(set) var staleAtLoad: [LeaseChange] = []
 
-    private struct Binding {
+    struct ClientKey: Hashable {
+        var mac: MACAddress
+        /// Option 61, or empty.
+        var clientID: [UInt8]
+    }
+
+    struct Binding {
         var lease: Lease
         var isOffer: Bool
+        var origin: UInt32?
     }
 
-    private var byAddress: [IPv4Address: Binding] = [:]
-    private var byClient: [[UInt8]: IPv4Address] = [:]
-    private var declined: [IPv4Address: Int64] = [:]
-
-    public struct Counters: Sendable, Equatable {
-        public var discovers: UInt64 = 0, offers: UInt64 = 0, requests: UInt64 = 0, acks: UInt64 = 0, naks: UInt64 = 0
-        public var declines: UInt64 = 0, releases: UInt64 = 0, informs: UInt64 = 0, ignored: UInt64 = 0
-        /// A DISCOVER found no free address.
-        public var exhausted: UInt64 = 0
-        public init() {}
-    }
-
-    /// A reply and where it goes.
-    public struct Reply: Sendable, Equatable {
-        public var message: DHCPMessage
-        public var destinationMAC: MACAddress
-        public var destinationIP: IPv4Address
-        /// True when the reply goes to a relay agent (at giaddr, UDP port 67, the agent's MAC).
-        public var toRelay: Bool = false
-    }
-
-    /// What handling a message produced: a lease change to store first, then a reply to send.
-    public struct Outcome: Sendable, Equatable {
-        public var reply: Reply?
-        public var change: LeaseChange?
-
-        public init(reply: Reply? = nil, change: LeaseChange? = nil) {
-            self.reply = reply
-            self.change = change
-        }
-    }
+    // State shared by this file's extensions (address choice, replies); loop thread only.
+    var byAddress: [IPv4Address: Binding] = [:]
+    var byClient: [ClientKey: IPv4Address] = [:]
+    var byMAC: [MACAddress: ClientKey] = [:]
+    var declined: [IPv4Address: Int64] = [:]
+    var probed: [IPv4Address: Int64] = [:]
+    var formerServers: [IPv4Address: Int64] = [:]
+    var perOrigin: [UInt32: Set<IPv4Address>] = [:]
+    var exhaustedClients: [ClientKey: Int64] = [:]
+    var infrastructure: Set<IPv4Address> = []
+    /// Where the next search for a free address begins.
+    var cursor: UInt32 = 0
+    /// Changes and notices of the message being handled.
+    var changes: [LeaseChange] = []
+    var notices: [Notice] = []
 
     public init(configuration: DHCPConfiguration, leases: [Lease] = []) {
         self.configuration = configuration
-        for lease in leases { bind(lease, isOffer: false) }
+        infrastructure = Self.infrastructure(of: configuration)
+        // The latest expiry wins when a client has several rows; the older ones are stale.
+        for lease in leases.sorted(by: { $0.expires < $1.expires }) { bind(lease, isOffer: false, origin: nil) }
+        staleAtLoad = changes
+        changes = []
+        if let latest = leases.max(by: { $0.expires < $1.expires }) { cursor = latest.address.value &+ 1 }
     }
 
-    /// A new configuration keeps every lease; those outside the new range end at their next
-    /// renewal (answered with NAK).
-    public func update(_ configuration: DHCPConfiguration) {
+    /// A new configuration keeps every lease; those it can no longer grant end at their next
+    /// renewal (NAK). A former server address is answered for one lease time.
+    public func update(_ configuration: DHCPConfiguration, now: Int64) {
+        let old = self.configuration
+        if old.server != configuration.server { formerServers[old.server] = now + Int64(old.leaseTime) }
+        formerServers[configuration.server] = nil
         self.configuration = configuration
+        infrastructure = Self.infrastructure(of: configuration)
+    }
+
+    /// Former server addresses still being retired: the caller answers ARP for them.
+    public func formerServerAddresses(now: Int64) -> [IPv4Address] {
+        formerServers.filter { $0.value > now }.map(\.key)
     }
 
     /// Forgets every lease and offer of an adapter that was removed; returns the addresses freed.
@@ -79,265 +104,250 @@ public final class RFC2131Server {
         unbind(address)
     }
 
+    /// The probe of an offered address found no other host.
+    public func probeSucceeded(_ address: IPv4Address, now: Int64) {
+        probed[address] = now
+    }
+
+    /// The probe found `address` in use by `holder`: set it aside, withdraw the offer.
+    public func conflict(_ address: IPv4Address, heardFrom holder: MACAddress, now: Int64) -> Notice {
+        if byAddress[address]?.isOffer == true { unbind(address) }
+        declined[address] = now + declineHold
+        probed[address] = nil
+        counters.conflicts &+= 1
+        return .conflict(address, heardFrom: holder)
+    }
+
+    /// Drops expired bookkeeping; call now and then.
+    public func tick(now: Int64) {
+        declined = declined.filter { $0.value > now }
+        probed = probed.filter { $0.value + probeValidity > now }
+        formerServers = formerServers.filter { $0.value > now }
+        exhaustedClients = exhaustedClients.filter { $0.value > now }
+    }
+
+    /// Dynamic addresses leased or offered now.
+    public func addressesInUse(now: Int64) -> Int {
+        byAddress.reduce(0) { $0 + ($1.value.lease.expires > now && isDynamic($1.key) ? 1 : 0) }
+    }
+
+    /// Addresses the pool can hand out (the range less the network's own servers).
+    public var poolSize: Int {
+        guard configuration.rangeStart <= configuration.rangeEnd else { return 0 }
+        let range = Int(configuration.rangeEnd.value - configuration.rangeStart.value) + 1
+        return range - infrastructure.filter(configuration.inRange).count
+    }
+
     /// Bound leases, for status pages.
     public func leases(now: Int64) -> [Lease] {
         byAddress.values.filter { !$0.isOffer && $0.lease.expires > now }.map(\.lease).sorted { $0.address < $1.address }
     }
 
-    public func handle(_ request: DHCPMessage, arrivedAsBroadcast: Bool, now: Int64) -> Outcome {
+    public func handle(_ request: DHCPMessage, arrivedAsBroadcast: Bool, now: Int64, origin: Origin? = nil,
+                       addressedTo destination: IPv4Address? = nil) -> Outcome {
         guard request.op == 1, let type = request.messageType,
               request.relayAddress == .any || configuration.contains(request.relayAddress) else {
             counters.ignored &+= 1
             return Outcome()
         }
-        var outcome = dispatch(type, request, broadcast: arrivedAsBroadcast, now: now)
+        changes = []
+        notices = []
+        let context = Context(request: request, key: Self.identity(request), broadcast: arrivedAsBroadcast, now: now, origin: origin,
+                              formerServer: destination.flatMap { formerServers[$0] ?? 0 > now ? $0 : nil })
+        var outcome: Outcome
+        switch type {
+        case .discover: outcome = discover(context)
+        case .request: outcome = Outcome(reply: handleRequest(context))
+        case .decline: decline(context); outcome = Outcome()
+        case .release: release(context); outcome = Outcome()
+        case .inform: outcome = Outcome(reply: inform(context))
+        default:
+            counters.ignored &+= 1
+            outcome = Outcome()
+        }
         if request.relayAddress != .any, var reply = outcome.reply {
             reply.message.relayAddress = request.relayAddress
             reply.destinationIP = request.relayAddress
             reply.toRelay = true
+            // The agent broadcasts a NAK on the client's segment only when told to (§4.3.2).
+            if reply.message.messageType == .nak { reply.message.flags |= 0x8000 }
+            if let agent = request.option(.relayAgentInformation) { reply.message.set(.relayAgentInformation, agent) }
             outcome.reply = reply
         }
+        outcome.changes = changes
+        outcome.notices = notices
         return outcome
     }
 
-    private func dispatch(_ type: DHCPMessageType, _ request: DHCPMessage, broadcast arrivedAsBroadcast: Bool, now: Int64) -> Outcome {
-        switch type {
-        case .discover: return Outcome(reply: discover(request, now: now))
-        case .request: return handleRequest(request, broadcast: arrivedAsBroadcast, now: now)
-        case .decline: return Outcome(change: decline(request, now: now))
-        case .release: return Outcome(change: release(request))
-        case .inform: return Outcome(reply: inform(request))
-        default:
-            counters.ignored &+= 1
-            return Outcome()
-        }
+    struct Context {
+        let request: DHCPMessage
+        let key: ClientKey
+        let broadcast: Bool
+        let now: Int64
+        let origin: Origin?
+        /// A former server address the request was sent to.
+        let formerServer: IPv4Address?
+        var mac: MACAddress { request.clientHardwareAddress }
     }
 
     // MARK: messages
 
-    private func discover(_ request: DHCPMessage, now: Int64) -> Reply? {
+    private func discover(_ context: Context) -> Outcome {
         counters.discovers &+= 1
-        let client = Self.identity(request)
-        guard let address = chooseAddress(for: request, client: client, now: now) else {
-            counters.exhausted &+= 1
-            return nil
+        let inherited = supersede(context.key)
+        if let origin = context.origin, byClient[context.key] == nil, activeBindings(of: origin.port, now: context.now) >= origin.bindingLimit {
+            counters.overLimit &+= 1
+            notices.append(.bindingLimit(port: origin.port))
+            return Outcome()
         }
-        let lease = Lease(address: address, mac: request.clientHardwareAddress, clientID: request.clientIdentifier ?? [],
-                          hostName: request.hostName, expires: now + offerHold)
-        if byAddress[address]?.isOffer != false { bind(lease, isOffer: true) }
+        guard let address = chooseAddress(context, inherited: inherited) else {
+            if exhaustedClients[context.key] ?? 0 <= context.now {
+                exhaustedClients[context.key] = context.now + offerHold
+                counters.exhausted &+= 1
+                notices.append(.poolExhausted(context.mac))
+            }
+            return Outcome()
+        }
+        let ownLease = byAddress[address].map { !$0.isOffer && Self.identity($0.lease) == context.key && $0.lease.expires > context.now } ?? false
+        if !ownLease {
+            let lease = Lease(address: address, mac: context.mac, clientID: context.key.clientID,
+                              hostName: hostName(for: context, at: address), expires: context.now + offerHold)
+            bind(lease, isOffer: true, origin: context.origin?.port)
+        }
         counters.offers &+= 1
-        return reply(.offer, to: request, yourAddress: address, withLease: true)
+        let needsProbe = probesBeforeOffer && !ownLease && (probed[address].map { $0 + probeValidity <= context.now } ?? true)
+        var outcome = Outcome(reply: reply(.offer, context, yourAddress: address, withLease: true))
+        outcome.probe = needsProbe ? address : nil
+        return outcome
     }
 
-    private func handleRequest(_ request: DHCPMessage, broadcast: Bool, now: Int64) -> Outcome {
+    private func handleRequest(_ context: Context) -> Reply? {
         counters.requests &+= 1
-        let client = Self.identity(request)
-        if let server = request.serverIdentifier {
+        let request = context.request
+        let inherited = supersede(context.key)
+        let known = byClient[context.key]
+        if request.clientAddress == .any, let serverID = request.serverIdentifier {
             // SELECTING: the client chose among offers.
-            guard server == configuration.server else {
-                if let held = byClient[client], byAddress[held]?.isOffer == true { unbind(held) }
+            guard serverID == configuration.server else {
+                if formerServers[serverID] ?? 0 > context.now { return nak(context, "This server has a new address.", from: serverID) }
+                if let held = known, byAddress[held]?.isOffer == true { unbind(held) }
                 counters.ignored &+= 1
-                return Outcome()
+                return nil
             }
-            guard let wanted = request.requestedAddress, isAvailable(wanted, for: client, mac: request.clientHardwareAddress, now: now),
-                  configuration.inRange(wanted) || reservation(of: request)?.address == wanted
-            else { return Outcome(reply: nak(request, "The address you asked for is not available.")) }
-            return ack(request, address: wanted, client: client, now: now)
+            guard let wanted = request.requestedAddress, isGrantable(wanted, context) else {
+                return nak(context, "The address you asked for is not available.")
+            }
+            return ack(context, address: wanted)
         }
+        if let wrong = movedByReservation(context) { return wrong }
         if request.clientAddress == .any {
             // INIT-REBOOT: the client asks to keep the address it remembers.
-            guard let wanted = request.requestedAddress else { counters.ignored &+= 1; return Outcome() }
-            guard configuration.contains(wanted) else { return Outcome(reply: nak(request, "That address belongs to another network.")) }
-            guard let held = byClient[client] else {
-                // No record of this client: RFC 2131 says stay silent, unless the address is
-                // plainly not its to have.
-                if !isAvailable(wanted, for: client, mac: request.clientHardwareAddress, now: now) || !configuration.inRange(wanted) {
-                    return Outcome(reply: nak(request, "That address is not yours."))
-                }
+            guard let wanted = request.requestedAddress else { counters.ignored &+= 1; return nil }
+            guard known != nil || inherited != nil || configuration.isAuthoritative else {
+                // Not ours to judge: it may hold a lease from another server on the LAN.
                 counters.ignored &+= 1
-                return Outcome()
+                return nil
             }
-            guard held == wanted, isValidLease(wanted, now: now) || isAvailable(wanted, for: client, mac: request.clientHardwareAddress, now: now),
-                  configuration.inRange(wanted) || reservation(of: request)?.address == wanted
-            else { return Outcome(reply: nak(request, "That address is not yours any more.")) }
-            return ack(request, address: wanted, client: client, now: now)
+            guard configuration.contains(wanted) else { return refuse(context, "That address belongs to another network.") }
+            // A client on record remembers wrongly when it asks for another address than its own.
+            if let known, known != wanted, inherited != wanted { return refuse(context, "That address is not yours.") }
+            guard isGrantable(wanted, context) else { return refuse(context, "That address is not yours any more.") }
+            return ack(context, address: wanted)
         }
-        // RENEWING (unicast to us) or REBINDING (broadcast): extend the lease on ciaddr.
+        // RENEWING (unicast) or REBINDING (broadcast): extend the lease on ciaddr.
         let address = request.clientAddress
-        guard byClient[client] == address, configuration.inRange(address) || reservation(of: request)?.address == address,
-              isAvailable(address, for: client, mac: request.clientHardwareAddress, now: now)
-        else {
-            if broadcast && byClient[client] == nil && configuration.contains(address) && configuration.inRange(address) {
-                // REBINDING with no record here: another server's lease; stay silent.
-                counters.ignored &+= 1
-                return Outcome()
-            }
-            return Outcome(reply: nak(request, "The lease on this address cannot be extended."))
+        if let serverID = request.serverIdentifier, serverID != configuration.server, formerServers[serverID] ?? 0 <= context.now {
+            counters.ignored &+= 1
+            return nil
         }
-        return ack(request, address: address, client: client, now: now)
+        if known == address || inherited == address {
+            guard isGrantable(address, context) else { return refuse(context, "The lease on this address cannot be extended.") }
+            return ack(context, address: address)
+        }
+        if known != nil { return refuse(context, "That address is not yours.") }
+        guard configuration.isAuthoritative || context.formerServer != nil else {
+            counters.ignored &+= 1
+            return nil
+        }
+        guard configuration.contains(address), isGrantable(address, context) else {
+            return nak(context, "The lease on this address cannot be extended.")
+        }
+        return ack(context, address: address)
     }
 
-    private func ack(_ request: DHCPMessage, address: IPv4Address, client: [UInt8], now: Int64) -> Outcome {
-        let lease = Lease(address: address, mac: request.clientHardwareAddress, clientID: request.clientIdentifier ?? [],
-                          hostName: request.hostName ?? byAddress[address]?.lease.hostName,
-                          expires: now + Int64(configuration.leaseTime))
-        bind(lease, isOffer: false)
+    /// A client on the wrong address for its NIC's reservation is NAKed, so it asks again and
+    /// gets the reserved one (only when that one can be granted now).
+    private func movedByReservation(_ context: Context) -> Reply? {
+        guard let reserved = reservation(of: context.request), isAvailable(reserved.address, context) else { return nil }
+        let asked = context.request.clientAddress == .any ? context.request.requestedAddress : context.request.clientAddress
+        guard let asked, asked != reserved.address else { return nil }
+        if let held = byClient[context.key], held == asked { unbind(held); changes.append(.released(held)) }
+        return nak(context, "This adapter has a reserved address.")
+    }
+
+    /// A NAK to a client this server has a binding for: the binding ends with it, so the
+    /// address is free for whoever may have it (a reservation, the new range) at once.
+    private func refuse(_ context: Context, _ text: String) -> Reply {
+        if let held = byClient[context.key], let binding = byAddress[held] {
+            unbind(held)
+            if !binding.isOffer { changes.append(.released(held)) }
+        }
+        return nak(context, text)
+    }
+
+    private func ack(_ context: Context, address: IPv4Address) -> Reply {
+        let lease = Lease(address: address, mac: context.mac, clientID: context.key.clientID,
+                          hostName: hostName(for: context, at: address), expires: context.now + Int64(configuration.leaseTime))
+        bind(lease, isOffer: false, origin: context.origin?.port)
         counters.acks &+= 1
-        return Outcome(reply: reply(.ack, to: request, yourAddress: address, withLease: true), change: .bound(lease))
+        changes.append(.bound(lease))
+        return reply(.ack, context, yourAddress: address, withLease: true)
     }
 
-    private func nak(_ request: DHCPMessage, _ text: String) -> Reply {
-        counters.naks &+= 1
-        var message = DHCPMessage()
-        message.transactionID = request.transactionID
-        message.flags = request.flags
-        message.clientHardwareAddress = request.clientHardwareAddress
-        message.set(.messageType, [DHCPMessageType.nak.rawValue])
-        message.set(.serverIdentifier, configuration.server.octets)
-        message.set(.message, Array(text.utf8))
-        if let id = request.clientIdentifier { message.set(.clientIdentifier, id) }
-        // A NAK is always broadcast: the client may have no usable address.
-        return Reply(message: message, destinationMAC: .broadcast, destinationIP: .broadcast)
+    /// The name a lease carries: the reservation's, else the client's own, else the one this
+    /// same client gave before. Never another client's.
+    private func hostName(for context: Context, at address: IPv4Address) -> String? {
+        if let reserved = reservation(of: context.request), reserved.address == address, let name = reserved.hostName { return name }
+        if let own = context.request.clientHostName { return own }
+        guard let binding = byAddress[address], Self.identity(binding.lease) == context.key else { return nil }
+        return binding.lease.hostName
     }
 
     /// The client found the address in use (it probed with ARP): set it aside for a while.
-    private func decline(_ request: DHCPMessage, now: Int64) -> LeaseChange? {
+    private func decline(_ context: Context) {
         counters.declines &+= 1
+        let request = context.request
         guard request.serverIdentifier == nil || request.serverIdentifier == configuration.server,
-              let address = request.requestedAddress, byClient[Self.identity(request)] == address else { return nil }
+              let address = request.requestedAddress, byClient[context.key] == address else { return }
         unbind(address)
-        declined[address] = now + declineHold
-        return .released(address)
+        declined[address] = context.now + declineHold
+        changes.append(.released(address))
+        notices.append(.declined(address, by: context.mac))
     }
 
-    private func release(_ request: DHCPMessage) -> LeaseChange? {
+    /// RFC 2131 §4.3.4: the lease ends now, but the record stays, so the same client gets the
+    /// same address when it comes back.
+    private func release(_ context: Context) {
         counters.releases &+= 1
-        let client = Self.identity(request)
+        let request = context.request
         guard request.serverIdentifier == nil || request.serverIdentifier == configuration.server,
-              byClient[client] == request.clientAddress else { return nil }
-        unbind(request.clientAddress)
-        return .released(request.clientAddress)
+              byClient[context.key] == request.clientAddress, var binding = byAddress[request.clientAddress], !binding.isOffer else { return }
+        binding.lease.expires = min(binding.lease.expires, context.now)
+        byAddress[request.clientAddress] = binding
+        changes.append(.bound(binding.lease))
     }
 
-    private func inform(_ request: DHCPMessage) -> Reply? {
+    private func inform(_ context: Context) -> Reply? {
         counters.informs &+= 1
-        guard request.clientAddress != .any else { return nil }
-        return reply(.ack, to: request, yourAddress: .any, withLease: false)
+        guard context.request.clientAddress != .any else { return nil }
+        return reply(.ack, context, yourAddress: .any, withLease: false)
     }
 
-    // MARK: addresses
-
-    private func chooseAddress(for request: DHCPMessage, client: [UInt8], now: Int64) -> IPv4Address? {
-        if let reserved = reservation(of: request) { return reserved.address }
-        if let held = byClient[client], configuration.inRange(held), isAvailable(held, for: client, mac: request.clientHardwareAddress, now: now) {
-            return held
-        }
-        if let wanted = request.requestedAddress, configuration.inRange(wanted),
-           isAvailable(wanted, for: client, mac: request.clientHardwareAddress, now: now) {
-            return wanted
-        }
-        // Search on from where the last search stopped, wrapping once: new clients cost O(1) on
-        // average instead of a scan over every address already leased.
-        let start = configuration.rangeStart.value, end = configuration.rangeEnd.value
-        guard start <= end else { return nil }
-        let count = UInt64(end - start) + 1
-        let first = (start...end).contains(cursor) ? cursor : start
-        for step in 0..<count {
-            let value = UInt32((UInt64(first - start) + step) % count) + start
-            let address = IPv4Address(value: value)
-            if isAvailable(address, for: client, mac: request.clientHardwareAddress, now: now) {
-                cursor = value == end ? start : value + 1
-                return address
-            }
-        }
-        return nil
+    static func identity(_ request: DHCPMessage) -> ClientKey {
+        ClientKey(mac: request.clientHardwareAddress, clientID: request.clientIdentifier ?? [])
     }
 
-    /// Where the next search for a free address begins.
-    private var cursor: UInt32 = 0
-
-    /// Free for this client: not the server's, not the network or broadcast address, not
-    /// reserved for someone else, not declined, not leased or offered to another client.
-    private func isAvailable(_ address: IPv4Address, for client: [UInt8], mac: MACAddress, now: Int64) -> Bool {
-        let mask = configuration.mask.value
-        guard address != configuration.server, configuration.contains(address),
-              address.value & ~mask != 0, address.value & ~mask != ~mask else { return false }
-        if let owner = configuration.reservedAddresses[address], owner != mac { return false }
-        if let until = declined[address], until > now { return false }
-        if let binding = byAddress[address], binding.lease.expires > now, Self.identity(binding.lease) != client { return false }
-        return true
-    }
-
-    private func isValidLease(_ address: IPv4Address, now: Int64) -> Bool {
-        (byAddress[address]?.lease.expires ?? 0) > now
-    }
-
-    private func reservation(of request: DHCPMessage) -> DHCPConfiguration.Reservation? {
-        configuration.reservations[request.clientHardwareAddress].flatMap { configuration.contains($0.address) ? $0 : nil }
-    }
-
-    private func bind(_ lease: Lease, isOffer: Bool) {
-        let client = Self.identity(lease)
-        if let previous = byClient[client], previous != lease.address { byAddress[previous] = nil }
-        if let other = byAddress[lease.address], Self.identity(other.lease) != client { byClient[Self.identity(other.lease)] = nil }
-        byAddress[lease.address] = Binding(lease: lease, isOffer: isOffer)
-        byClient[client] = lease.address
-    }
-
-    private func unbind(_ address: IPv4Address) {
-        if let binding = byAddress.removeValue(forKey: address) { byClient[Self.identity(binding.lease)] = nil }
-    }
-
-    static func identity(_ request: DHCPMessage) -> [UInt8] {
-        request.clientIdentifier ?? [1] + request.clientHardwareAddress.octets
-    }
-
-    static func identity(_ lease: Lease) -> [UInt8] {
-        lease.clientID.isEmpty ? [1] + lease.mac.octets : lease.clientID
-    }
-
-    // MARK: replies
-
-    /// Builds OFFER or ACK with the options the client asked for (option 55), addressed as
-    /// RFC 2131 §4.1 says: ciaddr set → unicast to it; broadcast bit → broadcast; else unicast to
-    /// yiaddr at the client's hardware address.
-    private func reply(_ type: DHCPMessageType, to request: DHCPMessage, yourAddress: IPv4Address, withLease: Bool) -> Reply {
-        var message = DHCPMessage()
-        message.transactionID = request.transactionID
-        message.flags = request.flags
-        message.clientAddress = request.clientAddress
-        message.yourAddress = yourAddress
-        message.serverAddress = configuration.server
-        message.clientHardwareAddress = request.clientHardwareAddress
-        message.set(.messageType, [type.rawValue])
-        message.set(.serverIdentifier, configuration.server.octets)
-        if withLease {
-            message.set(.leaseTime, Self.bytes(configuration.leaseTime))
-            message.set(.renewalTime, Self.bytes(configuration.renewalTime))
-            message.set(.rebindingTime, Self.bytes(configuration.rebindingTime))
-        }
-        let asked = Set(request.parameterRequestList)
-        let optional: [(DHCPOptionCode, [UInt8]?)] = [
-            (.subnetMask, configuration.mask.octets),
-            (.router, configuration.gateway?.octets),
-            (.domainNameServer, configuration.dnsServers.isEmpty ? nil : configuration.dnsServers.flatMap(\.octets)),
-            (.netbiosNameServer, configuration.winsServers.isEmpty ? nil : configuration.winsServers.flatMap(\.octets)),
-        ]
-        for (code, value) in optional {
-            // The subnet mask always goes out; the rest only when asked for.
-            if let value, code == .subnetMask || asked.contains(code) { message.set(code, value) }
-        }
-        if let id = request.clientIdentifier { message.set(.clientIdentifier, id) }
-        if request.clientAddress != .any {
-            return Reply(message: message, destinationMAC: request.clientHardwareAddress, destinationIP: request.clientAddress)
-        }
-        if request.isBroadcastRequested {
-            return Reply(message: message, destinationMAC: .broadcast, destinationIP: .broadcast)
-        }
-        return Reply(message: message, destinationMAC: request.clientHardwareAddress, destinationIP: yourAddress)
-    }
-
-    static func bytes(_ value: UInt32) -> [UInt8] {
-        [UInt8(value >> 24), UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)]
+    static func identity(_ lease: Lease) -> ClientKey {
+        ClientKey(mac: lease.mac, clientID: lease.clientID)
     }
 }

@@ -8,11 +8,17 @@ import Switching
 
 /// A network's virtual DHCP server as one more port on its switch.
 ///
-/// It answers ARP for its own address (so renewals by unicast work) and DHCP requests, and only
-/// from VM ports: a request whose source was learned on the uplink is ignored, so an external
-/// network never serves the LAN. Replies go straight to the port the request came from, never
-/// flooded, so they reach neither other VMs nor the LAN. A reply that grants a lease waits until
-/// the lease is stored (`LeasePersister`); the others leave at the end of the loop round.
+/// It answers ARP for its own address (and for a former one being retired, so renewals by
+/// unicast work) and DHCP requests, and only from VM ports: a request whose source was learned
+/// on the uplink is ignored, so an external network never serves the LAN. A VM port speaks for
+/// its own NIC only: unless the NIC may spoof MACs, a request for another hardware address or
+/// through a relay is dropped and counted, and each port holds a bounded number of bindings, so
+/// no VM can release another's lease or drain the pool. Replies go straight to the port the
+/// request came from, never flooded. An offer of an address not probed lately waits for an ARP
+/// probe on the whole network (VMs and LAN) without holding up other clients; a host that
+/// answers marks the address in use and the client is offered another. A reply that grants a
+/// lease waits until the lease is stored (`LeasePersister`); the others leave at the end of the
+/// loop round.
 final class DHCPEndpoint: FrameSink, Flushable {
     let id: PortID
     let network: NetworkID
@@ -24,13 +30,35 @@ final class DHCPEndpoint: FrameSink, Flushable {
     var excludedPort: PortID?
     private(set) var settings: DHCPSettings
     let server: RFC2131Server
-    private var outgoing: [(frame: [UInt8], port: PortID)] = []
+    /// Guest-only, host and NAT networks: this server is the only one (see `RFC2131Server`).
+    private(set) var isAuthoritative: Bool
+    /// Frames for one port, or (nil) flooded to the whole network.
+    private var outgoing: [(frame: [UInt8], port: PortID?)] = []
+    private var probes = ProbeQueue<(pending: PendingOffer, reply: [UInt8])>()
+    private var probeTimerArmed = false
+    /// DISCOVERs dropped unanswered because the server was behind (see `isOverloaded`).
+    private(set) var shedDiscovers: UInt64 = 0
+    private var lastNotice: [String: Int64] = [:]
+    /// Things an administrator should hear about, at most once a minute each.
+    var report: (RFC2131Server.Notice) -> Void = { _ in }
+    private(set) var foreignHardware: UInt64 = 0
     private var flushScheduled = false
     private(set) var malformed: UInt64 = 0
     private(set) var ignoredFromUplink: UInt64 = 0
     private(set) var mac: MACAddress
 
-    init(id: PortID, network: NetworkID, settings: DHCPSettings, leases: [DHCPLease], loop: EventLoop, persister: LeasePersister, clock: any Domain.Clock) {
+    /// How long an offer waits for an answer to its ARP probe: a VM or LAN host answers within
+    /// milliseconds; a quarter second keeps a thousand clients starting at once well under a
+    /// second and a half.
+    static let probeWaitMilliseconds: Int64 = 250
+    /// Bindings a port may hold: a NIC needs one (a spare for a client identifier change). A
+    /// NIC the administrator lets spoof MACs speaks for others by design (a nested bridge, a
+    /// relay, a load generator) and is limited by the pool alone.
+    static let bindingsPerNIC = 4, bindingsPerSpoofingPort = Int.max
+
+    init(id: PortID, network: NetworkID, settings: DHCPSettings, authoritative: Bool, leases: [DHCPLease], loop: EventLoop,
+         persister: LeasePersister, clock: any Domain.Clock) {
+        self.isAuthoritative = authoritative
         self.id = id
         self.network = network
         self.loop = loop
@@ -39,17 +67,26 @@ final class DHCPEndpoint: FrameSink, Flushable {
         self.settings = settings
         // A locally administered address derived from the port id: stable, never a VM's.
         mac = MACAddress(value: 0x02_56_4E_44_00_00 | UInt64(id.rawValue & 0xFFFF))
-        server = RFC2131Server(configuration: Self.configuration(settings), leases: leases.map {
+        var configuration = Self.configuration(settings)
+        configuration.isAuthoritative = authoritative
+        server = RFC2131Server(configuration: configuration, leases: leases.map {
             Lease(address: $0.address, mac: $0.mac, clientID: $0.clientID, hostName: $0.hostName, expires: Int64($0.expires.timeIntervalSince1970))
         })
+        let network = network
+        for change in server.staleAtLoad { persister.enqueue([Self.record(change, network: network)], reply: nil) }
     }
 
     var handlesOffloads: Bool { true }  // it reads only ARP and DHCP, which never arrive segmented
 
-    func update(_ settings: DHCPSettings) {
+    func update(_ settings: DHCPSettings, authoritative: Bool) {
         self.settings = settings
-        server.update(Self.configuration(settings))
+        isAuthoritative = authoritative
+        var configuration = Self.configuration(settings)
+        configuration.isAuthoritative = authoritative
+        server.update(configuration, now: now)
     }
+
+    private var now: Int64 { Int64(clock.now().timeIntervalSince1970) }
 
     /// The domain's settings as the server reads them. Reservations kept outside the network
     /// after a scope change are not handed out. Clients that take classless routes ignore the
@@ -85,6 +122,12 @@ final class DHCPEndpoint: FrameSink, Flushable {
         // this server (its own MAC, pinned on the switch, or broadcast) at once.
         guard ethernet.etherType == .arp || ethernet.etherType == .ipv4 else { return .sent }
         guard ethernet.destination == mac || ethernet.destination.isBroadcast else { return .sent }
+        if ethernet.etherType == .arp, let arp = ARPPacket(ethernet.payload) {
+            // Any host, VM or LAN, that speaks from an address being probed is using it.
+            if !probes.isEmpty, let waiting = probes.item(probing: arp.senderIP), arp.senderMAC != waiting.pending.client {
+                probeAnswered(arp.senderIP, by: arp.senderMAC)
+            }
+        }
         let client = ethernet.source
         guard let port = fabric?.table.port(of: client, now: loop.now) else { return .sent }
         if port == excludedPort {
@@ -93,8 +136,9 @@ final class DHCPEndpoint: FrameSink, Flushable {
         }
         switch ethernet.etherType {
         case .arp:
-            guard let arp = ARPPacket(ethernet.payload), arp.operation == .request, arp.targetIP == settings.server else { return .sent }
-            queue(ARPPacket.frame(operation: .reply, senderMAC: mac, senderIP: settings.server, targetMAC: arp.senderMAC,
+            guard let arp = ARPPacket(ethernet.payload), arp.operation == .request,
+                  arp.targetIP == settings.server || server.formerServerAddresses(now: now).contains(arp.targetIP) else { return .sent }
+            queue(ARPPacket.frame(operation: .reply, senderMAC: mac, senderIP: arp.targetIP, targetMAC: arp.senderMAC,
                                   targetIP: arp.senderIP, destination: arp.senderMAC), to: port)
         case .ipv4:
             guard let ip = IPv4Packet(ethernet.payload), ip.protocolNumber == .udp, !ip.isFragment,
@@ -103,22 +147,125 @@ final class DHCPEndpoint: FrameSink, Flushable {
                 malformed &+= 1
                 return .sent
             }
-            let broadcast = ip.destination == .broadcast || ethernet.destination.isBroadcast
-            let now = Int64(clock.now().timeIntervalSince1970)
-            let outcome = server.handle(request, arrivedAsBroadcast: broadcast, now: now)
-            let reply = outcome.reply.map { self.frame(for: $0, request: request, relayMAC: client) }
-            if let change = outcome.change {
-                persister.enqueue(record(change), reply: reply.map { LeasePersister.Pending(network: network, frame: $0, port: port) })
-            } else if let reply {
-                queue(reply, to: port)
+            guard let origin = origin(of: port, for: request) else {
+                foreignHardware &+= 1
+                return .sent
             }
+            if request.messageType == .discover, isOverloaded {
+                shedDiscovers &+= 1
+                return .sent
+            }
+            let broadcast = ip.destination == .broadcast || ethernet.destination.isBroadcast
+            let pending = PendingOffer(request: request, broadcast: broadcast, destination: ip.destination, port: port,
+                                       origin: origin, client: client, attempts: 0)
+            handle(pending)
         default:
             break
         }
         return .sent
     }
 
-    private func record(_ change: LeaseChange) -> LeaseRecord {
+    /// What a port may ask for: a VM port only for its own NIC's hardware address and never
+    /// through a relay, unless its NIC may spoof MACs. Nil: the request is not the port's to make.
+    private func origin(of port: PortID, for request: DHCPMessage) -> RFC2131Server.Origin? {
+        switch fabric?.role(of: port) {
+        case .vm(let nicMAC, let allowsSpoofing)?:
+            if allowsSpoofing { return .init(port: port.rawValue, bindingLimit: Self.bindingsPerSpoofingPort) }
+            guard request.clientHardwareAddress == nicMAC, request.relayAddress == .any else { return nil }
+            return .init(port: port.rawValue, bindingLimit: Self.bindingsPerNIC)
+        case .uplink?, .service?, nil:
+            return nil
+        case .plain?:
+            return .init(port: port.rawValue, bindingLimit: Self.bindingsPerSpoofingPort)
+        }
+    }
+
+    /// A request, or a DISCOVER handled again after its probe found the address in use.
+    struct PendingOffer {
+        let request: DHCPMessage
+        let broadcast: Bool
+        let destination: IPv4Address
+        let port: PortID
+        let origin: RFC2131Server.Origin
+        /// The client's Ethernet source: the agent's when relayed; its own ARP is no conflict.
+        let client: MACAddress
+        var attempts: Int
+    }
+
+    /// Under overload new DISCOVERs wait (the client retransmits) so that clients already
+    /// offered an address complete: dropping both halves of exchanges evenly is what made the
+    /// completed rate collapse. Behind means many lease writes or probes outstanding.
+    private var isOverloaded: Bool {
+        persister.backlog > Self.sheddingBacklog || probes.count > Self.sheddingBacklog
+    }
+
+    static let sheddingBacklog = 4_096
+
+    private func handle(_ pending: PendingOffer) {
+        let now = self.now
+        let outcome = server.handle(pending.request, arrivedAsBroadcast: pending.broadcast, now: now, origin: pending.origin,
+                                    addressedTo: pending.destination)
+        outcome.notices.forEach(notify)
+        let reply = outcome.reply.map { frame(for: $0, request: pending.request, relayMAC: pending.client) }
+        let network = network
+        let records = outcome.changes.map { Self.record($0, network: network) }
+        if let address = outcome.probe, let reply {
+            if !records.isEmpty { persister.enqueue(records, reply: nil) }
+            // A retransmitted DISCOVER while its probe runs: the offer is on its way.
+            guard probes.add((pending, reply), probing: address, due: loop.now + Self.probeWaitMilliseconds) else { return }
+            queue(ARPPacket.frame(operation: .request, senderMAC: mac, senderIP: .any, targetMAC: .zero, targetIP: address,
+                                  destination: .broadcast), to: nil)
+            armProbeTimer()
+            return
+        }
+        if !records.isEmpty {
+            persister.enqueue(records, reply: reply.map { LeasePersister.Pending(network: network, frame: $0, port: pending.port) })
+        } else if let reply {
+            queue(reply, to: pending.port)
+        }
+    }
+
+    private func armProbeTimer() {
+        guard !probeTimerArmed, let due = probes.nextDue else { return }
+        probeTimerArmed = true
+        loop.runAfter(milliseconds: max(0, due - loop.now)) { [weak self] in self?.probesDue() }
+    }
+
+    /// No answer in time: the address is free of static hosts; the offer goes out.
+    private func probesDue() {
+        probeTimerArmed = false
+        let now = self.now
+        for (address, waiting) in probes.due(at: loop.now) {
+            server.probeSucceeded(address, now: now)
+            queue(waiting.reply, to: waiting.pending.port)
+        }
+        armProbeTimer()
+    }
+
+    private func probeAnswered(_ address: IPv4Address, by holder: MACAddress) {
+        guard var pending = probes.remove(address)?.pending else { return }
+        notify(server.conflict(address, heardFrom: holder, now: now))
+        // Offer another address, a few times at most: a network full of static hosts in the
+        // range must not keep one DISCOVER probing forever.
+        pending.attempts += 1
+        if pending.attempts < 4 { handle(pending) }
+    }
+
+    private func notify(_ notice: RFC2131Server.Notice) {
+        let key = "\(notice)"
+        let now = self.now
+        if let last = lastNotice[key], last + 60 > now { return }
+        if lastNotice.count > 1_000 { lastNotice = lastNotice.filter { $0.value + 60 > now } }
+        lastNotice[key] = now
+        report(notice)
+    }
+
+    /// Once a second from the dataplane's tick.
+    func tick() {
+        server.tick(now: now)
+    }
+
+    static func record(_ change: LeaseChange, network: NetworkID) -> LeaseRecord {
         switch change {
         case .bound(let lease):
             return .bound(DHCPLease(network: network, address: lease.address, mac: lease.mac, clientID: lease.clientID,
@@ -128,15 +275,18 @@ final class DHCPEndpoint: FrameSink, Flushable {
         }
     }
 
+    /// The reply as a frame. Its size follows the client's option 57 but never exceeds the
+    /// network's MTU (option 26, else Ethernet's 1,500), which the client's own figure may.
     private func frame(for reply: RFC2131Server.Reply, request: DHCPMessage, relayMAC: MACAddress) -> [UInt8] {
-        let maximum = max(DHCPMessage.minimumMaximumSize, request.maximumMessageSize ?? 0) - 28
+        let link = settings.mtu ?? 1_500
+        let maximum = min(max(DHCPMessage.minimumMaximumSize, request.maximumMessageSize ?? 0), max(DHCPMessage.minimumMaximumSize, link)) - 28
         return UDPDatagram.frame(
-            sourceMAC: mac, destinationMAC: reply.toRelay ? relayMAC : reply.destinationMAC, source: settings.server,
+            sourceMAC: mac, destinationMAC: reply.toRelay ? relayMAC : reply.destinationMAC, source: reply.sourceIP,
             destination: reply.destinationIP, sourcePort: 67, destinationPort: reply.toRelay ? 67 : 68,
             payload: reply.message.serialized(maximumSize: maximum))
     }
 
-    func queue(_ frame: [UInt8], to port: PortID) {
+    func queue(_ frame: [UInt8], to port: PortID?) {
         outgoing.append((frame, port))
         if !flushScheduled {
             flushScheduled = true
@@ -150,68 +300,13 @@ final class DHCPEndpoint: FrameSink, Flushable {
         outgoing.removeAll(keepingCapacity: true)
         guard let fabric else { return }
         for item in batch {
-            item.frame.withUnsafeBytes { fabric.forward($0, from: id, to: item.port) }
-        }
-    }
-}
-
-/// Writes lease changes on its own thread, a batch per transaction, and hands the replies that
-/// waited for them back to the loop only after the commit: an ACK never promises a lease that a
-/// crash could lose. Batching is what lets a thousand clients starting at once cost a few
-/// transactions rather than a thousand fsyncs.
-final class LeasePersister: @unchecked Sendable {
-    struct Pending: Sendable {
-        let network: NetworkID
-        let frame: [UInt8]
-        let port: PortID
-    }
-
-    private let store: any LeaseStore
-    private let queue = Mutex<[(LeaseRecord, Pending?)]>([])
-    private let wake = DispatchSemaphore(value: 0)
-    private let stopped = Mutex(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let deliver: @Sendable ([Pending]) -> Void
-    private let report: @Sendable (any Error) -> Void
-
-    init(store: any LeaseStore, deliver: @escaping @Sendable ([Pending]) -> Void, report: @escaping @Sendable (any Error) -> Void) {
-        self.store = store
-        self.deliver = deliver
-        self.report = report
-        let thread = Thread { [self] in run() }
-        thread.name = "vnetd-leases"
-        thread.start()
-    }
-
-    func enqueue(_ record: LeaseRecord, reply: Pending?) {
-        queue.withLock { $0.append((record, reply)) }
-        wake.signal()
-    }
-
-    func stop() {
-        stopped.withLock { $0 = true }
-        wake.signal()
-        finished.wait()
-    }
-
-    private func run() {
-        while true {
-            wake.wait()
-            let batch = queue.withLock { items -> [(LeaseRecord, Pending?)] in
-                defer { items.removeAll() }
-                return items
-            }
-            if !batch.isEmpty {
-                do {
-                    try store.save(batch.map(\.0))
-                    deliver(batch.compactMap(\.1))
-                } catch {
-                    // Not stored, so not acknowledged: the clients will ask again.
-                    report(error)
+            item.frame.withUnsafeBytes { frame in
+                if let port = item.port {
+                    fabric.forward(frame, from: id, to: port)
+                } else {
+                    fabric.receive(frame, from: id, now: loop.now)
                 }
             }
-            if stopped.withLock({ $0 }) && queue.withLock({ $0.isEmpty }) { break }
         }
-        finished.signal()
     }
 }

@@ -77,6 +77,13 @@ extension Dataplane {
                 status.exhausted = counters.exhausted
                 status.malformed = endpoint.malformed
                 status.ignoredFromLAN = endpoint.ignoredFromUplink
+                status.conflicts = counters.conflicts
+                status.reservationFallbacks = counters.reservationFallbacks
+                status.foreignHardware = endpoint.foreignHardware
+                status.overLimit = counters.overLimit
+                status.shed = endpoint.shedDiscovers
+                status.addressesInUse = endpoint.server.addressesInUse(now: Int64(clock.now().timeIntervalSince1970))
+                status.poolSize = endpoint.server.poolSize
                 dhcp = status
                 labels[endpoint.id] = "DHCP server"
             }

@@ -40,6 +40,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     /// Where port, uplink and DHCP transitions are recorded as events (see `Dataplane+Events`).
     public let operationalEvents = OperationalEvents()
     private var persister: LeasePersister!
+    private let leaseStore: any LeaseStore
 
     // Loop-thread state.
     var networks: [NetworkID: VirtualNetwork] = [:]
@@ -91,6 +92,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.leaseStore = leaseStore
         try FileManager.default.createDirectory(
             atPath: configuration.runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         Self.removeStaleSockets(in: configuration.runtimeDirectory)
@@ -105,13 +107,13 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     /// Builds every switch and port from the stored configuration.
     public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String],
-                      dhcp: [(NetworkID, DHCPSettings)] = [], leases: [DHCPLease] = []) {
+                      dhcp: [(NetworkID, DHCPSettings)] = []) {
         loop.post { [self] in
             self.vmNames = vmNames
             for binding in bindings { self.bindings[binding.name] = binding.isBound }
             for network in networks { addNetwork(network) }
             for nic in nics { addNIC(nic) }
-            for (network, settings) in dhcp { changeDHCP(network, settings, leases: leases.filter { $0.network == network }) }
+            for (network, settings) in dhcp { changeDHCP(network, settings) }
             publish()
         }
     }
@@ -127,7 +129,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .nicRemoved(let id): removeNIC(id)
             case .adapterBindingChanged(let binding): changeBinding(binding)
             case .vmRenamed(let id, let name): vmNames[id] = name
-            case .dhcpChanged(let id, let settings): changeDHCP(id, settings, leases: [])
+            case .dhcpChanged(let id, let settings): changeDHCP(id, settings)
             case .leaseReleased(let id, let address): endpoints[id]?.server.revoke(address)
             }
             publishSoon()
@@ -184,6 +186,13 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         networks[network.id] = network
         if switches[network.id] == nil { addNetwork(network) }
         syncUplink(network.id)
+        if let endpoint = endpoints[network.id] { endpoint.update(endpoint.settings, authoritative: Self.isAuthoritative(network)) }
+    }
+
+    /// The built-in server is the only one on a network without an uplink; beside a LAN it
+    /// leaves clients it does not know to the LAN's servers.
+    static func isAuthoritative(_ network: VirtualNetwork?) -> Bool {
+        network?.kind.adapterName == nil
     }
 
     private func removeNetwork(_ id: NetworkID) {
@@ -244,23 +253,58 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     }
 
     /// Starts, reconfigures or stops a network's DHCP server. Off means off at once: the
-    /// endpoint leaves the switch and nothing answers.
-    private func changeDHCP(_ id: NetworkID, _ settings: DHCPSettings, leases: [DHCPLease]) {
+    /// endpoint leaves the switch and nothing answers. A server that starts, at launch or when
+    /// turned on again, begins from the stored leases, so running VMs keep their addresses and
+    /// no new VM gets one that another still holds.
+    private func changeDHCP(_ id: NetworkID, _ settings: DHCPSettings) {
         guard settings.isEnabled, let fabric = switches[id] else {
             if let endpoint = endpoints.removeValue(forKey: id) { switches[id]?.detach(endpoint.id) }
             switches[id]?.dhcpGuard = false
             return
         }
+        let authoritative = Self.isAuthoritative(networks[id])
         if let endpoint = endpoints[id] {
-            endpoint.update(settings)
+            endpoint.update(settings, authoritative: authoritative)
             return
         }
-        let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, settings: settings, leases: leases, loop: loop, persister: persister, clock: clock)
+        let leases: [DHCPLease]
+        do {
+            leases = try leaseStore.leases(of: id)
+        } catch {
+            logger.error("could not read the stored DHCP leases; the server starts without them", metadata: ["network": "\(id.rawValue)", "error": "\(error)"])
+            leases = []
+        }
+        let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, settings: settings, authoritative: authoritative, leases: leases,
+                                    loop: loop, persister: persister, clock: clock)
         endpoint.fabric = fabric
         endpoint.excludedPort = uplinks[id]?.id
+        let name = networks[id]?.name ?? "\(id.rawValue)"
+        let subject = EventSubject(kind: .network, id: id.rawValue, name: name)
+        endpoint.report = { [logger, operationalEvents] notice in
+            let text = "\(Self.describe(notice)) on “\(name)”."
+            logger.warning("\(text)")
+            switch notice {
+            case .declined(let address, _), .conflict(let address, _):
+                operationalEvents.record(.dhcpAddressInUse, subject, text, key: "\(id.rawValue)|\(address)")
+            case .reservationUnavailable(let address, _):
+                operationalEvents.record(.dhcpReservationUnavailable, subject, text, key: "\(id.rawValue)|\(address)")
+            case .poolExhausted, .bindingLimit:
+                break  // the pool's event comes from its counter (Dataplane+Events); limits are counted
+            }
+        }
         fabric.attach(endpoint.id, sink: endpoint, role: .service(mac: endpoint.mac))
         fabric.dhcpGuard = true
         endpoints[id] = endpoint
+    }
+
+    static func describe(_ notice: RFC2131Server.Notice) -> String {
+        switch notice {
+        case .poolExhausted(let mac): "DHCP pool exhausted: no address left for \(mac.formatted(separator: "-", uppercase: true))"
+        case .declined(let address, let mac): "DHCP address \(address) declined by \(mac.formatted(separator: "-", uppercase: true)), which found it in use: set aside for 10 minutes"
+        case .conflict(let address, let mac): "The DHCP server's ARP probe found \(address) in use by \(mac.formatted(separator: "-", uppercase: true)), which holds no lease for it: set aside for 10 minutes"
+        case .reservationUnavailable(let address, let mac): "The DHCP reservation of \(address) for \(mac.formatted(separator: "-", uppercase: true)) cannot be granted now (another client holds it, or it was found in use): a dynamic address was offered instead"
+        case .bindingLimit(let port): "DHCP requests from switch port \(port) refused: it holds as many bindings as a port may"
+        }
     }
 
     /// Replies whose leases are now stored, back on the loop thread.
@@ -342,6 +386,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     private func tick(_ now: Int64) {
         for fabric in switches.values { fabric.tick(now: now) }
+        if ticks % 10 == 0 { for endpoint in endpoints.values { endpoint.tick() } }
         for uplink in uplinks.values { uplink.port?.refreshStatistics() }
         ticks += 1
         if ticks % 5 == 0 {

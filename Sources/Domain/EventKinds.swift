@@ -27,6 +27,10 @@ extension EventKind {
     public static let uplinkLost = EventKind(rawValue: "uplink.lost.warning")
     public static let uplinkRestored = EventKind(rawValue: "uplink.restored")
     public static let dhcpPoolExhausted = EventKind(rawValue: "dhcp.pool-exhausted.warning")
+    /// A client declined its address, the server's probe found an address in use, or a
+    /// reservation could not be granted: each names the address and the MAC.
+    public static let dhcpAddressInUse = EventKind(rawValue: "dhcp.address-in-use.warning")
+    public static let dhcpReservationUnavailable = EventKind(rawValue: "dhcp.reservation-unavailable.warning")
     /// The disk holding the data folder was full: nothing could be stored for a while.
     public static let storageFull = EventKind(rawValue: "storage.disk-full.error")
 }

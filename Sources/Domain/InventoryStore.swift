@@ -179,10 +179,19 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
 public struct DHCPRuntimeStatus: Sendable, Equatable {
     public var discovers: UInt64 = 0, offers: UInt64 = 0, acks: UInt64 = 0, naks: UInt64 = 0
     public var declines: UInt64 = 0, releases: UInt64 = 0, informs: UInt64 = 0
-    /// DISCOVERs that found no free address.
+    /// Clients that found no free address (once per client and offer hold, not per retry).
     public var exhausted: UInt64 = 0
     /// Malformed DHCP messages dropped, and requests from the LAN ignored.
     public var malformed: UInt64 = 0, ignoredFromLAN: UInt64 = 0
+    /// Addresses the ARP probe found in use; reservations that could not be granted.
+    public var conflicts: UInt64 = 0, reservationFallbacks: UInt64 = 0
+    /// Requests a VM port made for another NIC's hardware address (or through a relay) and new
+    /// clients refused because their port held its share of bindings.
+    public var foreignHardware: UInt64 = 0, overLimit: UInt64 = 0
+    /// DISCOVERs left unanswered while the server was behind (the client retransmits).
+    public var shed: UInt64 = 0
+    /// Addresses in use now (leases and offers) and the pool's size, for "nearly full".
+    public var addressesInUse = 0, poolSize = 0
     public init() {}
 }
 

@@ -60,7 +60,7 @@ struct DHCPGoldenTests {
         #expect(Array(wire[8..<12]) == [0, 0, 0, 0], "secs 0, flags none")
         #expect(Array(wire[12..<16]) == [0, 0, 0, 0], "ciaddr 0.0.0.0")
         #expect(Array(wire[16..<20]) == [192, 168, 131, 16], "yiaddr")
-        #expect(Array(wire[20..<24]) == [192, 168, 131, 1], "siaddr")
+        #expect(Array(wire[20..<24]) == [0, 0, 0, 0], "siaddr: no next server without network boot (RFC 2131 Table 3)")
         #expect(Array(wire[24..<28]) == [0, 0, 0, 0], "giaddr")
         #expect(Array(wire[28..<34]) == [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], "chaddr")
         #expect(wire[34..<236].allSatisfy { $0 == 0 }, "chaddr padding, empty sname and file")
@@ -85,12 +85,15 @@ struct DHCPGoldenTests {
         #expect(sawEnd, "an end option")
         #expect(wire[index...].allSatisfy { $0 == 0 }, "only pad after the end")
         #expect(order.first == 53, "message type first")
+        // T1 and T2 are moved earlier by up to 1/16 per client (RFC 2131 §4.4.5's fuzz).
+        let t1 = (options.removeValue(forKey: 58) ?? []).reduce(0) { $0 << 8 | Int($1) }
+        let t2 = (options.removeValue(forKey: 59) ?? []).reduce(0) { $0 << 8 | Int($1) }
+        #expect((300 - 300 / 16)...300 ~= t1, "renewal_time about 300")
+        #expect((525 - 225 / 16)...525 ~= t2 && t2 > t1, "rebinding_time about 525")
         #expect(options == [
             53: [2],                                  // message-type=offer
             54: [192, 168, 131, 1],                   // server_id
             51: [0, 0, 0x02, 0x58],                   // lease_time=600
-            58: [0, 0, 0x01, 0x2c],                   // renewal_time=300
-            59: [0, 0, 0x02, 0x0d],                   // rebinding_time=525
             1: [255, 255, 255, 0],                    // subnet_mask
             3: [192, 168, 131, 254],                  // router
             6: [192, 168, 131, 2, 192, 168, 131, 3],  // name_server

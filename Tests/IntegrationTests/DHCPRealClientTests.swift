@@ -1,0 +1,184 @@
+import DHCP
+import Domain
+import Foundation
+import Packets
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 12 through the real data path: leases kept across off and on, the ARP probe against
+/// a static host, clones with one DUID (dhcpcd), dhclient's INIT-REBOOT from its lease file, and
+/// ports that may only speak for their own NIC.
+@Suite("DHCP with dhcpcd, dhclient and hostile ports", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
+struct DHCPRealClientTests {
+    func enable(_ vnetd: VnetdUnderTest, _ network: NetworkID, end: UInt32? = nil) throws -> DHCPSettings {
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: network))
+        draft.isEnabled = true
+        if let end, let start = IPv4Address(parsing: draft.rangeStart) { draft.rangeEnd = IPv4Address(value: start.value + end).description }
+        let settings = try vnetd.services.dhcp.update(network, version: try vnetd.services.dhcp.settings(of: network).version, draft)
+        vnetd.settle()
+        return settings
+    }
+
+    func turn(_ vnetd: VnetdUnderTest, _ network: NetworkID, on: Bool) throws {
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: network))
+        draft.isEnabled = on
+        try vnetd.services.dhcp.update(network, version: try vnetd.services.dhcp.settings(of: network).version, draft)
+        vnetd.settle()
+    }
+
+    /// A TAP VM moved into a namespace of its own, link up.
+    func namespacedVM(_ vnetd: VnetdUnderTest, _ name: String, on network: NetworkID) throws -> (VirtualMachine, String, Namespace) {
+        let (vm, tap) = try vnetd.tapVM(name, on: network)
+        let namespace = try Namespace(name)
+        try run(["ip", "link", "set", tap, "netns", namespace.name])
+        try run(["ip", "-n", namespace.name, "link", "set", tap, "up"])
+        return (vm, tap, namespace)
+    }
+
+    @Test func leasesSurviveTurningTheServerOffAndOn() throws {
+        _ = try #require(busybox, "busybox is missing: `make test` installs it")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        _ = try enable(vnetd, lab.id)
+        let script = try udhcpcScript(in: vnetd.folder.path)
+        let (_, tapA, a) = try namespacedVM(vnetd, "dsa", on: lab.id)
+        let addressA = try #require(try a.leaseAddress(tapA, script: script))
+
+        try turn(vnetd, lab.id, on: false)
+        try turn(vnetd, lab.id, on: true)
+        // A new VM must not get the address the first one still holds.
+        let (_, tapB, b) = try namespacedVM(vnetd, "dsb", on: lab.id)
+        let addressB = try #require(try b.leaseAddress(tapB, script: script))
+        #expect(addressB != addressA)
+        // The running VM renews (udhcpc asks for its address again) and keeps it.
+        let again = try a.leaseAddress(tapA, script: script, extra: ["-r", addressA])
+        #expect(again == addressA)
+        vnetd.settle()
+        #expect(vnetd.services.status.status(of: lab.id).dhcp?.naks == 0)
+    }
+
+    @Test func aStaticHostOnAnAddressOfTheRangeIsProbedAndSkipped() throws {
+        _ = try #require(busybox, "busybox is missing: `make test` installs it")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let settings = try enable(vnetd, lab.id)
+        // udhcpc does no conflict detection of its own: without the probe it takes .16.
+        let (_, staticTap, host) = try namespacedVM(vnetd, "dst", on: lab.id)
+        try run(["ip", "-n", host.name, "addr", "add", "\(settings.rangeStart)/\(settings.prefixLength)", "dev", staticTap])
+        let script = try udhcpcScript(in: vnetd.folder.path)
+        let (_, tap, client) = try namespacedVM(vnetd, "dsc", on: lab.id)
+        let address = try #require(try client.leaseAddress(tap, script: script))
+        #expect(address != settings.rangeStart.description)
+        #expect(try client.canPing(settings.rangeStart.description), "both hosts work side by side")
+        vnetd.settle()
+        #expect(eventually { vnetd.services.status.status(of: lab.id).dhcp?.conflicts == 1 },
+                "\(String(describing: vnetd.services.status.status(of: lab.id).dhcp))")
+    }
+
+    @Test func dhcpcdClonesSendingOneDUIDFromTwoNICsGetTwoAddresses() throws {
+        let dhcpcd = try #require(["/usr/sbin/dhcpcd", "/sbin/dhcpcd"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                  "dhcpcd is missing: `make test` installs dhcpcd-base")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        _ = try enable(vnetd, lab.id)
+        // An RFC 4361 client identifier: IAID 1 and one DUID-LL, as two clones of one image send.
+        let clientID = "ff:00:00:00:01:00:03:00:01:52:54:00:aa:bb:cc"
+        var addresses: [String] = []
+        for name in ["dca", "dcb"] {
+            let (_, tap, namespace) = try namespacedVM(vnetd, name, on: lab.id)
+            let configuration = vnetd.folder.path + "/dhcpcd-\(name).conf"
+            try "ipv4only\nnoipv4ll\nnohook resolv.conf, timesyncd, ntp.conf, hostname\n".write(toFile: configuration, atomically: true, encoding: .utf8)
+            let result = try run(["ip", "netns", "exec", namespace.name, dhcpcd, "-f", configuration, "-1", "-4", "-t", "15", "-I", clientID,
+                                  "--nobackground", "-q", tap], check: false)
+            let (_, shown) = try run(["ip", "-n", namespace.name, "-4", "-o", "addr", "show", "dev", tap])
+            let address = try #require(shown.firstMatch(of: /inet (\d+\.\d+\.\d+\.\d+)/).map { String($0.1) },
+                                       "dhcpcd configured no address (exit \(result.status)): \(result.output)")
+            addresses.append(address)
+            _ = try? run(["ip", "netns", "exec", namespace.name, dhcpcd, "-f", configuration, "-x", tap], check: false)
+        }
+        #expect(addresses.count == 2 && addresses[0] != addresses[1])
+        #expect(try vnetd.services.store.read { try $0.leases(of: lab.id) }.count == 2)
+    }
+
+    @Test func dhclientsInitRebootFromItsLeaseFileKeepsItsAddressAcrossARestart() throws {
+        let dhclient = try #require(["/usr/sbin/dhclient", "/sbin/dhclient"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                    "dhclient is missing: `make test` installs isc-dhcp-client")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        _ = try enable(vnetd, lab.id)
+        let (_, tap, namespace) = try namespacedVM(vnetd, "dcl", on: lab.id)
+        // Our own hook: dhclient-script would rewrite the machine's resolv.conf.
+        let folder = vnetd.folder.path
+        let script = folder + "/dhclient.sh"
+        try """
+        #!/bin/sh
+        case "$reason" in
+          BOUND|RENEW|REBIND|REBOOT) ip addr flush dev "$interface"; ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+          EXPIRE|FAIL|RELEASE|STOP) ip addr flush dev "$interface" ;;
+        esac
+        echo "$reason $new_ip_address" >> "\(folder)/dhclient.log"
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        func runClient() throws {
+            _ = try run(["ip", "netns", "exec", namespace.name, dhclient, "-4", "-1", "-v", "-sf", script, "-lf", folder + "/dhclient.leases",
+                         "-pf", folder + "/dhclient.pid", tap], check: false)
+            if let pid = try? String(contentsOfFile: folder + "/dhclient.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+               let value = Int32(pid) { kill(value, SIGTERM) }
+        }
+        try runClient()
+        let log = { (try? String(contentsOfFile: folder + "/dhclient.log", encoding: .utf8)) ?? "" }
+        let bound = try #require(log().firstMatch(of: /BOUND (\S+)/).map { String($0.1) }, "dhclient got no lease: \(log())")
+
+        try vnetd.restart()
+        #expect(eventually { (try? run(["ip", "link", "show", tap], check: false).status) == 0 })
+        try run(["ip", "link", "set", tap, "netns", namespace.name])
+        try run(["ip", "-n", namespace.name, "link", "set", tap, "up"])
+        try run(["ip", "-n", namespace.name, "addr", "flush", "dev", tap])
+        try runClient()
+        // INIT-REBOOT (dhclient's REBOOT reason): the remembered address is confirmed.
+        #expect(log().contains("REBOOT \(bound)"), "dhclient's log: \(log())")
+        vnetd.settle()
+        #expect(eventually { vnetd.services.status.status(of: lab.id).dhcp.map { $0.discovers == 0 && $0.acks == 1 } == true },
+                "one REQUEST, no DISCOVER after the restart: \(String(describing: vnetd.services.status.status(of: lab.id).dhcp))")
+    }
+
+    @Test func aPortMaySpeakOnlyForItsOwnNIC() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        _ = try enable(vnetd, lab.id)
+        let victim = try vnetd.nic(of: try vnetd.services.vms.create(name: "victim", notes: "", connectingTo: lab.id))
+        let rogue = try vnetd.nic(of: try vnetd.services.vms.create(name: "rogue", notes: "", connectingTo: lab.id))
+        vnetd.settle()
+        let victimPeer = try StreamPeer(path: try #require(vnetd.services.status.status(of: victim.id).endpoint))
+        let roguePeer = try StreamPeer(path: try #require(vnetd.services.status.status(of: rogue.id).endpoint))
+        let (_, address) = try #require(try CrashTests.takeLease(through: victimPeer, as: victim.mac))
+
+        // From its own MAC, the rogue releases the victim's lease and asks for leases for
+        // invented hardware addresses: none of it is taken.
+        var release = DHCPMessage()
+        release.op = 1
+        release.transactionID = 99
+        release.clientHardwareAddress = victim.mac
+        release.clientAddress = address
+        release.set(.messageType, [DHCPMessageType.release.rawValue])
+        try roguePeer.send(CrashTests.frame(release, from: rogue.mac))
+        for index in 0..<20 {
+            var discover = DHCPMessage()
+            discover.op = 1
+            discover.transactionID = UInt32(1_000 + index)
+            discover.clientHardwareAddress = MACAddress(value: 0x0003FF_7700_00 | UInt64(index))
+            discover.set(.messageType, [DHCPMessageType.discover.rawValue])
+            try roguePeer.send(CrashTests.frame(discover, from: rogue.mac))
+        }
+        vnetd.settle()
+        #expect(eventually { vnetd.services.status.status(of: lab.id).dhcp?.foreignHardware == 21 })
+        let stored = try vnetd.services.store.read { try $0.leases(of: lab.id) }
+        #expect(stored.count == 1 && stored.first.map { $0.mac == victim.mac && $0.expires > Date() } == true)
+        // Its own requests still work.
+        #expect(try CrashTests.takeLease(through: roguePeer, as: rogue.mac) != nil)
+    }
+}
