@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Packets
+import Switching
 import CTestNet
 import Testing
 import TestSupport
@@ -59,6 +60,25 @@ struct UplinkTests {
         let leaked = framesToVM() - before
         #expect(leaked < 10, "the host's 200 echo requests stay with the host; \(leaked) frames reached the VM")
         #expect(try lan.namespace.canPing("10.89.0.10"), "and the LAN still reaches the VM")
+    }
+
+    /// The host hears a VM's broadcasts through the adapter, and the uplink then sees that copy
+    /// coming in: it is counted, never switched back to the VMs.
+    @Test func theHostsCopyOfAVMBroadcastIsCountedAndNotSwitched() throws {
+        let lan = try LAN(subnet: "10.85.0", hostAddress: "10.85.0.1/24")
+        let vnetd = try VnetdUnderTest()
+        let (network, nic, vm, tap) = try Self.externalVM(vnetd, lan, address: "10.85.0.10/24")
+        #expect(try vm.canPing("10.85.0.1"), "the VM reaches the host")
+        func looped() -> UInt64 {
+            vnetd.settle()
+            let uplink = vnetd.services.status.status(of: network).ports.first { $0.kind == .uplink(adapter: lan.adapter) }
+            return uplink?.counters.drops.first { $0.reason == DropReason.looped.label }?.count ?? 0
+        }
+        let before = looped()
+        let marker = EthernetBuilder.header(destination: .broadcast, source: nic.mac, type: EtherType(rawValue: 0x88B6))
+            + Array("to everyone".utf8) + [UInt8](repeating: 0, count: 40)
+        try sendRaw(marker, times: 5, on: tap, in: vm)
+        #expect(eventually(3) { looped() - before >= 5 }, "each copy counted: \(looped() - before)")
     }
 
     @Test func noLoopbackFrameReachesAVMWhileAnUplinkOpens() throws {
