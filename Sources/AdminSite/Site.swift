@@ -78,7 +78,8 @@ public enum AdminSite {
     static func makeRouter(
         dependencies: SiteDependencies, renderer: TemplateRenderer, publicDirectory: String, errorPages: SiteErrorPages, logger: Logger
     ) -> Router {
-        let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info), cache: RenderCache(), choices: NetworkChoices())
+        let site = SiteContext(dependencies: dependencies, renderer: renderer, layout: Layout(info: dependencies.info), cache: RenderCache(), choices: NetworkChoices(),
+                               inventory: StoredInventory())
         var router = Router(errorPages: errorPages, logger: logger)
         Routes.add(to: &router, site: site)
         let signIn = SignInPage(
@@ -106,4 +107,5 @@ struct SiteContext: Sendable {
     let layout: Layout
     let cache: RenderCache
     let choices: NetworkChoices
+    let inventory: StoredInventory
 }

@@ -8,8 +8,18 @@ struct VMListPage: Sendable {
     let site: SiteContext
     static let pageSize = 100
 
+    /// Cached between changes: everything shown comes from the store (leases are re-read each
+    /// minute at most, so one that expired leaves the page within a minute).
     func respond(to request: Request) throws -> Response {
         let now = site.dependencies.clock.now()
+        let minute = Int(now.timeIntervalSince1970 / 60)
+        let key = "vms|\(request.administrator ?? "")|\(Paging.requestedPage(request))|\(Layout.refreshSeconds(request) ?? 0)|\(request.query["done"] ?? "")|\(minute)"
+        return try site.cache.response(key: key, generation: site.dependencies.changes.generation) {
+            try render(request, now: now)
+        }
+    }
+
+    private func render(_ request: Request, now: Date) throws -> Response {
         let (total, paging, rows, nics, names, leases) = try site.dependencies.store.read { db in
             let total = try db.vmCount()
             let paging = Paging(request: request, total: total, pageSize: Self.pageSize)
