@@ -68,8 +68,9 @@ struct HostAccessTests {
             .split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first.flatMap { MACAddress(parsing: String($0)) })
         let marker = EthernetBuilder.header(destination: .broadcast, source: mac, type: EtherType(rawValue: 0x88B6))
             + Array("once only".utf8) + [UInt8](repeating: 0, count: 40)
-        let onLAN = folder.path + "/lan.txt", onHost = folder.path + "/host.txt"
+        let onLAN = folder.path + "/lan.txt", onHost = folder.path + "/host.txt", backOnVM = folder.path + "/vm.txt"
         let dumps = [
+            try spawn(["ip", "netns", "exec", vm.name, tcpdump, "-Q", "in", "-i", tap, "-n", "-e", "-l", "ether proto 0x88b6"], logFile: backOnVM),
             try spawn(["ip", "netns", "exec", lan.name, tcpdump, "-i", far, "-n", "-e", "-l", "ether proto 0x88b6"], logFile: onLAN),
             try spawn(["ip", "netns", "exec", host.name, tcpdump, "-Q", "in", "-i", adapter, "-n", "-e", "-l", "ether proto 0x88b6"], logFile: onHost),
         ]
@@ -82,6 +83,7 @@ struct HostAccessTests {
         }
         #expect(seen(onLAN) == 5, "each of 5 VM broadcasts reaches the LAN once: \(seen(onLAN))")
         #expect(seen(onHost) == 5, "and the host's stack once: \(seen(onHost))")
+        #expect(seen(backOnVM) == 0, "the host's copy does not come back to the VM: \(seen(backOnVM))")
 
         kill(server, SIGTERM)
         var status: Int32 = 0
@@ -89,6 +91,15 @@ struct HostAccessTests {
         stopped = true
         #expect(VnetdProcess.describe(status) == "exit 0")
         #expect(try interfaces(in: host).allSatisfy { !$0.hasPrefix("vnd") }, "vnetd leaves no interface of its own behind")
+
+        // Killed, it leaves none either: the kernel removes a TAP with its last descriptor.
+        let again = try spawn(["ip", "netns", "exec", host.name, vnetd, "serve", "--listen", "127.0.0.1:\(UInt16.random(in: 20_000...40_000))",
+                               "--data-dir", data, "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"], logFile: log)
+        let started = try eventually(15) { try interfaces(in: host).contains { $0.hasPrefix("vndh") } }
+        kill(again, SIGKILL)
+        waitpid(again, nil, 0)
+        #expect(started, "the second start opened the host's way in again")
+        #expect(try eventually(5) { try interfaces(in: host).allSatisfy { !$0.hasPrefix("vnd") } }, "nothing left after a kill")
     }
 
     private func interfaces(in namespace: Namespace) throws -> [String] {
