@@ -212,7 +212,7 @@ struct SiteAccessTests {
                                  "--tls-cert", cert, "--tls-key", key,
                                  "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"]
         #expect(try run(asService + ["cat", key], check: false).status != 0, "the key really is unreadable for uid 65534")
-        let (status, output) = try run(serve, check: false)
+        let (status, output) = try run(["timeout", "30"] + serve, check: false)  // bounded: a vnetd that starts would serve on
         let lines = output.split(separator: "\n").filter { !$0.isEmpty }
         #expect(status == 1, "exit status \(status): \(output)")
         #expect(lines.count == 1 && lines.first?.contains("cannot read the TLS key file \(key)") == true, "one line naming the key: \(lines)")
