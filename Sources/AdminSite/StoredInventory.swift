@@ -17,6 +17,21 @@ final class StoredInventory: Sendable {
     }
 
     private let cached = Mutex<(generation: UInt64, snapshot: Snapshot)?>(nil)
+    private let attention = Mutex<(generation: UInt64, publication: UInt64, items: [Attention.Item])?>(nil)
+
+    /// What needs attention, reused while neither the store nor the published runtime status
+    /// changed (the data path publishes every second and after each change); computed every time
+    /// when the status cannot say.
+    func attentionItems(_ dependencies: SiteDependencies) throws -> [Attention.Item] {
+        let generation = dependencies.changes.generation
+        guard let publication = dependencies.status.publication else { return try Attention.items(dependencies, inventory: self) }
+        if let hit = attention.withLock({ $0 }), hit.generation == generation, hit.publication == publication {
+            return hit.items
+        }
+        let items = try Attention.items(dependencies, inventory: self)
+        attention.withLock { $0 = (generation, publication, items) }
+        return items
+    }
 
     func snapshot(_ dependencies: SiteDependencies) throws -> Snapshot {
         let generation = dependencies.changes.generation

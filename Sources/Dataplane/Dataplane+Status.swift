@@ -12,6 +12,12 @@ extension Dataplane {
     struct StatusSnapshot {
         var networks: [NetworkID: NetworkRuntimeStatus] = [:]
         var ports: [NICID: PortRuntimeStatus] = [:]
+        /// Counts publications, so pages can reuse what they derived from the same one.
+        var publication: UInt64 = 0
+    }
+
+    public var publication: UInt64? {
+        snapshot.withLock { $0.publication }
     }
 
     /// Publishes after a change, at most every `publishInterval`: building the snapshot is
@@ -100,6 +106,7 @@ extension Dataplane {
             next.networks[id]?.sentHistory = fabric.sentHistory.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
         }
         let previous = snapshot.withLock { current in
+            next.publication = current.publication &+ 1
             defer { current = next }
             return current
         }

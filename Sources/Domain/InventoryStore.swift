@@ -110,6 +110,13 @@ public struct NoDataplane: DataplaneApplying {
 public protocol RuntimeStatusReading: Sendable {
     func status(of network: NetworkID) -> NetworkRuntimeStatus
     func status(of nic: NICID) -> PortRuntimeStatus
+    /// Grows each time the status is published anew; nil when unknown (then a page built from
+    /// it must not be reused).
+    var publication: UInt64? { get }
+}
+
+extension RuntimeStatusReading {
+    public var publication: UInt64? { nil }
 }
 
 /// Frames and bytes through a port or a whole network, with drops by reason.

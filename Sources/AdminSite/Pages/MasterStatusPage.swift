@@ -11,7 +11,7 @@ struct MasterStatusPage: Sendable {
     /// needs attention (runtime state), which are in the key.
     func respond(to request: Request) throws -> Response {
         let uptime = Formatting.duration(dependencies.clock.now().timeIntervalSince(dependencies.info.startedAt))
-        let attention = try Attention.items(dependencies, inventory: site.inventory)
+        let attention = try site.inventory.attentionItems(dependencies)
         let digest = attention.map { $0.text + $0.link }.joined(separator: "\n")
         let key = "status|\(request.administrator ?? "")|\(Layout.refreshSeconds(request) ?? 0)|\(uptime)|\(digest)"
         return try site.cache.response(key: key, generation: dependencies.changes.generation) {
