@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "vnetd", targets: ["vnetd"]),
         // The parsers and the HTTP layer, for the fuzz targets in fuzz/ (a package of its own).
-        .library(name: "VnetdParsers", targets: ["Packets", "Switching", "DHCP", "WebServer", "Domain", "AdminSite"]),
+        .library(name: "VnetdParsers", targets: ["Packets", "Switching", "DHCP", "DNS", "WebServer", "Domain", "AdminSite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "Domain", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "DHCP", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "DNS", dependencies: ["Packets"], swiftSettings: strictness),
         .systemLibrary(
             name: "CNetlinkRoute",
             pkgConfig: "libnl-route-3.0",
@@ -96,6 +97,7 @@ let package = Package(
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
         .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets", "TestSupport"], swiftSettings: strictness),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport", "CTestNet",
