@@ -210,7 +210,7 @@ public struct DHCPMessage: Sendable, Equatable {
             return pieces
         }
         let fileRoom = bootFile.isEmpty ? 127 : 0
-        let boot = bootFile.prefix(127)
+        let boot = bootFile.prefix(128)
         out.replaceSubrange(108..<(108 + boot.count), with: boot)
         let mainSpace = max(0, maximumSize - Self.fixedSize) - 1  // room for `end`
         var main: [UInt8] = [], file: [UInt8] = [], sname: [UInt8] = []

@@ -47,6 +47,7 @@ extension RFC2131Server {
               address.value & ~mask != 0, address.value & ~mask != ~mask else { return false }
         if let owner = configuration.reservedAddresses[address], owner != context.mac { return false }
         if let until = declined[address], until > context.now { return false }
+        if let taken = revoked[address], taken.until > context.now, taken.client == context.key { return false }
         if let binding = byAddress[address], binding.lease.expires > context.now, Self.identity(binding.lease) != context.key { return false }
         return true
     }

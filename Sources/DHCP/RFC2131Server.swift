@@ -57,6 +57,9 @@ public final class RFC2131Server {
     var declined: [IPv4Address: Int64] = [:]
     var probed: [IPv4Address: Int64] = [:]
     var formerServers: [IPv4Address: Int64] = [:]
+    /// Addresses an administrator took from a client: not that client's again for a lease time,
+    /// even where an authoritative server would otherwise adopt a client it has no record of.
+    var revoked: [IPv4Address: (client: ClientKey, until: Int64)] = [:]
     var perOrigin: [UInt32: Set<IPv4Address>] = [:]
     var exhaustedClients: [ClientKey: Int64] = [:]
     var infrastructure: Set<IPv4Address> = []
@@ -86,7 +89,13 @@ public final class RFC2131Server {
         infrastructure = Self.infrastructure(of: configuration)
     }
 
-    /// Former server addresses still being retired: the caller answers ARP for them.
+    /// True while `address` is a former server address being retired: the caller answers ARP
+    /// for it (without allocating: every ARP request of the network asks).
+    public func isFormerServer(_ address: IPv4Address, now: Int64) -> Bool {
+        !formerServers.isEmpty && (formerServers[address] ?? 0) > now
+    }
+
+    /// Former server addresses still being retired.
     public func formerServerAddresses(now: Int64) -> [IPv4Address] {
         formerServers.filter { $0.value > now }.map(\.key)
     }
@@ -100,7 +109,10 @@ public final class RFC2131Server {
 
     /// Ends a lease an administrator released: the address is free at once and its client, no
     /// longer on record, is NAKed when it renews.
-    public func revoke(_ address: IPv4Address) {
+    public func revoke(_ address: IPv4Address, now: Int64) {
+        if let binding = byAddress[address] {
+            revoked[address] = (Self.identity(binding.lease), now + Int64(configuration.leaseTime))
+        }
         unbind(address)
     }
 
@@ -124,6 +136,7 @@ public final class RFC2131Server {
         probed = probed.filter { $0.value + probeValidity > now }
         formerServers = formerServers.filter { $0.value > now }
         exhaustedClients = exhaustedClients.filter { $0.value > now }
+        revoked = revoked.filter { $0.value.until > now }
     }
 
     /// Dynamic addresses leased or offered now.

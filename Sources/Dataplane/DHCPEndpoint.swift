@@ -137,7 +137,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         switch ethernet.etherType {
         case .arp:
             guard let arp = ARPPacket(ethernet.payload), arp.operation == .request,
-                  arp.targetIP == settings.server || server.formerServerAddresses(now: now).contains(arp.targetIP) else { return .sent }
+                  arp.targetIP == settings.server || server.isFormerServer(arp.targetIP, now: now) else { return .sent }
             queue(ARPPacket.frame(operation: .reply, senderMAC: mac, senderIP: arp.targetIP, targetMAC: arp.senderMAC,
                                   targetIP: arp.senderIP, destination: arp.senderMAC), to: port)
         case .ipv4:
@@ -260,7 +260,12 @@ final class DHCPEndpoint: FrameSink, Flushable {
         report(notice)
     }
 
-    /// Once a second from the dataplane's tick.
+    /// An administrator released the lease on `address`.
+    func revoke(_ address: IPv4Address) {
+        server.revoke(address, now: now)
+    }
+
+    /// Every ten seconds from the dataplane's tick.
     func tick() {
         server.tick(now: now)
     }

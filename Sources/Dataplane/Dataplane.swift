@@ -130,7 +130,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .adapterBindingChanged(let binding): changeBinding(binding)
             case .vmRenamed(let id, let name): vmNames[id] = name
             case .dhcpChanged(let id, let settings): changeDHCP(id, settings)
-            case .leaseReleased(let id, let address): endpoints[id]?.server.revoke(address)
+            case .leaseReleased(let id, let address): endpoints[id]?.revoke(address)
             }
             publishSoon()
         }

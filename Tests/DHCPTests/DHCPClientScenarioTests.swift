@@ -118,6 +118,19 @@ struct DHCPClientScenarioTests {
         #expect(lease(dhcp, mac(1), now: 6) == address)
     }
 
+    @Test func aLeaseAnAdministratorReleasedIsRefusedToItsClientAndFreeForOthers() {
+        let dhcp = RFC2131Server(configuration: configuration)
+        let address = lease(dhcp, mac(1), now: 0) ?? .any
+        dhcp.revoke(address, now: 10)
+        // Authoritative, yet it does not adopt the client back on its renewal or reboot.
+        let renewal = dhcp.handle(message(.request, from: mac(1), ciaddr: address), arrivedAsBroadcast: false, now: 300)
+        #expect(renewal.reply?.message.messageType == .nak)
+        let offer = dhcp.handle(message(.discover, from: mac(1), requested: address), arrivedAsBroadcast: true, now: 301).reply
+        #expect(offer != nil && offer?.message.yourAddress != address)
+        let other = dhcp.handle(message(.discover, from: mac(2), requested: address), arrivedAsBroadcast: true, now: 302).reply
+        #expect(other?.message.yourAddress == address, "the address is free for others")
+    }
+
     // Item 7: a port cannot drain the pool.
     @Test func aPortHoldsAtMostItsShareOfBindings() {
         var wide = configuration

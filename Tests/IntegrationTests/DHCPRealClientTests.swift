@@ -181,4 +181,42 @@ struct DHCPRealClientTests {
         // Its own requests still work.
         #expect(try CrashTests.takeLease(through: roguePeer, as: rogue.mac) != nil)
     }
+
+    /// Network boot end to end: QEMU's iPXE ROM (user class "iPXE") is given the iPXE script URL,
+    /// not the BIOS file, and fetches it from the HTTP server a namespace VM runs.
+    @Test func anIPXEVMFetchesTheScriptURLItWasGiven() throws {
+        let qemu = try #require(qemuPath, "qemu-system-x86_64 is missing: `make test` installs qemu-system-x86 and ipxe-qemu")
+        let box = try #require(busybox, "busybox is missing: `make test` installs it")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Boot", adapter: nil, notes: ""))
+        let settings = try enable(vnetd, lab.id)
+        let web = IPv4Address(value: settings.network.value + 10)
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: lab.id))
+        draft.nextServer = web.description
+        draft.biosBootFile = "undionly.kpxe"
+        draft.ipxeBootFile = "http://\(web)/boot.ipxe"
+        try vnetd.services.dhcp.update(lab.id, version: try vnetd.services.dhcp.settings(of: lab.id).version, draft)
+        vnetd.settle()
+
+        let (_, tap, server) = try namespacedVM(vnetd, "dbw", on: lab.id)
+        try run(["ip", "-n", server.name, "addr", "add", "\(web)/\(settings.prefixLength)", "dev", tap])
+        let root = vnetd.folder.path + "/www"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try "#!ipxe\necho chained\n".write(toFile: root + "/boot.ipxe", atomically: true, encoding: .utf8)
+        let requests = vnetd.folder.path + "/httpd.log"
+        try run(["sh", "-c", "ip netns exec \(server.name) \(box) httpd -f -vv -p 80 -h \(root) >\(requests) 2>&1 & echo $! > \(vnetd.folder.path)/httpd.pid"])
+        defer {
+            if let pid = (try? String(contentsOfFile: vnetd.folder.path + "/httpd.pid", encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(pid, SIGKILL)
+            }
+        }
+
+        let vm = try vnetd.services.vms.create(name: "pxe", notes: "", connectingTo: lab.id)
+        let nic = try vnetd.nic(of: vm)
+        vnetd.settle()
+        let qemuVM = try DisklessVM(qemu: qemu, socket: try #require(vnetd.services.status.status(of: nic.id).endpoint), mac: nic.mac)
+        defer { qemuVM.stop() }
+        #expect(eventually(60) { ((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "").contains("/boot.ipxe") },
+                "iPXE fetched its script; httpd saw: \((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "")")
+    }
 }
