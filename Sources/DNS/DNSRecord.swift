@@ -34,23 +34,29 @@ public struct DNSClass: RawRepresentable, Hashable, Sendable {
 /// An IPv6 address as its 16 bytes, enough for AAAA records and ip6.arpa names.
 /// (Packets has no IPv6 address yet; this gives way to it when it has one.)
 public struct IPv6AddressBytes: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    /// The 16 bytes as two big-endian halves: inline, no allocation per address.
+    private let high: UInt64
+    private let low: UInt64
+
+    public var bytes: [UInt8] {
+        (0..<16).map { index in UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (56 - 8 * (index % 8))) }
+    }
 
     public init?(bytes: [UInt8]) {
         guard bytes.count == 16 else { return nil }
-        self.bytes = bytes
+        high = bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+        low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// RFC 4291 §2.2 text: eight groups of up to four hex digits, one `::` allowed; no embedded IPv4.
     public init?(parsing text: String) {
-        let halves = text.split(separator: ":", maxSplits: .max, omittingEmptySubsequences: false)
         let doubleColon = text.ranges(of: "::")
-        guard doubleColon.count <= 1, !halves.isEmpty else { return nil }
+        guard doubleColon.count <= 1 else { return nil }
         func groups(_ part: Substring) -> [UInt16]? {
             if part.isEmpty { return [] }
             var values: [UInt16] = []
             for group in part.split(separator: ":", omittingEmptySubsequences: false) {
-                guard (1...4).contains(group.count), let value = UInt16(group, radix: 16) else { return nil }
+                guard (1...4).contains(group.count), group.allSatisfy(\.isHexDigit), let value = UInt16(group, radix: 16) else { return nil }
                 values.append(value)
             }
             return values
@@ -65,12 +71,13 @@ public struct IPv6AddressBytes: Hashable, Sendable, CustomStringConvertible {
             guard let all = groups(Substring(text)), all.count == 8 else { return nil }
             values = all
         }
-        self.bytes = values.flatMap { [UInt8($0 >> 8), UInt8(truncatingIfNeeded: $0)] }
+        high = values[0..<4].reduce(0) { $0 << 16 | UInt64($1) }
+        low = values[4..<8].reduce(0) { $0 << 16 | UInt64($1) }
     }
 
     /// Full form, lowercase, without `::` shortening.
     public var description: String {
-        stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        (0..<8).map { index in String(UInt16(truncatingIfNeeded: (index < 4 ? high : low) >> (48 - 16 * (index % 4))), radix: 16) }
             .joined(separator: ":")
     }
 }
