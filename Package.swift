@@ -58,7 +58,7 @@ let package = Package(
         ),
         .target(
             name: "Dataplane",
-            dependencies: ["Domain", "Switching", "DHCP", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Domain", "Switching", "DHCP", "DNS", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
         .target(

@@ -1,4 +1,5 @@
 import DHCP
+import DNS
 import Domain
 import Foundation
 import Synchronization
@@ -42,6 +43,13 @@ final class DHCPEndpoint: FrameSink, Flushable {
     /// Things an administrator should hear about, at most once a minute each.
     var report: (RFC2131Server.Notice) -> Void = { _ in }
     private(set) var foreignHardware: UInt64 = 0
+    /// For the zone's default domain.
+    var networkName: String { didSet { zoneBuilt = nil } }
+    /// Each NIC's VM name (the dataplane keeps it current).
+    var vmNames: [MACAddress: String] = [:] { didSet { zoneBuilt = nil } }
+    var zone: DNSResponder?
+    var zoneBuilt: Int64?
+    var dnsQueries: UInt64 = 0
     private var flushScheduled = false
     private(set) var malformed: UInt64 = 0
     private(set) var ignoredFromUplink: UInt64 = 0
@@ -56,9 +64,10 @@ final class DHCPEndpoint: FrameSink, Flushable {
     /// relay, a load generator) and is limited by the pool alone.
     static let bindingsPerNIC = 4, bindingsPerSpoofingPort = Int.max
 
-    init(id: PortID, network: NetworkID, settings: DHCPSettings, authoritative: Bool, leases: [DHCPLease], loop: EventLoop,
-         persister: LeasePersister, clock: any Domain.Clock) {
+    init(id: PortID, network: NetworkID, networkName: String, settings: DHCPSettings, authoritative: Bool, leases: [DHCPLease],
+         loop: EventLoop, persister: LeasePersister, clock: any Domain.Clock) {
         self.isAuthoritative = authoritative
+        self.networkName = networkName
         self.id = id
         self.network = network
         self.loop = loop
@@ -67,8 +76,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         self.settings = settings
         // A locally administered address derived from the port id: stable, never a VM's.
         mac = MACAddress(value: 0x02_56_4E_44_00_00 | UInt64(id.rawValue & 0xFFFF))
-        var configuration = Self.configuration(settings)
-        configuration.isAuthoritative = authoritative
+        let configuration = Self.configuration(settings, authoritative: authoritative, networkName: networkName)
         server = RFC2131Server(configuration: configuration, leases: leases.map {
             Lease(address: $0.address, mac: $0.mac, clientID: $0.clientID, hostName: $0.hostName, expires: Int64($0.expires.timeIntervalSince1970))
         })
@@ -81,12 +89,28 @@ final class DHCPEndpoint: FrameSink, Flushable {
     func update(_ settings: DHCPSettings, authoritative: Bool) {
         self.settings = settings
         isAuthoritative = authoritative
-        var configuration = Self.configuration(settings)
-        configuration.isAuthoritative = authoritative
-        server.update(configuration, now: now)
+        zoneBuilt = nil
+        server.update(Self.configuration(settings, authoritative: authoritative, networkName: networkName), now: now)
     }
 
-    private var now: Int64 { Int64(clock.now().timeIntervalSince1970) }
+    /// What the server hands out: the settings, and where this server answers names (see
+    /// `DHCPEndpoint+DNS`) itself as DNS server and its zone as domain, unless the administrator
+    /// gave others.
+    static func configuration(_ settings: DHCPSettings, authoritative: Bool, networkName: String) -> DHCPConfiguration {
+        var configuration = Self.configuration(settings)
+        configuration.isAuthoritative = authoritative
+        if authoritative {
+            if configuration.dnsServers.isEmpty { configuration.dnsServers = [settings.server] }
+            if configuration.domainName?.isEmpty ?? true { configuration.domainName = defaultDomain(networkName: networkName) }
+        }
+        return configuration
+    }
+
+    func zoneNeedsBuilding(now: Int64) -> Bool {
+        zoneBuilt.map { $0 + 1 <= now } ?? true
+    }
+
+    var now: Int64 { Int64(clock.now().timeIntervalSince1970) }
 
     /// The domain's settings as the server reads them. Reservations kept outside the network
     /// after a scope change are not handed out. Clients that take classless routes ignore the
@@ -142,7 +166,12 @@ final class DHCPEndpoint: FrameSink, Flushable {
                                   targetIP: arp.senderIP, destination: arp.senderMAC), to: port)
         case .ipv4:
             guard let ip = IPv4Packet(ethernet.payload), ip.protocolNumber == .udp, !ip.isFragment,
-                  let udp = UDPDatagram(ip.payload), udp.destinationPort == 67 else { return .sent }
+                  let udp = UDPDatagram(ip.payload) else { return .sent }
+            if udp.destinationPort == 53, servesNames, ip.destination == settings.server, ethernet.destination == mac {
+                answerDNS(udp, from: ip, client: client, port: port)
+                return .sent
+            }
+            guard udp.destinationPort == 67 else { return .sent }
             guard let request = try? DHCPMessage(parsing: udp.payload) else {
                 malformed &+= 1
                 return .sent

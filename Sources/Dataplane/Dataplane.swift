@@ -132,6 +132,10 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             case .dhcpChanged(let id, let settings): changeDHCP(id, settings)
             case .leaseReleased(let id, let address): endpoints[id]?.revoke(address)
             }
+            switch change {
+            case .nicAdded, .nicChanged, .nicRemoved, .vmRenamed, .networkChanged: refreshNames()
+            default: break
+            }
             publishSoon()
         }
     }
@@ -186,7 +190,10 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         networks[network.id] = network
         if switches[network.id] == nil { addNetwork(network) }
         syncUplink(network.id)
-        if let endpoint = endpoints[network.id] { endpoint.update(endpoint.settings, authoritative: Self.isAuthoritative(network)) }
+        if let endpoint = endpoints[network.id] {
+            endpoint.networkName = network.name
+            endpoint.update(endpoint.settings, authoritative: Self.isAuthoritative(network))
+        }
     }
 
     /// The built-in server is the only one on a network without an uplink; beside a LAN it
@@ -274,8 +281,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             logger.error("could not read the stored DHCP leases; the server starts without them", metadata: ["network": "\(id.rawValue)", "error": "\(error)"])
             leases = []
         }
-        let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, settings: settings, authoritative: authoritative, leases: leases,
-                                    loop: loop, persister: persister, clock: clock)
+        let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, networkName: networks[id]?.name ?? "", settings: settings,
+                                    authoritative: authoritative, leases: leases, loop: loop, persister: persister, clock: clock)
+        endpoint.vmNames = vmNamesByMAC()
         endpoint.fabric = fabric
         endpoint.excludedPort = uplinks[id]?.id
         let name = networks[id]?.name ?? "\(id.rawValue)"
@@ -295,6 +303,17 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         fabric.attach(endpoint.id, sink: endpoint, role: .service(mac: endpoint.mac))
         fabric.dhcpGuard = true
         endpoints[id] = endpoint
+    }
+
+    /// Each NIC's VM name, for the names the DHCP endpoints answer.
+    private func vmNamesByMAC() -> [MACAddress: String] {
+        Dictionary(nics.values.compactMap { port in vmNames[port.nic.vmID].map { (port.nic.mac, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
+    private func refreshNames() {
+        guard !endpoints.isEmpty else { return }
+        let names = vmNamesByMAC()
+        for endpoint in endpoints.values where endpoint.vmNames != names { endpoint.vmNames = names }
     }
 
     static func describe(_ notice: RFC2131Server.Notice) -> String {

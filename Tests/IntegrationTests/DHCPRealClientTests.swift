@@ -219,4 +219,37 @@ struct DHCPRealClientTests {
         #expect(eventually(60) { ((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "").contains("/boot.ipxe") },
                 "iPXE fetched its script; httpd saw: \((try? String(contentsOfFile: requests, encoding: .utf8)) ?? "")")
     }
+
+    /// Issue 14's DNS on a guest-only network with DHCP on: the server hands itself out as the
+    /// DNS server with the network's domain, and answers the VMs' names and their reverse.
+    @Test func vmsOnAGuestOnlyNetworkFindEachOtherByName() throws {
+        let box = try #require(busybox, "busybox is missing: `make test` installs it")
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Name Lab", adapter: nil, notes: ""))
+        let settings = try enable(vnetd, lab.id)
+        let folder = vnetd.folder.path
+        let script = folder + "/udhcpc-dns.sh"
+        try """
+        #!/bin/sh
+        case "$1" in
+          bound|renew) ip addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface"; echo "$dns|$domain" > "\(folder)/dns-$interface" ;;
+        esac
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        let (_, tapA, alpha) = try namespacedVM(vnetd, "alpha", on: lab.id)
+        let (_, tapB, beta) = try namespacedVM(vnetd, "beta", on: lab.id)
+        _ = try #require(try alpha.leaseAddress(tapA, script: script))
+        let addressB = try #require(try beta.leaseAddress(tapB, script: script))
+        let handedOut = try String(contentsOfFile: folder + "/dns-\(tapA)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(handedOut == "\(settings.server)|name-lab.vnetd.internal", "DHCP hands out its own DNS server and the network's domain")
+
+        // The VM's name, whatever case it is asked in, and its address back to its name.
+        let forward = try run(["ip", "netns", "exec", alpha.name, box, "nslookup", "BETA.name-lab.vnetd.internal", settings.server.description], check: false)
+        #expect(forward.output.contains(addressB), "nslookup: \(forward.output)")
+        let reverse = try run(["ip", "netns", "exec", alpha.name, box, "nslookup", addressB, settings.server.description], check: false)
+        #expect(reverse.output.lowercased().contains("beta.name-lab.vnetd.internal"), "nslookup: \(reverse.output)")
+        // A name that is not there, and a name outside the zone, get no address.
+        let missing = try run(["ip", "netns", "exec", alpha.name, box, "nslookup", "gamma.name-lab.vnetd.internal", settings.server.description], check: false)
+        #expect(missing.status != 0 || missing.output.contains("NXDOMAIN"), "nslookup: \(missing.output)")
+    }
 }

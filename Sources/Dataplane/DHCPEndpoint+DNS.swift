@@ -1,0 +1,77 @@
+import DHCP
+import DNS
+import Foundation
+import Packets
+import Switching
+
+/// The network's names, answered on the DHCP server's address (issue 14: on guest-only networks
+/// with DHCP on, and later on host and NAT networks).
+///
+/// The zone is `<domain>`: the DHCP domain name when the administrator set one, else
+/// `<network name>.vnetd.internal`. It holds each VM's name for the addresses its NICs lease here,
+/// each reservation's host name, and each lease's client host name, with reverse PTR records; it
+/// is rebuilt at most once a second when a query comes, so a new lease is known within a second.
+/// Names outside the zone are refused: a guest-only network has no resolver beyond it. UDP only
+/// (an answer too long for the client says so with TC; the names here fit).
+extension DHCPEndpoint {
+    /// The domain the zone and the DHCP domain name default to.
+    static func defaultDomain(networkName: String) -> String {
+        "\(dnsLabel(networkName) ?? "network").vnetd.internal"
+    }
+
+    /// A name as a DNS label: lower case, letters, digits and hyphens (anything else becomes a
+    /// hyphen), no hyphen first or last, at most 63 bytes; nil when nothing is left.
+    static func dnsLabel(_ name: String) -> String? {
+        var label = ""
+        for scalar in name.lowercased().unicodeScalars {
+            let ok = ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar)
+            label.unicodeScalars.append(ok ? scalar : "-")
+        }
+        while label.contains("--") { label = label.replacingOccurrences(of: "--", with: "-") }
+        label = String(label.trimmingCharacters(in: CharacterSet(charactersIn: "-")).prefix(63))
+        label = label.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+        return label.isEmpty ? nil : label
+    }
+
+    var servesNames: Bool { isAuthoritative }
+
+    var zoneDomain: String {
+        settings.domainName.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDomain(networkName: networkName)
+    }
+
+    /// The zone from what the server knows now.
+    func buildZone(now: Int64) -> Zone? {
+        guard let domain = try? DNSName(zoneDomain) else { return nil }
+        var records: [String: [HostAddress]] = [:]
+        func add(_ name: String?, _ address: IPv4Address) {
+            guard let name, let label = Self.dnsLabel(name) else { return }
+            if !(records[label]?.contains(.ipv4(address)) ?? false) { records[label, default: []].append(.ipv4(address)) }
+        }
+        for lease in server.leases(now: now) {
+            add(vmNames[lease.mac], lease.address)
+            add(lease.hostName, lease.address)
+        }
+        for reservation in settings.reservations where !reservation.hostName.isEmpty && settings.contains(reservation.address) {
+            add(reservation.hostName, reservation.address)
+        }
+        return Zone(domain: domain, records: records, ttl: 60, serial: UInt32(truncatingIfNeeded: now))
+    }
+
+    /// A DNS query to the server's address: answered straight to the port it came from.
+    func answerDNS(_ udp: UDPDatagram, from ip: IPv4Packet, client: MACAddress, port: PortID) {
+        let now = self.now
+        if zoneNeedsBuilding(now: now) {
+            zone = buildZone(now: now).map { DNSResponder(zone: $0) }
+            zoneBuilt = now
+        }
+        guard let responder = zone else { return }
+        dnsQueries &+= 1
+        switch responder.respond(to: udp.payload) {
+        case .answer(let bytes):
+            queue(UDPDatagram.frame(sourceMAC: mac, destinationMAC: client, source: settings.server, destination: ip.source,
+                                    sourcePort: 53, destinationPort: udp.sourcePort, payload: bytes), to: port)
+        case .forward, .drop:
+            break
+        }
+    }
+}
