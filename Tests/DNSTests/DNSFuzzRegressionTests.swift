@@ -1,0 +1,54 @@
+import DNS
+import Foundation
+import Packets
+import Testing
+import TestSupport
+
+/// The fuzz target's checks (fuzz/Sources/FuzzDNS) over its seeds and over every input it once
+/// crashed on (fuzz/regressions/FuzzDNS, none yet), so a saved crash stays fixed in `swift test`.
+@Suite("DNS inputs from the fuzz target")
+struct DNSFuzzRegressionTests {
+    static let zone = Zone(
+        domain: try! DNSName("lab.vnetd.internal"),
+        records: [
+            "web": [.ipv4(IPv4Address(192, 168, 77, 10)), .ipv6(IPv6AddressBytes(parsing: "fd00:77::10")!)],
+            "db": [.ipv4(IPv4Address(192, 168, 77, 11))],
+            "many": (1...60).map { .ipv4(IPv4Address(192, 168, 78, UInt8($0))) },
+            "a.deep": [.ipv4(IPv4Address(192, 168, 77, 12))],
+        ],
+        ttl: 60)
+    static let forwarding = Zone(domain: zone.domain, records: ["web": [.ipv4(IPv4Address(192, 168, 77, 10))]], ttl: 60, forwardsOutside: true)
+
+    static var inputs: [String] {
+        let seeds = repositoryRoot + "/fuzz/seeds/FuzzDNS"
+        let seedFiles = ((try? FileManager.default.contentsOfDirectory(atPath: seeds)) ?? []).sorted().map { seeds + "/" + $0 }
+        return seedFiles + fuzzRegressionInputs("FuzzDNS")
+    }
+
+    @Test func seedsArePresent() {
+        #expect(Self.inputs.count >= 4)
+    }
+
+    @Test(arguments: inputs)
+    func inputKeepsTheFuzzTargetsPromises(file: String) throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let parsed = bytes.withUnsafeBytes { try? DNSMessage(parsing: $0) }
+        if let parsed {
+            for compressing in [true, false] {
+                #expect(parsed.serialized(compressing: compressing).withUnsafeBytes { try? DNSMessage(parsing: $0) } == parsed)
+            }
+        }
+        let responder = DNSResponder(zone: bytes.count % 4 == 3 ? Self.forwarding : Self.zone)
+        switch bytes.withUnsafeBytes({ responder.respond(to: $0) }) {
+        case .drop:
+            #expect(parsed == nil || parsed?.header.isResponse == true)
+        case .forward(let query):
+            #expect(query == parsed)
+        case .answer(let wire):
+            let answer = try #require(wire.withUnsafeBytes { try? DNSMessage(parsing: $0) })
+            #expect(answer.header.isResponse && answer.header.id == UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+            let limit = parsed?.edns.map { max(512, min(Int($0.udpPayloadSize), responder.maximumUDPSize)) } ?? 512
+            #expect(wire.count <= limit)
+        }
+    }
+}
