@@ -11,7 +11,8 @@
 /// - anything else: `.forward` when the zone forwards outside names, else REFUSED.
 /// Answers echo the question as asked (its case too) and carry the asked name as owner. An answer
 /// larger than the client's UDP size (512 without EDNS, capped by `maximumUDPSize`) goes out with
-/// TC set and no records, so the client retries over TCP.
+/// TC set and no records, so the client retries over TCP; over TCP the limit is 65,535 bytes (the
+/// caller adds the 2-byte length prefix, RFC 1035 §4.2.2).
 public struct DNSResponder: Sendable {
     public enum Response: Sendable, Equatable {
         /// Bytes to send back to the client.
@@ -33,7 +34,7 @@ public struct DNSResponder: Sendable {
         self.maximumUDPSize = max(Self.classicUDPSize, min(maximumUDPSize, 65_535))
     }
 
-    public func respond(to bytes: UnsafeRawBufferPointer) -> Response {
+    public func respond(to bytes: UnsafeRawBufferPointer, overTCP: Bool = false) -> Response {
         guard let header = try? DNSHeader(parsing: bytes), !header.isResponse else { return .drop }
         guard let query = try? DNSMessage(parsing: bytes) else {
             var reply = DNSMessage()
@@ -41,17 +42,17 @@ public struct DNSResponder: Sendable {
             reply.responseCode = .formatError
             return .answer(reply.serialized())
         }
-        return respond(to: query)
+        return respond(to: query, overTCP: overTCP)
     }
 
-    public func respond(to query: DNSMessage) -> Response {
+    public func respond(to query: DNSMessage, overTCP: Bool = false) -> Response {
         var reply = DNSMessage()
         reply.header = replyHeader(to: query.header)
         reply.questions = query.questions
         if let asked = query.edns {
             reply.edns = EDNS(udpPayloadSize: UInt16(maximumUDPSize), dnssecOK: asked.dnssecOK)
         }
-        let clientLimit = query.edns.map { max(Self.classicUDPSize, min(Int($0.udpPayloadSize), maximumUDPSize)) } ?? Self.classicUDPSize
+        let clientLimit = overTCP ? 65_535 : query.edns.map { max(Self.classicUDPSize, min(Int($0.udpPayloadSize), maximumUDPSize)) } ?? Self.classicUDPSize
 
         if query.header.opcode != 0 {
             reply.responseCode = .notImplemented

@@ -118,6 +118,10 @@ struct DNSResponderTests {
         #expect(plain.header.isTruncated && plain.answers.isEmpty && plain.questions.count == 1 && plainWire.count <= 512)
         let (large, largeWire) = try reply(try query("many.lab.vnetd.internal", .a, edns: EDNS(udpPayloadSize: 1232)), zone: big)
         #expect(!large.header.isTruncated && large.answers.count == 40 && largeWire.count > 512)
+        let overTCP = try query("many.lab.vnetd.internal", .a).withUnsafeBytes { DNSResponder(zone: big).respond(to: $0, overTCP: true) }
+        guard case .answer(let tcpWire) = overTCP else { Issue.record("no answer over TCP"); return }
+        let tcp = try tcpWire.withUnsafeBytes { try DNSMessage(parsing: $0) }
+        #expect(!tcp.header.isTruncated && tcp.answers.count == 40)
         // A client announcing less than 512 still gets 512 (RFC 6891 §6.2.5).
         let (small, _) = try reply(try query("web.lab.vnetd.internal", .a, edns: EDNS(udpPayloadSize: 100)), zone: big)
         #expect(!small.header.isTruncated && small.answers.count == 1)
