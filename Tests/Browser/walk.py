@@ -16,8 +16,8 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 FAILURES = []
@@ -27,6 +27,21 @@ def check(condition, message):
     if not condition:
         FAILURES.append(message)
     return condition
+
+
+def gone(element):
+    """True once `element`'s document was replaced. Chromium reports a node of a replaced document
+    either as stale or, while the next one loads, as an inspector error that selenium's
+    staleness_of does not know."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
 
 
 def browser(width):
@@ -72,7 +87,7 @@ class Walk:
     def submit(self, css="main form.editor button[type=submit]"):
         old = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 15).until(lambda _: gone(old))
         self.settle()
         self.page_checks(self.driver.current_url)
 
@@ -81,6 +96,17 @@ class Walk:
             self.driver.save_screenshot(os.path.join(self.screenshots, f"{name}-{self.width}.png"))
 
     def page_checks(self, where):
+        # A node found a moment ago can belong to a document the page has since replaced (a
+        # script rebuilding a block, a late navigation on a loaded machine): settle, check again.
+        for attempt in range(3):
+            try:
+                return self.checks_once(where)
+            except (StaleElementReferenceException, WebDriverException) as error:
+                if attempt == 2 or not ("does not belong to the document" in str(error) or isinstance(error, StaleElementReferenceException)):
+                    raise
+                self.settle()
+
+    def checks_once(self, where):
         d = self.driver
         where = f"{self.tag} {where.replace(self.url, '')}"
         if self.width <= 400:

@@ -1,4 +1,6 @@
+import Dataplane
 import Foundation
+import Storage
 import Testing
 import TestSupport
 
@@ -101,12 +103,16 @@ struct LifecycleTests {
         let data = folder.path + "/data"
         try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--backend", "tap"])
         let process = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
-        func taps() throws -> [String] {
-            try run(["ip", "-br", "link"]).output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
-                .filter { $0.hasPrefix("vnd") }
+        // Its own TAPs by name (other suites run vnetds with TAPs of their own at the same time).
+        let database = try VnetdDatabase(directory: data)
+        let own = Set(try SQLiteInventoryStore(database: database).read { try $0.allNICs() }.map { Dataplane.tapName($0.id) })
+        try database.close()
+        func taps() throws -> Set<String> {
+            Set(try run(["ip", "-br", "link"]).output.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+                .map { $0.split(separator: "@").first.map(String.init) ?? $0 })
         }
-        let before = try taps()
-        #expect(before.count >= 2)
+        #expect(eventually { (try? taps().isSuperset(of: own)) == true } && own.count == 2, "its two TAPs exist while it runs")
+        let before = own
         #expect(process.stop() == "exit 0")
         #expect(try Set(taps()).isDisjoint(with: before), "its TAPs are gone")
     }
