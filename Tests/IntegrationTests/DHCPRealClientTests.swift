@@ -252,4 +252,57 @@ struct DHCPRealClientTests {
         let missing = try run(["ip", "netns", "exec", alpha.name, box, "nslookup", "gamma.name-lab.vnetd.internal", settings.server.description], check: false)
         #expect(missing.status != 0 || missing.output.contains("NXDOMAIN"), "nslookup: \(missing.output)")
     }
+
+    /// Issue 17 gap 4: a Windows-style client (client id type 1, option 81 only, the broadcast
+    /// flag, option 57 of 65,535) through the real data path, on a network whose options make a
+    /// long reply: the OFFER is broadcast, fits the link's 1,500 bytes, and the lease takes the
+    /// FQDN's host name.
+    @Test func aWindowsStyleClientAskingForHugeRepliesGetsOnesThatFitTheLink() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Win", adapter: nil, notes: ""))
+        let settings = try enable(vnetd, lab.id)
+        var draft = DHCPDraft(try vnetd.services.dhcp.settings(of: lab.id))
+        draft.searchDomains = (1...5).map { "b\($0).department-of-rather-long-names.example" }.joined(separator: ", ")
+        draft.domainName = "department-of-rather-long-names.example"
+        let router = IPv4Address(value: settings.network.value + 254)
+        draft.classlessRoutes = (1...16).map { "10.\($0).0.0/16 via \(router)" }.joined(separator: ", ")
+        try vnetd.services.dhcp.update(lab.id, version: try vnetd.services.dhcp.settings(of: lab.id).version, draft)
+        let nic = try vnetd.nic(of: try vnetd.services.vms.create(name: "win", notes: "", connectingTo: lab.id))
+        vnetd.settle()
+        let peer = try StreamPeer(path: try #require(vnetd.services.status.status(of: nic.id).endpoint))
+        for maximum in [1_500, 65_535] {
+            let xid = UInt32.random(in: 1...UInt32.max)
+            var discover = DHCPMessage()
+            discover.op = 1
+            discover.transactionID = xid
+            discover.flags = 0x8000
+            discover.clientHardwareAddress = nic.mac
+            discover.set(.messageType, [DHCPMessageType.discover.rawValue])
+            discover.set(.clientIdentifier, [1] + nic.mac.octets)
+            discover.set(.maximumMessageSize, [UInt8(maximum >> 8), UInt8(maximum & 0xFF)])
+            discover.set(.clientFQDN, [0x00, 0, 0] + Array("DESKTOP-7Q2.corp.example".utf8))
+            discover.set(.vendorClass, Array("MSFT 5.0".utf8))
+            discover.set(.parameterRequestList, [1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252])
+            var offerFrame: [UInt8] = []
+            #expect(try peer.exchange(CrashTests.frame(discover, from: nic.mac)) { frame in
+                guard CrashTests.reply(to: xid, in: frame, type: .offer) != nil else { return false }
+                offerFrame = frame
+                return true
+            }, "an OFFER for option 57 = \(maximum)")
+            #expect(offerFrame.count > 576 + 14 && offerFrame.count <= 1_514, "the OFFER frame is \(offerFrame.count) bytes: over 576 (option 57 used), within the link")
+            #expect(Array(offerFrame.prefix(6)) == [UInt8](repeating: 0xFF, count: 6), "broadcast, as the flag asks")
+            let offer = try #require(CrashTests.reply(to: xid, in: offerFrame, type: .offer))
+            #expect(offer.option(.domainSearch) != nil && offer.option(.classlessStaticRoute)?.count == 16 * 7, "the long options arrive whole")
+            if maximum == 65_535 {
+                var request = discover
+                request.set(.messageType, [DHCPMessageType.request.rawValue])
+                request.set(.requestedAddress, offer.yourAddress.octets)
+                request.set(.serverIdentifier, try #require(offer.option(.serverIdentifier)))
+                #expect(try peer.exchange(CrashTests.frame(request, from: nic.mac)) { CrashTests.reply(to: xid, in: $0, type: .ack) != nil })
+                let lease = try vnetd.services.store.read { try $0.leases(of: lab.id) }.first
+                #expect(lease?.hostName == "DESKTOP-7Q2", "the name from option 81")
+                #expect(lease?.clientID == [1] + nic.mac.octets)
+            }
+        }
+    }
 }
