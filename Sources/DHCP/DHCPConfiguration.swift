@@ -132,4 +132,6 @@ public struct Lease: Sendable, Equatable {
 public enum LeaseChange: Sendable, Equatable {
     case bound(Lease)
     case released(IPv4Address)
+    /// Set aside until the time given (seconds since 1970): declined, or found in use.
+    case held(IPv4Address, until: Int64)
 }

@@ -69,8 +69,10 @@ public final class RFC2131Server {
     var changes: [LeaseChange] = []
     var notices: [Notice] = []
 
-    public init(configuration: DHCPConfiguration, leases: [Lease] = []) {
+    /// `holds`: addresses set aside before a restart, with the time each is free again.
+    public init(configuration: DHCPConfiguration, leases: [Lease] = [], holds: [(IPv4Address, until: Int64)] = []) {
         self.configuration = configuration
+        for (address, until) in holds { declined[address] = until }
         infrastructure = Self.infrastructure(of: configuration)
         // The latest expiry wins when a client has several rows; the older ones are stale.
         for lease in leases.sorted(by: { $0.expires < $1.expires }) { bind(lease, isOffer: false, origin: nil) }
@@ -121,13 +123,14 @@ public final class RFC2131Server {
         probed[address] = now
     }
 
-    /// The probe found `address` in use by `holder`: set it aside, withdraw the offer.
-    public func conflict(_ address: IPv4Address, heardFrom holder: MACAddress, now: Int64) -> Notice {
+    /// The probe found `address` in use by `holder`: set it aside, withdraw the offer. Returns
+    /// what to tell and the hold to store.
+    public func conflict(_ address: IPv4Address, heardFrom holder: MACAddress, now: Int64) -> (notice: Notice, change: LeaseChange) {
         if byAddress[address]?.isOffer == true { unbind(address) }
         declined[address] = now + declineHold
         probed[address] = nil
         counters.conflicts &+= 1
-        return .conflict(address, heardFrom: holder)
+        return (.conflict(address, heardFrom: holder), .held(address, until: now + declineHold))
     }
 
     /// Drops expired bookkeeping; call now and then.
@@ -335,6 +338,7 @@ public final class RFC2131Server {
         unbind(address)
         declined[address] = context.now + declineHold
         changes.append(.released(address))
+        changes.append(.held(address, until: context.now + declineHold))
         notices.append(.declined(address, by: context.mac))
     }
 

@@ -65,7 +65,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
     static let bindingsPerNIC = 4, bindingsPerSpoofingPort = Int.max
 
     init(id: PortID, network: NetworkID, networkName: String, settings: DHCPSettings, authoritative: Bool, leases: [DHCPLease],
-         loop: EventLoop, persister: LeasePersister, clock: any Domain.Clock) {
+         holds: [DHCPHold] = [], loop: EventLoop, persister: LeasePersister, clock: any Domain.Clock) {
         self.isAuthoritative = authoritative
         self.networkName = networkName
         self.id = id
@@ -79,7 +79,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         let configuration = Self.configuration(settings, authoritative: authoritative, networkName: networkName)
         server = RFC2131Server(configuration: configuration, leases: leases.map {
             Lease(address: $0.address, mac: $0.mac, clientID: $0.clientID, hostName: $0.hostName, expires: Int64($0.expires.timeIntervalSince1970))
-        })
+        }, holds: holds.map { ($0.address, until: Int64($0.until.timeIntervalSince1970)) })
         let network = network
         for change in server.staleAtLoad { persister.enqueue([Self.record(change, network: network)], reply: nil) }
     }
@@ -273,7 +273,9 @@ final class DHCPEndpoint: FrameSink, Flushable {
 
     private func probeAnswered(_ address: IPv4Address, by holder: MACAddress) {
         guard var pending = probes.remove(address)?.pending else { return }
-        notify(server.conflict(address, heardFrom: holder, now: now))
+        let (notice, hold) = server.conflict(address, heardFrom: holder, now: now)
+        notify(notice)
+        persister.enqueue([Self.record(hold, network: network)], reply: nil)
         // Offer another address, a few times at most: a network full of static hosts in the
         // range must not keep one DISCOVER probing forever.
         pending.attempts += 1
@@ -306,6 +308,8 @@ final class DHCPEndpoint: FrameSink, Flushable {
                                     hostName: lease.hostName, expires: Date(timeIntervalSince1970: TimeInterval(lease.expires))))
         case .released(let address):
             return .released(network, address)
+        case .held(let address, let until):
+            return .held(network, address, until: Date(timeIntervalSince1970: TimeInterval(until)))
         }
     }
 

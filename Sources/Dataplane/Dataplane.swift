@@ -274,15 +274,15 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             endpoint.update(settings, authoritative: authoritative)
             return
         }
-        let leases: [DHCPLease]
+        var leases: [DHCPLease] = [], holds: [DHCPHold] = []
         do {
             leases = try leaseStore.leases(of: id)
+            holds = try leaseStore.holds(of: id, now: clock.now())
         } catch {
             logger.error("could not read the stored DHCP leases; the server starts without them", metadata: ["network": "\(id.rawValue)", "error": "\(error)"])
-            leases = []
         }
         let endpoint = DHCPEndpoint(id: allocatePortID(), network: id, networkName: networks[id]?.name ?? "", settings: settings,
-                                    authoritative: authoritative, leases: leases, loop: loop, persister: persister, clock: clock)
+                                    authoritative: authoritative, leases: leases, holds: holds, loop: loop, persister: persister, clock: clock)
         endpoint.vmNames = vmNamesByMAC()
         endpoint.fabric = fabric
         endpoint.excludedPort = uplinks[id]?.id

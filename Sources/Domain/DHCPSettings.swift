@@ -116,6 +116,20 @@ public struct DHCPLease: Sendable, Equatable {
 public enum LeaseRecord: Sendable, Equatable {
     case bound(DHCPLease)
     case released(NetworkID, IPv4Address)
+    /// An address set aside until `until` (a client declined it, or the server's probe found it
+    /// in use): kept across restarts so the server does not hand it out again at once.
+    case held(NetworkID, IPv4Address, until: Date)
+}
+
+/// An address the DHCP server set aside, as stored.
+public struct DHCPHold: Sendable, Equatable {
+    public var address: IPv4Address
+    public var until: Date
+
+    public init(address: IPv4Address, until: Date) {
+        self.address = address
+        self.until = until
+    }
 }
 
 /// Where the dataplane keeps leases. `save` runs one transaction for a whole batch and returns
@@ -124,6 +138,8 @@ public protocol LeaseStore: Sendable {
     func save(_ records: [LeaseRecord]) throws
     func leases(of network: NetworkID) throws -> [DHCPLease]
     func allLeases() throws -> [DHCPLease]
+    /// Addresses set aside and not yet free again.
+    func holds(of network: NetworkID, now: Date) throws -> [DHCPHold]
 }
 
 /// The DHCP form's fields as typed, so a refused form shows them again.

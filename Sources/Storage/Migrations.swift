@@ -120,6 +120,16 @@ enum Migrations {
                 ALTER TABLE dhcp_settings ADD COLUMN boot_file_ipxe TEXT CHECK (boot_file_ipxe IS NULL OR length(CAST(boot_file_ipxe AS BLOB)) BETWEEN 1 AND 255);
                 """)
         }
+        migrator.registerMigration("v7-dhcp-holds") { db in
+            try db.execute(sql: """
+                CREATE TABLE dhcp_hold (
+                    network_id TEXT NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                    address TEXT NOT NULL,
+                    until INTEGER NOT NULL,
+                    PRIMARY KEY (network_id, address)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }()
 

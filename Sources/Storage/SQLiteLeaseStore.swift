@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import GRDB
+import Packets
 
 /// Leases in SQLite. The dataplane hands over whole batches: one transaction, one fsync, for
 /// every lease granted in a round, before any of their ACKs is sent.
@@ -30,6 +31,12 @@ public struct SQLiteLeaseStore: LeaseStore {
                         ])
                 case .released(let network, let address):
                     try db.execute(sql: "DELETE FROM dhcp_lease WHERE network_id = ? AND address = ?", arguments: [network.rawValue, address.description])
+                case .held(let network, let address, let until):
+                    try db.execute(sql: """
+                        INSERT INTO dhcp_hold (network_id, address, until) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM network WHERE id = ?)
+                        ON CONFLICT (network_id, address) DO UPDATE SET until = excluded.until
+                        """, arguments: [network.rawValue, address.description, SQLiteInventoryAccess.milliseconds(until), network.rawValue])
+                    try db.execute(sql: "DELETE FROM dhcp_hold WHERE until < ?", arguments: [SQLiteInventoryAccess.milliseconds(Date()) - 86_400_000])
                 }
             }
         }
@@ -37,6 +44,16 @@ public struct SQLiteLeaseStore: LeaseStore {
 
     public func leases(of network: NetworkID) throws -> [DHCPLease] {
         try database.writer.read { try SQLiteInventoryAccess(db: $0).leases(of: network) }
+    }
+
+    public func holds(of network: NetworkID, now: Date) throws -> [DHCPHold] {
+        try database.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT address, until FROM dhcp_hold WHERE network_id = ? AND until > ?",
+                             arguments: [network.rawValue, SQLiteInventoryAccess.milliseconds(now)]).compactMap { row in
+                guard let text: String = row["address"], let address = IPv4Address(parsing: text), let until: Int64 = row["until"] else { return nil }
+                return DHCPHold(address: address, until: Date(timeIntervalSince1970: TimeInterval(until) / 1_000))
+            }
+        }
     }
 
     public func allLeases() throws -> [DHCPLease] {

@@ -197,13 +197,22 @@ struct DHCPClientScenarioTests {
         let first = dhcp.handle(message(.discover, from: mac(1)), arrivedAsBroadcast: true, now: 0)
         let address = try #require(first.probe)
         #expect(first.reply?.message.yourAddress == address)
-        #expect(dhcp.conflict(address, heardFrom: mac(77), now: 0) == .conflict(address, heardFrom: mac(77)))
+        let found = dhcp.conflict(address, heardFrom: mac(77), now: 0)
+        #expect(found.notice == .conflict(address, heardFrom: mac(77)))
+        #expect(found.change == .held(address, until: 600), "the hold is stored, so a restart keeps it")
         let second = dhcp.handle(message(.discover, from: mac(1)), arrivedAsBroadcast: true, now: 0)
         #expect(second.reply?.message.yourAddress != address)
         #expect(second.probe == second.reply?.message.yourAddress)
         dhcp.probeSucceeded(try #require(second.probe), now: 0)
         #expect(dhcp.handle(message(.discover, from: mac(1)), arrivedAsBroadcast: true, now: 1).probe == nil, "probed a moment ago")
         #expect(dhcp.counters.conflicts == 1)
+    }
+
+    @Test func aHoldStoredBeforeARestartStillSetsTheAddressAside() {
+        let restarted = RFC2131Server(configuration: configuration, holds: [(IPv4Address(192, 168, 131, 16), until: 600)])
+        #expect(lease(restarted, mac(1), now: 10) == IPv4Address(192, 168, 131, 17))
+        #expect(lease(restarted, mac(2), now: 601) == IPv4Address(192, 168, 131, 18))
+        #expect(lease(restarted, mac(3), now: 601) == IPv4Address(192, 168, 131, 16), "free again once the hold ends")
     }
 
     @Test func aClientsOwnLeaseIsNotProbed() throws {

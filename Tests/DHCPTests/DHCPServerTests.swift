@@ -155,7 +155,7 @@ struct DHCPServerTests {
         let dhcp = RFC2131Server(configuration: configuration)
         let address = try #require(lease(dhcp, mac(1), now: 0))
         let outcome = dhcp.handle(message(.decline, from: mac(1), requested: address, serverID: server), arrivedAsBroadcast: true, now: 1)
-        #expect(outcome.changes == [.released(address)])
+        #expect(outcome.changes == [.released(address), .held(address, until: 601)])
         #expect(outcome.reply == nil)
         let again = lease(dhcp, mac(1), now: 2)
         #expect(again != nil && again != address, "the client gets another address, not none")

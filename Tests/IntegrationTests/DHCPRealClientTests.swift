@@ -305,4 +305,29 @@ struct DHCPRealClientTests {
             }
         }
     }
+
+    /// Issue 12 item 13: an address a client declined stays set aside across a restart.
+    @Test func aDeclinedAddressStaysSetAsideAcrossARestart() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Hold", adapter: nil, notes: ""))
+        _ = try enable(vnetd, lab.id)
+        let nic = try vnetd.nic(of: try vnetd.services.vms.create(name: "decliner", notes: "", connectingTo: lab.id))
+        vnetd.settle()
+        let path = try #require(vnetd.services.status.status(of: nic.id).endpoint)
+        let (_, address) = try #require(try CrashTests.takeLease(through: try StreamPeer(path: path), as: nic.mac))
+        var decline = DHCPMessage()
+        decline.op = 1
+        decline.transactionID = 4242
+        decline.clientHardwareAddress = nic.mac
+        decline.set(.messageType, [DHCPMessageType.decline.rawValue])
+        decline.set(.requestedAddress, address.octets)
+        try StreamPeer(path: path).send(CrashTests.frame(decline, from: nic.mac))
+        vnetd.settle()
+        #expect(eventually { vnetd.services.status.status(of: lab.id).dhcp?.declines == 1 })
+        try vnetd.restart()
+        vnetd.settle()
+        let pathAfter = try #require(vnetd.services.status.status(of: nic.id).endpoint)
+        let (_, again) = try #require(try CrashTests.takeLease(through: try StreamPeer(path: pathAfter), as: nic.mac))
+        #expect(again != address, "the declined \(address) is not handed out again for 10 minutes, restart or not")
+    }
 }

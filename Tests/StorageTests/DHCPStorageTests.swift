@@ -68,6 +68,28 @@ struct DHCPStorageTests {
             #expect(try store.write { try $0.expireLease(of: Self.lab, address: IPv4Address(192, 168, 50, 17), at: now) } == nil)
         }
     }
+
+    @Test func heldAddressesAreKeptUntilTheirTimeAndGoWithTheirNetwork() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let database = try VnetdDatabase(directory: folder.path)
+        defer { try? database.close() }
+        let store = SQLiteInventoryStore(database: database)
+        try store.write { db in
+            try db.insert(VirtualNetwork(id: Self.lab, name: "Lab", kind: .guestOnly, notes: "", createdAt: Date(timeIntervalSince1970: 0), changedAt: Date(timeIntervalSince1970: 0)))
+        }
+        let leases = SQLiteLeaseStore(database: database)
+        let soon = Date().addingTimeInterval(600), over = Date().addingTimeInterval(-60)
+        try leases.save([.held(Self.lab, IPv4Address(192, 168, 50, 16), until: soon), .held(Self.lab, IPv4Address(192, 168, 50, 17), until: over)])
+        let held = try leases.holds(of: Self.lab, now: Date())
+        #expect(held.map(\.address) == [IPv4Address(192, 168, 50, 16)], "a hold that ended is not read back")
+        #expect(held.first.map { abs($0.until.timeIntervalSince(soon)) < 0.01 } == true)
+        // A longer hold on the same address replaces the shorter one.
+        try leases.save([.held(Self.lab, IPv4Address(192, 168, 50, 16), until: soon.addingTimeInterval(600))])
+        #expect(try leases.holds(of: Self.lab, now: soon).count == 1)
+        try store.write { try $0.delete(Self.lab) }
+        #expect(try leases.holds(of: Self.lab, now: Date()).isEmpty, "removed with its network")
+    }
 }
 
 /// Puts a lease in the table the way the dataplane's store does.

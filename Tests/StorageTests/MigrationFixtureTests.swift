@@ -57,9 +57,13 @@ struct MigrationFixtureTests {
         UPDATE nic SET allows_mac_spoofing = 1 WHERE id = '7b2e4c0a-3d4e-4f50-a162-000000000002';
         UPDATE dhcp_settings SET version = 3 WHERE network_id = '5f0c2a8e-1b2c-4d3e-8f40-000000000002';
         """,
+        """
+        UPDATE dhcp_settings SET domain_name = 'guests.example', mtu = 9000, version = 4
+            WHERE network_id = '5f0c2a8e-1b2c-4d3e-8f40-000000000002';
+        """,
     ]
 
-    /// Rewrites Fixtures/v1…v5.sqlite. Run once when a migration is added, then commit the files:
+    /// Rewrites Fixtures/v1…v6.sqlite. Run once when a migration is added, then commit the files:
     /// `VNETD_WRITE_STORAGE_FIXTURES=1 swift test --filter MigrationFixtureTests/writeFixtures`.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["VNETD_WRITE_STORAGE_FIXTURES"] == "1"))
     func writeFixtures() throws {
@@ -91,7 +95,7 @@ struct MigrationFixtureTests {
         }
     }
 
-    @Test(arguments: 1...5)
+    @Test(arguments: 1...6)
     func anEarlierDatabaseIsMigratedAndKeepsItsData(version: Int) throws {
         let folder = try Self.folder(withFixture: version)
         defer { folder.remove() }
@@ -137,9 +141,13 @@ struct MigrationFixtureTests {
         #expect(settings?.rangeStart == IPv4Address(192, 168, 131, 16))
         #expect(settings?.dnsServers == [IPv4Address(192, 168, 131, 2), IPv4Address(192, 168, 131, 3)])
         #expect(settings?.leaseTime == 86400)
-        #expect(settings?.version == (version >= 5 ? 3 : 2))
-        // v6's options start empty: no domain, routes, MTU, NTP or network boot.
-        #expect(settings?.domainName == nil && settings?.mtu == nil && settings?.boot.isEmpty == true)
+        #expect(settings?.version == (version >= 6 ? 4 : version >= 5 ? 3 : 2))
+        // v6's options start empty (no domain, routes, MTU, NTP or network boot); a v6 database keeps its own.
+        if version >= 6 {
+            #expect(settings?.domainName == "guests.example" && settings?.mtu == 9000 && settings?.boot.isEmpty == true)
+        } else {
+            #expect(settings?.domainName == nil && settings?.mtu == nil && settings?.boot.isEmpty == true)
+        }
         #expect(settings?.searchDomains == [] && settings?.classlessRoutes == [] && settings?.ntpServers == [])
         #expect(settings?.reservations == [DHCPReservation(mac: MACAddress(value: 0x0003FF000009), address: IPv4Address(192, 168, 131, 50), hostName: "db")])
         #expect(try store.read { try $0.leases(of: Self.guests) } == [DHCPLease(
