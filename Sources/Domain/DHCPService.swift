@@ -96,12 +96,16 @@ public struct DHCPService: Sendable {
             settings.version = version + 1
             try db.save(settings, for: network)
             var what: String
-            if current?.isEnabled != settings.isEnabled {
+            // A network without stored settings had its server off (the page shows the defaults).
+            let before = current ?? DHCPSettings.defaults(for: settings.network)
+            let changed = DHCPChangeDescription.changes(from: before, to: settings)
+            let detail = changed.isEmpty ? "" : " Changed: " + changed.joined(separator: "; ") + "."
+            if before.isEnabled != settings.isEnabled {
                 what = settings.isEnabled
                     ? "DHCP server of “\(owner.name)” turned on: \(settings.rangeStart)–\(settings.rangeEnd), server \(settings.server)."
-                    : "DHCP server of “\(owner.name)” turned off."
+                    : "DHCP server of “\(owner.name)” turned off." + detail
             } else {
-                what = "DHCP settings of “\(owner.name)” changed."
+                what = "DHCP settings of “\(owner.name)” saved." + (changed.isEmpty ? " Nothing changed." : detail)
             }
             if !notes.isEmpty {
                 let named = notes.prefix(Self.namedInEvent).joined(separator: "; ")

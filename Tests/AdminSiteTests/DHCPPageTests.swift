@@ -16,6 +16,28 @@ struct DHCPPageTests {
         return fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// Issue 13 item 8: a DHCP event says what changed; a first save with the server off does not
+    /// claim it was turned off.
+    @Test func dhcpEventsSayWhatChangedAndAFirstSaveIsNotATurnOff() throws {
+        let site = try SiteFixture()
+        let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        var draft = DHCPDraft(try site.dhcp.settings(of: network.id))
+        draft.isEnabled = false
+        draft.leaseTime = "12 hours"
+        draft.renewalTime = "6 hours"
+        draft.rebindingTime = "10 hours"
+        let first = try site.dhcp.update(network.id, version: 0, draft)
+        draft.rangeEnd = IPv4Address(value: first.rangeStart.value + 50).description
+        draft.domainName = "lab.example"
+        _ = try site.dhcp.update(network.id, version: first.version, draft)
+        let messages = try site.dependencies.eventLog.page(offset: 0, limit: 10).events.filter { $0.kind == .dhcpChanged }.map(\.message)
+        #expect(messages.count == 2)
+        #expect(!messages.contains { $0.contains("turned off") }, "\(messages)")
+        #expect(messages.last?.contains("lease time 1 day → 12 hours") == true, "\(messages)")
+        #expect(messages.first?.contains("range \(first.rangeStart)–\(first.rangeEnd) → \(first.rangeStart)–\(IPv4Address(value: first.rangeStart.value + 50))") == true, "\(messages)")
+        #expect(messages.first?.contains("domain name none → lab.example") == true, "\(messages)")
+    }
+
     @Test func aNewNetworkProposesAFreeSlash24AndSavingTurnsTheServerOn() throws {
         let site = try SiteFixture()
         let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
