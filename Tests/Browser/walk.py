@@ -230,7 +230,13 @@ def sign_in(driver, url, password):
     driver.get(url.rstrip("/") + "/login")
     driver.find_element(By.ID, "name").send_keys("admin")
     driver.find_element(By.ID, "password").send_keys(password)
+    old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # The next page must have loaded (and the session cookie been set) before the walk goes on:
+    # a page asked for sooner is sent back to the sign-in page.
+    WebDriverWait(driver, 30).until(lambda _: gone(old))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    check(bool(driver.find_elements(By.CSS_SELECTOR, "header .account")), f"signing in failed: {driver.current_url}")
 
 
 def main():
