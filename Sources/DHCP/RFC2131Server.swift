@@ -91,15 +91,12 @@ public final class RFC2131Server {
         infrastructure = Self.infrastructure(of: configuration)
     }
 
-    /// True while `address` is a former server address being retired: the caller answers ARP
-    /// for it (without allocating: every ARP request of the network asks).
-    public func isFormerServer(_ address: IPv4Address, now: Int64) -> Bool {
-        !formerServers.isEmpty && (formerServers[address] ?? 0) > now
-    }
+    /// True while a former server address is being retired (cheap: asked for every ARP request).
+    public var isRetiringAddresses: Bool { !formerServers.isEmpty }
 
-    /// Former server addresses still being retired.
-    public func formerServerAddresses(now: Int64) -> [IPv4Address] {
-        formerServers.filter { $0.value > now }.map(\.key)
+    /// True while `address` is a former server address being retired: the caller answers ARP for it.
+    public func isFormerServer(_ address: IPv4Address, now: Int64) -> Bool {
+        (formerServers[address] ?? 0) > now
     }
 
     /// Forgets every lease and offer of an adapter that was removed; returns the addresses freed.

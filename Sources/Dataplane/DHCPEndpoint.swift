@@ -39,7 +39,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
     private var probeTimerArmed = false
     /// DISCOVERs dropped unanswered because the server was behind (see `isOverloaded`).
     private(set) var shedDiscovers: UInt64 = 0
-    private var lastNotice: [String: Int64] = [:]
+    private let noticeLimiter = OperationalEventLimiter(interval: 60)
     /// Things an administrator should hear about, at most once a minute each.
     var report: (RFC2131Server.Notice) -> Void = { _ in }
     private(set) var foreignHardware: UInt64 = 0
@@ -81,7 +81,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
             Lease(address: $0.address, mac: $0.mac, clientID: $0.clientID, hostName: $0.hostName, expires: Int64($0.expires.timeIntervalSince1970))
         }, holds: holds.map { ($0.address, until: Int64($0.until.timeIntervalSince1970)) })
         let network = network
-        for change in server.staleAtLoad { persister.enqueue([Self.record(change, network: network)], reply: nil) }
+        if !server.staleAtLoad.isEmpty { persister.enqueue(server.staleAtLoad.map { Self.record($0, network: network) }, reply: nil) }
     }
 
     var handlesOffloads: Bool { true }  // it reads only ARP and DHCP, which never arrive segmented
@@ -146,11 +146,10 @@ final class DHCPEndpoint: FrameSink, Flushable {
         // this server (its own MAC, pinned on the switch, or broadcast) at once.
         guard ethernet.etherType == .arp || ethernet.etherType == .ipv4 else { return .sent }
         guard ethernet.destination == mac || ethernet.destination.isBroadcast else { return .sent }
-        if ethernet.etherType == .arp, let arp = ARPPacket(ethernet.payload) {
-            // Any host, VM or LAN, that speaks from an address being probed is using it.
-            if !probes.isEmpty, let waiting = probes.item(probing: arp.senderIP), arp.senderMAC != waiting.pending.client {
-                probeAnswered(arp.senderIP, by: arp.senderMAC)
-            }
+        let arp = ethernet.etherType == .arp ? ARPPacket(ethernet.payload) : nil
+        // Any host, VM or LAN, that speaks from an address being probed is using it.
+        if let arp, !probes.isEmpty, let waiting = probes.item(probing: arp.senderIP), arp.senderMAC != waiting.pending.client {
+            probeAnswered(arp.senderIP, by: arp.senderMAC)
         }
         let client = ethernet.source
         guard let port = fabric?.table.port(of: client, now: loop.now) else { return .sent }
@@ -160,8 +159,8 @@ final class DHCPEndpoint: FrameSink, Flushable {
         }
         switch ethernet.etherType {
         case .arp:
-            guard let arp = ARPPacket(ethernet.payload), arp.operation == .request,
-                  arp.targetIP == settings.server || server.isFormerServer(arp.targetIP, now: now) else { return .sent }
+            guard let arp, arp.operation == .request,
+                  arp.targetIP == settings.server || server.isRetiringAddresses && server.isFormerServer(arp.targetIP, now: now) else { return .sent }
             queue(ARPPacket.frame(operation: .reply, senderMAC: mac, senderIP: arp.targetIP, targetMAC: arp.senderMAC,
                                   targetIP: arp.senderIP, destination: arp.senderMAC), to: port)
         case .ipv4:
@@ -283,11 +282,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
     }
 
     private func notify(_ notice: RFC2131Server.Notice) {
-        let key = "\(notice)"
-        let now = self.now
-        if let last = lastNotice[key], last + 60 > now { return }
-        if lastNotice.count > 1_000 { lastNotice = lastNotice.filter { $0.value + 60 > now } }
-        lastNotice[key] = now
+        guard noticeLimiter.admit(key: "\(notice)", now: clock.now().timeIntervalSince1970) != nil else { return }
         report(notice)
     }
 

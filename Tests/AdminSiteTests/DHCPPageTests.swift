@@ -38,6 +38,23 @@ struct DHCPPageTests {
         #expect(messages.first?.contains("domain name none → lab.example") == true, "\(messages)")
     }
 
+    /// The counts the README promises on the page: pool use and what went wrong, each named.
+    @Test func thePageShowsPoolUseAndTheServersProblemCounts() throws {
+        let site = try SiteFixture()
+        let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        var runtime = DHCPRuntimeStatus()
+        runtime.addressesInUse = 3
+        runtime.poolSize = 239
+        runtime.conflicts = 2
+        runtime.foreignHardware = 5
+        site.status.set(NetworkRuntimeStatus(isRunning: true, detail: "", dhcp: runtime), for: network.id)
+        let page = site.get("/networks/\(network.id.rawValue)/dhcp").bodyText
+        #expect(page.contains("3 of 239 addresses of the pool in use"))
+        #expect(page.contains("2 addresses found in use by the probe"))
+        #expect(page.contains("5 requests a VM made for another adapter"))
+        #expect(!page.contains("left for their client to repeat"), "a count of zero is not listed")
+    }
+
     @Test func aNewNetworkProposesAFreeSlash24AndSavingTurnsTheServerOn() throws {
         let site = try SiteFixture()
         let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))

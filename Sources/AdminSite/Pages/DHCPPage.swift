@@ -94,9 +94,17 @@ struct DHCPPage: Sendable {
             context["lanNote"] = "This scope lies on a LAN the host is on (\(lan.network)/\(lan.mask.value.nonzeroBitCount)): the guests share it with the host's neighbours, so keep the range clear of the addresses they use and of the LAN's own DHCP server's range."
         }
         if let runtime = dependencies.status.status(of: id).dhcp {
+            let problems = [
+                (runtime.conflicts, "addresses found in use by the probe"),
+                (runtime.reservationFallbacks, "reservations that could not be granted (a dynamic address went out instead)"),
+                (runtime.foreignHardware, "requests a VM made for another adapter's hardware address"),
+                (runtime.shed, "DISCOVERs left for their client to repeat while the server was behind"),
+            ].filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
             context["runtime"] = [
                 "offers": runtime.offers, "acks": runtime.acks, "naks": runtime.naks, "exhausted": runtime.exhausted,
                 "hasExhausted": runtime.exhausted > 0, "ignoredFromLAN": runtime.ignoredFromLAN,
+                "inUse": runtime.addressesInUse, "poolSize": runtime.poolSize,
+                "problems": problems, "hasProblems": !problems.isEmpty,
             ]
         }
         if let notice { context["notice"] = notice }
