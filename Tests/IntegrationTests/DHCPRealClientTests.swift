@@ -126,11 +126,20 @@ struct DHCPRealClientTests {
         echo "$reason $new_ip_address" >> "\(folder)/dhclient.log"
         """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
+        /// Runs dhclient until it is bound (it then goes to the background), and stops it. Its output
+        /// goes to a file, not to our pipe: a daemon holding the pipe would keep `run` waiting; and
+        /// `timeout` bounds a client that never gets an answer.
         func runClient() throws {
-            _ = try run(["ip", "netns", "exec", namespace.name, dhclient, "-4", "-1", "-v", "-sf", script, "-lf", folder + "/dhclient.leases",
-                         "-pf", folder + "/dhclient.pid", tap], check: false)
-            if let pid = try? String(contentsOfFile: folder + "/dhclient.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-               let value = Int32(pid) { kill(value, SIGTERM) }
+            let pidFile = folder + "/dhclient.pid"
+            try? FileManager.default.removeItem(atPath: pidFile)
+            let command = "timeout 60 \(dhclient) -4 -1 -v -sf \(script) -lf \(folder)/dhclient.leases -pf \(pidFile) \(tap)"
+                + " >>\(folder)/dhclient.out 2>&1 </dev/null"
+            _ = try run(["ip", "netns", "exec", namespace.name, "sh", "-c", command], check: false)
+            let daemon = { (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+            if let pid = daemon() {
+                kill(pid, SIGTERM)
+                #expect(eventually(5) { kill(pid, 0) != 0 }, "dhclient \(pid) stopped")
+            }
         }
         try runClient()
         let log = { (try? String(contentsOfFile: folder + "/dhclient.log", encoding: .utf8)) ?? "" }
