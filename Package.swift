@@ -13,7 +13,7 @@ let package = Package(
     products: [
         .executable(name: "vnetd", targets: ["vnetd"]),
         // The parsers and the HTTP layer, for the fuzz targets in fuzz/ (a package of its own).
-        .library(name: "VnetdParsers", targets: ["Packets", "Switching", "DHCP", "DNS", "WebServer", "Domain", "AdminSite"]),
+        .library(name: "VnetdParsers", targets: ["Packets", "Switching", "DHCP", "DNS", "VhostUser", "WebServer", "Domain", "AdminSite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -43,6 +43,7 @@ let package = Package(
         .target(name: "Switching", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "DHCP", dependencies: ["Packets"], swiftSettings: strictness),
         .target(name: "DNS", dependencies: ["Packets"], swiftSettings: strictness),
+        .target(name: "VhostUser", dependencies: ["Packets"], swiftSettings: strictness),
         .systemLibrary(
             name: "CNetlinkRoute",
             pkgConfig: "libnl-route-3.0",
@@ -53,7 +54,7 @@ let package = Package(
         .target(name: "Credentials", dependencies: ["CCrypt", "Domain"], swiftSettings: strictness),
         .target(
             name: "HostNet",
-            dependencies: ["Packets", "Switching", "CLinuxNet", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Packets", "Switching", "VhostUser", "CLinuxNet", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
         .target(
@@ -98,6 +99,7 @@ let package = Package(
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
         .testTarget(name: "DHCPTests", dependencies: ["DHCP", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "Packets", "TestSupport"], swiftSettings: strictness),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "Packets"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport", "CTestNet",
