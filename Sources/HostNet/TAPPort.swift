@@ -35,6 +35,15 @@ public final class TAPPort: IOPort {
     deinit {
         zeroHeader.deallocate()
     }
+    /// The largest plain frame the interface takes: its MTU plus an Ethernet header and one 802.1Q
+    /// tag, as a Linux bridge allows. Frames up to 1,518 bytes are never checked (an MTU lowered
+    /// below 1,500 inside a namespace is that namespace's to enforce); a larger one makes the port
+    /// re-read the MTU through the descriptor, at most once a second, since the namespace that
+    /// holds the interface may change it at any time.
+    private var largestFrame = TAPPort.standardFrame
+    private var largestFrameReadAt: Int64 = .min
+    static let standardFrame = 1_518
+
     /// Frames read per wake-up before other ports get a turn.
     static let readBudget = 64
 
@@ -46,6 +55,7 @@ public final class TAPPort: IOPort {
         // finishes them in software for ports that cannot take them.
         _ = vnetd_tap_set_offload(fd, vnetd_tap_offload_flags(), Int32(OffloadInfo.headerSize))
         _ = vnetd_interface_up(interfaceName)
+        _ = currentLargestFrame()
         try loop.adopt(fd, self)
         state = .attached
     }
@@ -76,6 +86,9 @@ public final class TAPPort: IOPort {
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard fd >= 0, let base = frame.baseAddress else { return .dropped(.notAttached) }
+        if frame.count > Self.standardFrame, !offload.isSegmentationOffload, frame.count > currentLargestFrame() {
+            return .dropped(.tooBig)
+        }
         while true {
             let count: Int
             if let header = offload.header, let start = header.baseAddress, start + OffloadInfo.headerSize == base {
@@ -97,6 +110,17 @@ public final class TAPPort: IOPort {
             default: return .dropped(.failed)
             }
         }
+    }
+
+    private func currentLargestFrame() -> Int {
+        let now = Syscall.monotonicMilliseconds()
+        if largestFrameReadAt == .min || now - largestFrameReadAt >= 1_000 {
+            largestFrameReadAt = now
+            let mtu = vnetd_tap_mtu(fd)
+            // When the MTU cannot be read, the last one known stands.
+            if mtu > 0 { largestFrame = Int(mtu) + 18 }
+        }
+        return largestFrame
     }
 
     private func lose(_ error: Int32) {

@@ -37,6 +37,7 @@ public struct DropCounts: Sendable, Equatable {
     public var spoofedSource: UInt64 = 0
     public var dhcpFiltered: UInt64 = 0
     public var looped: UInt64 = 0
+    public var tooBig: UInt64 = 0
 
     public init() {}
 
@@ -54,6 +55,7 @@ public struct DropCounts: Sendable, Equatable {
         case .spoofedSource: spoofedSource &+= 1
         case .dhcpFiltered: dhcpFiltered &+= 1
         case .looped: looped &+= 1
+        case .tooBig: tooBig &+= 1
         }
     }
 
@@ -70,13 +72,14 @@ public struct DropCounts: Sendable, Equatable {
         case .spoofedSource: spoofedSource
         case .dhcpFiltered: dhcpFiltered
         case .looped: looped
+        case .tooBig: tooBig
         }
     }
 
     /// Drops that mean trouble; same-segment filtering is normal switch behaviour, and so is the
     /// host's copy of a VM's broadcast coming back (`looped`).
     public var total: UInt64 {
-        malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload &+ linkLocal &+ spoofedSource &+ dhcpFiltered
+        malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload &+ linkLocal &+ spoofedSource &+ dhcpFiltered &+ tooBig
     }
 
     public static func + (lhs: DropCounts, rhs: DropCounts) -> DropCounts {
@@ -95,6 +98,7 @@ public struct DropCounts: Sendable, Equatable {
             case .spoofedSource: sum.spoofedSource = value
             case .dhcpFiltered: sum.dhcpFiltered = value
             case .looped: sum.looped = value
+            case .tooBig: sum.tooBig = value
             }
         }
         return sum

@@ -40,6 +40,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// broadcast coming back through the adapter, or a loop in the LAN. Never switched, so a VM's
     /// frame is never delivered twice.
     case looped
+    /// A plain frame larger than the receiving port's MTU allows (a LAN station with jumbo
+    /// frames, a namespace that raised its MTU): a Linux bridge drops it at that port too.
+    case tooBig
 
     public var label: String {
         switch self {
@@ -54,6 +57,7 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .spoofedSource: "MAC spoofing"
         case .dhcpFiltered: "DHCP kept apart (built-in server on)"
         case .looped: "came back from the LAN with a VM's address (the host's copy, or a loop)"
+        case .tooBig: "larger than the port's MTU"
         }
     }
 }
@@ -115,6 +119,14 @@ public struct OffloadInfo {
     }
 
     public static var none: OffloadInfo { OffloadInfo(header: nil) }
+
+    /// The frame is one TCP segment of many for the receiver to cut (gso_type set): its length is
+    /// not a wire frame's.
+    @inline(__always)
+    public var isSegmentationOffload: Bool {
+        guard let header, header.count >= 2 else { return false }
+        return header[1] != 0
+    }
 
     /// The frame is complete as it stands (no checksum to finish, no segmentation to do).
     @inline(__always)
