@@ -29,6 +29,11 @@ int vnetd_interface_set_mac(const char *name, const uint8_t *mac);
 /// interface is now, also after it moved into another network namespace.
 int vnetd_tap_set_mac(int fd, const uint8_t *mac);
 
+/// The MTU of a TAP interface through its descriptor, wherever the interface is now (also after
+/// it moved into another network namespace, which is then given a namespace id if it has none).
+/// Returns the MTU or -errno.
+int vnetd_tap_mtu(int fd);
+
 /// Index of an interface of this network namespace.
 int vnetd_interface_index(const char *name);
 
