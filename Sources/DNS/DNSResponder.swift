@@ -77,7 +77,7 @@ public struct DNSResponder: Sendable {
                 reply.responseCode = .refused
             }
         }
-        return .answer(fitting(reply, within: clientLimit))
+        return .answer(reply.fitted(within: clientLimit))
     }
 
     private func replyHeader(to query: DNSHeader) -> DNSHeader {
@@ -120,9 +120,12 @@ public struct DNSResponder: Sendable {
         }
         if reply.answers.isEmpty { reply.authority = [zone.startOfAuthority] }
     }
+}
 
-    /// The reply's bytes, or, when they exceed `limit`, the reply without records and with TC set.
-    private func fitting(_ reply: DNSMessage, within limit: Int) -> [UInt8] {
+extension DNSMessage {
+    /// The message's bytes, or, when they exceed `limit`, the message without records and with TC set.
+    func fitted(within limit: Int) -> [UInt8] {
+        let reply = self
         let bytes = reply.serialized()
         guard bytes.count > limit else { return bytes }
         var truncated = reply
