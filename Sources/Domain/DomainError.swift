@@ -11,6 +11,7 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
         case notesTooLong
         case definitionInvalid
         case dhcpInvalid, reservationInvalid
+        case hostInterfaceInvalid, portForwardInvalid, portInUse
         case administratorNameInvalid, administratorNameTaken, administratorNotFound, lastAdministrator
         case passwordTooShort, passwordTooLong, passwordInvalid
         /// The disk holding the store is full: nothing was written.

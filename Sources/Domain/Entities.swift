@@ -11,8 +11,12 @@ public struct VirtualNetwork: Sendable, Equatable {
     public var changedAt: Date
     /// Raised by every saved change; a save from a form that saw an older version is refused.
     public var version: Int
+    /// Host and NAT networks: the host's interface on the network (kept, unused, on other kinds).
+    public var hostInterface: HostInterfaceSettings
 
-    public init(id: NetworkID, name: String, kind: NetworkKind, notes: String, createdAt: Date, changedAt: Date, version: Int = 1) {
+    public init(id: NetworkID, name: String, kind: NetworkKind, notes: String, createdAt: Date, changedAt: Date, version: Int = 1,
+                hostInterface: HostInterfaceSettings = HostInterfaceSettings()) {
+        self.hostInterface = hostInterface
         self.id = id
         self.name = name
         self.kind = kind
@@ -28,9 +32,34 @@ public enum NetworkKind: Sendable, Equatable, Hashable {
     case guestOnly
     /// Bound to a host adapter, by interface name: VMs appear on that adapter's LAN.
     case external(adapter: String)
+    /// "Host and guests": the host has an interface on the network; nothing is forwarded beyond it.
+    case host
+    /// A host network whose VMs also reach the outside, masqueraded out of the default route's
+    /// interface, or out of `outbound` when the administrator chose one.
+    case nat(outbound: String?)
 
+    /// The bound adapter of an external network (never a NAT network's outbound adapter).
     public var adapterName: String? {
         if case .external(let adapter) = self { return adapter }
+        return nil
+    }
+
+    /// Host and NAT networks: vnetd gives the host an interface on them.
+    public var hasHostInterface: Bool {
+        switch self {
+        case .host, .nat: true
+        case .guestOnly, .external: false
+        }
+    }
+
+    public var isNAT: Bool {
+        if case .nat = self { return true }
+        return false
+    }
+
+    /// A NAT network's chosen outbound adapter; nil also for "the default route's interface".
+    public var natOutbound: String? {
+        if case .nat(let outbound) = self { return outbound }
         return nil
     }
 }

@@ -49,6 +49,9 @@ public protocol InventoryReader {
     func allDHCPSettings() throws -> [(NetworkID, DHCPSettings)]
     func leases(of network: NetworkID) throws -> [DHCPLease]
     func leases(of mac: MACAddress) throws -> [DHCPLease]
+
+    func portForwards(of network: NetworkID) throws -> [PortForward]
+    func allPortForwards() throws -> [PortForward]
 }
 
 public protocol InventoryWriter: InventoryReader {
@@ -70,6 +73,9 @@ public protocol InventoryWriter: InventoryReader {
     func append(_ event: Event) throws
     /// Stores settings and their reservations (replacing the stored ones).
     func save(_ settings: DHCPSettings, for network: NetworkID) throws
+    /// Returns the new forward's id.
+    func insert(_ forward: PortForward) throws -> Int64
+    func deletePortForward(_ id: Int64) throws
     /// Forgets every lease of an adapter that is gone.
     func deleteLeases(of mac: MACAddress) throws
     /// Marks a lease expired at `time` (kept, so its client may ask for the address again);

@@ -130,6 +130,27 @@ enum Migrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v8-host-networks") { db in
+            // kind: 'guest' | 'external' (adapter_name set) | 'host' | 'nat' (nat_outbound: NULL = default route).
+            try db.execute(sql: """
+                ALTER TABLE network ADD COLUMN kind TEXT NOT NULL DEFAULT 'guest' CHECK (kind IN ('guest', 'external', 'host', 'nat'));
+                UPDATE network SET kind = 'external' WHERE adapter_name IS NOT NULL;
+                ALTER TABLE network ADD COLUMN nat_outbound TEXT CHECK (nat_outbound IS NULL OR length(nat_outbound) BETWEEN 1 AND 15);
+                ALTER TABLE network ADD COLUMN host_address TEXT;       -- NULL: the DHCP scope's first host address
+                ALTER TABLE network ADD COLUMN ipv6_prefix TEXT;        -- a /64, 'fd12:3456:789a:1::/64'; NULL: no IPv6
+                CREATE TABLE port_forward (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    network_id TEXT NOT NULL REFERENCES network(id) ON DELETE CASCADE,
+                    proto TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+                    host_address TEXT,                                  -- NULL: every address of the host
+                    host_port INTEGER NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+                    mac TEXT NOT NULL,                                  -- the VM's NIC; its address follows its lease
+                    guest_port INTEGER NOT NULL CHECK (guest_port BETWEEN 1 AND 65535),
+                    UNIQUE (proto, host_port, host_address)
+                );
+                CREATE INDEX port_forward_by_network ON port_forward(network_id);
+                """)
+        }
         return migrator
     }()
 

@@ -94,22 +94,28 @@ struct SQLiteInventoryAccess: InventoryWriter {
     func insert(_ network: VirtualNetwork) throws {
         if let adapter = network.kind.adapterName { try ensureAdapterRow(adapter) }
         try db.execute(sql: """
-            INSERT INTO network (id, name, name_key, adapter_name, notes, created_at, changed_at, version)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO network (id, name, name_key, adapter_name, notes, created_at, changed_at, version, kind, nat_outbound, host_address, ipv6_prefix)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [
                 network.id.rawValue, network.name, NameRules.uniquenessKey(network.name), network.kind.adapterName,
                 network.notes, Self.milliseconds(network.createdAt), Self.milliseconds(network.changedAt), network.version,
+                Self.kindColumn(network.kind), network.kind.natOutbound, network.hostInterface.address?.description,
+                network.hostInterface.ipv6Prefix?.description,
             ])
     }
 
     func update(_ network: VirtualNetwork) throws -> Bool {
         if let adapter = network.kind.adapterName { try ensureAdapterRow(adapter) }
         try db.execute(sql: """
-            UPDATE network SET name = ?, name_key = ?, adapter_name = ?, notes = ?, changed_at = ?, version = ?
+            UPDATE network SET name = ?, name_key = ?, adapter_name = ?, notes = ?, changed_at = ?, version = ?,
+                kind = ?, nat_outbound = ?, host_address = ?, ipv6_prefix = ?
             WHERE id = ? AND version = ?
             """, arguments: [
                 network.name, NameRules.uniquenessKey(network.name), network.kind.adapterName, network.notes,
-                Self.milliseconds(network.changedAt), network.version, network.id.rawValue, network.version - 1,
+                Self.milliseconds(network.changedAt), network.version,
+                Self.kindColumn(network.kind), network.kind.natOutbound, network.hostInterface.address?.description,
+                network.hostInterface.ipv6Prefix?.description,
+                network.id.rawValue, network.version - 1,
             ])
         return db.changesCount == 1
     }
@@ -274,10 +280,27 @@ struct SQLiteInventoryAccess: InventoryWriter {
 
     static func network(_ row: Row) -> VirtualNetwork {
         let adapter: String? = row["adapter_name"]
+        let kindText: String = row["kind"]
+        let kind: NetworkKind = switch kindText {
+        case "host": .host
+        case "nat": .nat(outbound: row["nat_outbound"])
+        default: adapter.map { .external(adapter: $0) } ?? .guestOnly
+        }
+        let address: String? = row["host_address"]
+        let prefix: String? = row["ipv6_prefix"]
         return VirtualNetwork(
-            id: NetworkID(rawValue: row["id"]), name: row["name"],
-            kind: adapter.map { .external(adapter: $0) } ?? .guestOnly,
-            notes: row["notes"], createdAt: date(row["created_at"]), changedAt: date(row["changed_at"]), version: row["version"])
+            id: NetworkID(rawValue: row["id"]), name: row["name"], kind: kind,
+            notes: row["notes"], createdAt: date(row["created_at"]), changedAt: date(row["changed_at"]), version: row["version"],
+            hostInterface: HostInterfaceSettings(address: address.flatMap(IPv4Address.init(parsing:)), ipv6Prefix: prefix.flatMap(IPv6Prefix.init(parsing:))))
+    }
+
+    static func kindColumn(_ kind: NetworkKind) -> String {
+        switch kind {
+        case .guestOnly: "guest"
+        case .external: "external"
+        case .host: "host"
+        case .nat: "nat"
+        }
     }
 
     static func vm(_ row: Row) -> VirtualMachine {
