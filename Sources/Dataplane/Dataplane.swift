@@ -2,7 +2,6 @@ import Domain
 import Foundation
 import HostNet
 import Logging
-import DHCP
 import Packets
 import Switching
 import Synchronization
@@ -10,13 +9,18 @@ import Synchronization
 /// The running switches: one `VirtualSwitch` per virtual network, one port per VM network
 /// adapter, one uplink per external network whose adapter is bound and present.
 ///
-/// Threading: everything below `// Loop-thread state` is touched only on the event loop's thread.
-/// Domain changes arrive through `apply` from request threads and are posted to the loop in
-/// commit order. Pages read a status snapshot the loop publishes after every change and every
-/// second, so a page never waits for the data path.
+/// The coordinator. It owns the event loops (`DataplaneShard`, one thread each) and routes
+/// domain changes to them; it touches no switch or port itself. Each network's runtime
+/// (`NetworkRuntime`: its switch, member ports, uplink, DHCP endpoint) lives on one loop for its
+/// whole life, so the frame path takes no lock and two networks never share a thread's state.
+/// A NIC's port lives on the loop of its network; one that is connected to none stays where it
+/// was (on the first loop when new). Moving a NIC between networks on different loops hands its
+/// backend's descriptors from one loop to the other (`NICPort.swift`).
 ///
-/// A NIC's backend (socket or TAP) lives as long as the NIC and its backend kind: connecting,
-/// disconnecting and moving it between networks only changes which switch its port belongs to.
+/// Threading: `apply` comes from request threads; the routing table is behind one lock, taken
+/// only by `apply`, `start` and status reads, never by a loop. Changes are posted to the loops in
+/// the order they arrive. Pages read the snapshots each loop publishes after every change and
+/// every second, so a page never waits for the data path.
 public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecked Sendable {
     public struct Configuration: Sendable {
         /// Folder for the QEMU sockets; created if missing, stale sockets removed at start.
@@ -24,328 +28,227 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         public var macTableCapacity: Int
         /// Milliseconds.
         public var agingTime: Int64
+        /// Event-loop threads for the data path; at least one.
+        public var threads: Int
 
-        public init(runtimeDirectory: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000) {
+        public init(runtimeDirectory: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, threads: Int = 1) {
             self.runtimeDirectory = runtimeDirectory
             self.macTableCapacity = macTableCapacity
             self.agingTime = agingTime
+            self.threads = threads
         }
     }
 
     let configuration: Configuration
-    let loop: EventLoop
     let logger: Logger
-    let clock: any Domain.Clock
-    let snapshot = Mutex(StatusSnapshot())
-    /// Where port, uplink and DHCP transitions are recorded as events (see `Dataplane+Events`).
+    /// Where port, uplink and DHCP transitions are recorded as events (see `OperationalEvents`).
     public let operationalEvents = OperationalEvents()
+    let shards: [DataplaneShard]
     private(set) var persister: LeasePersister!
-    let leaseStore: any LeaseStore
+    private let routing = Mutex(Routing())
 
-    // Loop-thread state.
-    var networks: [NetworkID: VirtualNetwork] = [:]
-    var switches: [NetworkID: VirtualSwitch] = [:]
-    var bindings: [String: Bool] = [:]
-    var nics: [NICID: NICPort] = [:]
-    var uplinks: [NetworkID: Uplink] = [:]
-    var vmNames: [VMID: String] = [:]
-    var endpoints: [NetworkID: DHCPEndpoint] = [:]
-    var nextPort: UInt32 = 1
-    var ticks = 0
-    var publishPending = false
-    var lastPublished: Int64 = 0
-    static let publishInterval: Int64 = 100
-
-    final class NICPort {
-        var nic: VirtualNIC
-        let id: PortID
-        var backend: IOPort?
-        /// The network whose switch the port is a member of now. It can differ from
-        /// `nic.networkID` while a change is applied, so leaving always uses this.
-        var memberOf: NetworkID?
-        var failure: String?
-        /// Counters and history carried across backend changes within one network; a move to
-        /// another network starts them again, so that network's totals and chart hold only its traffic.
-        var counters = PortCounters()
-        var history = TrafficHistory()
-        var countedOn: NetworkID?
-
-        init(nic: VirtualNIC, id: PortID) {
-            self.nic = nic
-            self.id = id
-        }
-    }
-
-    final class Uplink {
-        let adapter: String
-        let id: PortID
-        var port: PacketSocketPort?
-        var failure: String?
-
-        init(adapter: String, id: PortID) {
-            self.adapter = adapter
-            self.id = id
-        }
+    /// Which loop serves what, and the domain state routing needs. Behind `routing`.
+    struct Routing {
+        var networks: [NetworkID: VirtualNetwork] = [:]
+        var networkShard: [NetworkID: Int] = [:]
+        var nics: [NICID: VirtualNIC] = [:]
+        var nicShard: [NICID: Int] = [:]
+        var bindings: [String: Bool] = [:]
+        var vmNames: [VMID: String] = [:]
     }
 
     public init(configuration: Configuration, leaseStore: any LeaseStore, clock: any Domain.Clock, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        self.clock = clock
-        self.leaseStore = leaseStore
         try FileManager.default.createDirectory(
             atPath: configuration.runtimeDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         Self.removeStaleSockets(in: configuration.runtimeDirectory)
-        loop = try EventLoop(logger: logger)
-        loop.tick = { [unowned self] now in tick(now) }
+        let services = DataplaneServices(
+            configuration: configuration, logger: logger, clock: clock, leaseStore: leaseStore,
+            operationalEvents: operationalEvents, portIDs: PortIDAllocator())
+        shards = try (0..<max(1, configuration.threads)).map { try DataplaneShard(index: $0, services: services) }
         persister = LeasePersister(
             store: leaseStore,
-            deliver: { [unowned self] replies in loop.post { [self] in deliverStoredReplies(replies) } },
+            deliver: { [unowned self] replies in deliverStoredReplies(replies) },
             report: { [logger] error in logger.error("could not store DHCP leases; their ACKs are not sent", metadata: ["error": "\(error)"]) })
-        loop.start(name: "vnetd-dataplane")
+        for shard in shards {
+            shard.persister = persister
+            shard.start(name: shards.count == 1 ? "vnetd-dataplane" : "vnetd-dataplane-\(shard.index)")
+        }
     }
 
     /// Builds every switch and port from the stored configuration.
     public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String],
                       dhcp: [(NetworkID, DHCPSettings)] = []) {
-        loop.post { [self] in
-            self.vmNames = vmNames
-            for binding in bindings { self.bindings[binding.name] = binding.isBound }
-            for network in networks { addNetwork(network) }
-            for nic in nics { addNIC(nic) }
-            for (network, settings) in dhcp { changeDHCP(network, settings) }
-            publish()
+        routing.withLock { routing in
+            routing.vmNames = vmNames
+            for binding in bindings { routing.bindings[binding.name] = binding.isBound }
+            for network in networks { addNetwork(network, &routing) }
+            for nic in nics { place(nic, &routing) }
+            for (network, settings) in dhcp { route(.dhcpChanged(network, settings), &routing) }
+            shareNames(routing)
         }
+        for shard in shards { shard.loop.post { shard.publish() } }
     }
 
     public func apply(_ change: DataplaneChange) {
-        loop.post { [self] in
+        routing.withLock { routing in
+            route(change, &routing)
             switch change {
-            case .networkAdded(let network): addNetwork(network)
-            case .networkChanged(let network): changeNetwork(network)
-            case .networkRemoved(let id): removeNetwork(id)
-            case .nicAdded(let nic): addNIC(nic)
-            case .nicChanged(let nic): changeNIC(nic)
-            case .nicRemoved(let id): removeNIC(id)
-            case .adapterBindingChanged(let binding): changeBinding(binding)
-            case .vmRenamed(let id, let name): vmNames[id] = name
-            case .dhcpChanged(let id, let settings): changeDHCP(id, settings)
-            case .leaseReleased(let id, let address): endpoints[id]?.revoke(address)
-            }
-            switch change {
-            case .nicAdded, .nicChanged, .nicRemoved, .vmRenamed, .networkChanged: refreshNames()
+            case .nicAdded, .nicChanged, .nicRemoved, .vmRenamed, .networkChanged: shareNames(routing)
             default: break
             }
-            publishSoon()
         }
     }
 
-    /// The data path thread's kernel id: its CPU time is in /proc/self/task/<id>/stat.
-    public var threadID: Int32 { loop.threadID }
+    /// The first data path thread's kernel id: its CPU time is in /proc/self/task/<id>/stat.
+    public var threadID: Int32 { shards[0].loop.threadID }
+    /// Every data path thread's kernel id, one per loop.
+    public var threadIDs: [Int32] { shards.map(\.loop.threadID) }
 
     /// Waits until every change applied so far has taken effect (tests, clean shutdown).
     public func settle() {
-        loop.sync { [self] in publish() }
+        for shard in shards { shard.loop.sync { shard.publish() } }
     }
 
-    /// Closes every port and socket, removes the socket files, and stops the loop thread.
-    /// The lease writer stops first, while the loop still runs: the replies it has stored go out
+    /// Closes every port and socket, removes the socket files, and stops the loop threads.
+    /// The lease writer stops first, while the loops still run: the replies it has stored go out
     /// (or are dropped with their ports) instead of being posted to a closed loop.
     public func shutdown() {
         persister.stop()
-        loop.sync { [self] in
-            for port in nics.values { port.backend?.close() }
-            for uplink in uplinks.values { uplink.port?.close() }
-            nics.removeAll()
-            uplinks.removeAll()
-            endpoints.removeAll()
-            switches.removeAll()
-        }
-        loop.stop()
+        for shard in shards { shard.loop.sync { shard.closeAll() } }
+        for shard in shards { shard.loop.stop() }
     }
 
     // MARK: status
 
     public func status(of network: NetworkID) -> NetworkRuntimeStatus {
-        snapshot.withLock { $0.networks[network] }
+        let home = routing.withLock { $0.networkShard[network] }
+        return lookUp(preferring: home) { $0.networks[network] }
             ?? NetworkRuntimeStatus(isRunning: false, detail: "Starting…")
     }
 
     public func status(of nic: NICID) -> PortRuntimeStatus {
-        snapshot.withLock { $0.ports[nic] } ?? PortRuntimeStatus(isAttached: false, detail: "Starting…")
+        let home = routing.withLock { $0.nicShard[nic] }
+        return lookUp(preferring: home) { $0.ports[nic] } ?? PortRuntimeStatus(isAttached: false, detail: "Starting…")
     }
 
-    // MARK: changes, on the loop thread
+    public var publication: UInt64? {
+        shards.reduce(0) { $0 &+ $1.snapshot.withLock { $0.publication } }
+    }
 
-    private func addNetwork(_ network: VirtualNetwork) {
-        networks[network.id] = network
-        if switches[network.id] == nil {
-            switches[network.id] = VirtualSwitch(
-                name: network.name, macTableCapacity: configuration.macTableCapacity, agingTime: configuration.agingTime)
+    /// The snapshot of the loop that serves a thing now, else any that still shows it.
+    private func lookUp<T>(preferring home: Int?, _ read: (DataplaneShard.StatusSnapshot) -> T?) -> T? {
+        if let home, let found = shards[home].snapshot.withLock({ read($0) }) { return found }
+        for shard in shards where shard.index != home {
+            if let found = shard.snapshot.withLock({ read($0) }) { return found }
         }
-        syncUplink(network.id)
+        return nil
     }
 
-    private func changeNetwork(_ network: VirtualNetwork) {
-        networks[network.id] = network
-        if switches[network.id] == nil { addNetwork(network) }
-        syncUplink(network.id)
-        if let endpoint = endpoints[network.id] {
-            endpoint.networkName = network.name
-            endpoint.update(endpoint.settings, authoritative: Self.isAuthoritative(network))
-        }
-    }
+    // MARK: routing, under the lock
 
-    /// The built-in server is the only one on a network without an uplink; beside a LAN it
-    /// leaves clients it does not know to the LAN's servers.
-    static func isAuthoritative(_ network: VirtualNetwork?) -> Bool {
-        network?.kind.adapterName == nil
-    }
-
-    private func removeNetwork(_ id: NetworkID) {
-        for port in nics.values where port.memberOf == id || port.nic.networkID == id {
-            leaveSwitch(port)
-            port.nic.networkID = nil
-        }
-        closeUplink(id)
-        endpoints[id] = nil
-        switches[id] = nil
-        networks[id] = nil
-    }
-
-    private func addNIC(_ nic: VirtualNIC) {
-        guard nics[nic.id] == nil else { return changeNIC(nic) }
-        let port = NICPort(nic: nic, id: allocatePortID())
-        nics[nic.id] = port
-        openBackend(port)
-        joinSwitch(port)
-    }
-
-    private func changeNIC(_ nic: VirtualNIC) {
-        guard let port = nics[nic.id] else { return addNIC(nic) }
-        let old = port.nic
-        port.nic = nic
-        // A different backend kind, or a lost one, needs a new descriptor; anything else keeps it.
-        if old.backend != nic.backend || port.backend == nil || isLost(port.backend) {
-            leaveSwitch(port)
-            port.backend?.close()
-            port.backend = nil
-            openBackend(port)
-            joinSwitch(port)
-        } else if port.memberOf != nic.networkID {
-            leaveSwitch(port)
-            joinSwitch(port)
-        } else if old.mac != nic.mac || old.allowsMACSpoofing != nic.allowsMACSpoofing {
-            // Same switch, new identity: the pin moves to the new MAC, the spoofing check follows.
-            if let network = port.memberOf, let backend = port.backend {
-                switches[network]?.attach(port.id, sink: backend, role: Self.role(of: nic))
-                refreshUplinkFilter(network)
+    private func route(_ change: DataplaneChange, _ routing: inout Routing) {
+        switch change {
+        case .networkAdded(let network):
+            addNetwork(network, &routing)
+        case .networkChanged(let network):
+            guard let shard = shard(of: network.id, routing) else { return addNetwork(network, &routing) }
+            routing.networks[network.id] = network
+            let adapter = Self.uplinkAdapter(of: network, routing)
+            post(shard) { $0.changeNetwork(network, uplinkAdapter: adapter) }
+        case .networkRemoved(let id):
+            routing.networks[id] = nil
+            guard let index = routing.networkShard.removeValue(forKey: id) else { return }
+            for (nicID, nic) in routing.nics where nic.networkID == id { routing.nics[nicID]?.networkID = nil }
+            post(shards[index]) { $0.removeNetwork(id) }
+        case .nicAdded(let nic), .nicChanged(let nic):
+            place(nic, &routing)
+        case .nicRemoved(let id):
+            routing.nics[id] = nil
+            guard let index = routing.nicShard.removeValue(forKey: id) else { return }
+            post(shards[index]) { $0.removeNIC(id) }
+        case .adapterBindingChanged(let binding):
+            routing.bindings[binding.name] = binding.isBound
+            for network in routing.networks.values where network.kind.adapterName == binding.name {
+                guard let shard = shard(of: network.id, routing) else { continue }
+                let adapter = Self.uplinkAdapter(of: network, routing)
+                post(shard) { $0.changeUplink(of: network.id, to: adapter) }
             }
-        }
-        if old.mac != nic.mac, let tap = port.backend as? TAPPort {
-            tap.setAddress(nic.mac.octets)
-        }
-    }
-
-    static func role(of nic: VirtualNIC) -> PortRole {
-        .vm(mac: nic.mac, allowsSpoofing: nic.allowsMACSpoofing)
-    }
-
-    private func removeNIC(_ id: NICID) {
-        guard let port = nics.removeValue(forKey: id) else { return }
-        leaveSwitch(port)
-        port.backend?.close()
-        // The domain deleted its stored leases in the same transaction; free the addresses here.
-        for endpoint in endpoints.values { _ = endpoint.server.forget(port.nic.mac) }
-    }
-
-    private func changeBinding(_ binding: AdapterBinding) {
-        bindings[binding.name] = binding.isBound
-        for network in networks.values where network.kind.adapterName == binding.name {
-            syncUplink(network.id)
+        case .vmRenamed(let id, let name):
+            routing.vmNames[id] = name
+        case .dhcpChanged(let id, let settings):
+            guard let shard = shard(of: id, routing) else { return }
+            post(shard) { $0.changeDHCP(id, settings) }
+        case .leaseReleased(let id, let address):
+            guard let shard = shard(of: id, routing) else { return }
+            post(shard) { $0.runtimes[id]?.endpoint?.revoke(address) }
         }
     }
 
-    // MARK: ports and switches
-
-    func allocatePortID() -> PortID {
-        defer { nextPort += 1 }
-        return PortID(nextPort)
+    /// A new network goes to the loop serving the fewest.
+    private func addNetwork(_ network: VirtualNetwork, _ routing: inout Routing) {
+        routing.networks[network.id] = network
+        let index = routing.networkShard[network.id] ?? leastLoaded(routing)
+        routing.networkShard[network.id] = index
+        let adapter = Self.uplinkAdapter(of: network, routing)
+        post(shards[index]) { $0.addNetwork(network, uplinkAdapter: adapter) }
     }
 
-    private func isLost(_ backend: IOPort?) -> Bool {
-        if case .unavailable = backend?.state { return true }
-        return false
+    private func leastLoaded(_ routing: Routing) -> Int {
+        var load = [Int](repeating: 0, count: shards.count)
+        for index in routing.networkShard.values { load[index] += 1 }
+        return load.indices.min { load[$0] < load[$1] } ?? 0
     }
 
-    private func openBackend(_ port: NICPort) {
-        let nic = port.nic
-        do {
-            switch nic.backend {
-            case .socket:
-                port.backend = try StreamSocketPort(id: port.id, loop: loop, path: socketPath(nic, suffix: "sock"))
-            case .datagram:
-                port.backend = try DatagramSocketPort(id: port.id, loop: loop, path: socketPath(nic, suffix: "dgram"))
-            case .tap:
-                let tap = try TAPPort(id: port.id, loop: loop, interfaceName: Self.tapName(nic.id))
-                tap.setAddress(nic.mac.octets)
-                port.backend = tap
-            }
-            port.failure = nil
-        } catch {
-            port.failure = error.isPermissionDenied
-                ? (nic.backend == .tap
-                    ? "Needs CAP_NET_ADMIN: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to create TAP devices."
-                    : "Permission denied for \(socketPath(nic, suffix: "sock")).")
-                : "Could not be created: \(error)."
-            logger.warning("port for \(nic.label) unavailable", metadata: ["error": "\(error)"])
+    /// Where a NIC's port goes: to its network's loop; unconnected, it stays where it is.
+    private func place(_ nic: VirtualNIC, _ routing: inout Routing) {
+        routing.nics[nic.id] = nic
+        let current = routing.nicShard[nic.id]
+        let target = nic.networkID.flatMap { routing.networkShard[$0] } ?? current ?? 0
+        routing.nicShard[nic.id] = target
+        guard let current else { return post(shards[target]) { $0.addNIC(nic) } }
+        guard current != target else { return post(shards[target]) { $0.changeNIC(nic) } }
+        let from = shards[current], to = shards[target]
+        let port = from.loop.sync { from.release(nic.id) }
+        post(to) { $0.adopt(port, as: nic) }
+    }
+
+    /// Each NIC's VM name, for the names the DHCP endpoints answer and the pages' labels.
+    private func shareNames(_ routing: Routing) {
+        let vmNames = routing.vmNames
+        let byMAC = Dictionary(routing.nics.values.compactMap { nic in vmNames[nic.vmID].map { (nic.mac, $0) } },
+                               uniquingKeysWith: { first, _ in first })
+        for shard in shards { post(shard) { $0.shareNames(vmNames, byMAC: byMAC) } }
+    }
+
+    private func shard(of network: NetworkID, _ routing: Routing) -> DataplaneShard? {
+        routing.networkShard[network].map { shards[$0] }
+    }
+
+    /// The adapter an external network's uplink uses: its own, when that adapter is bound.
+    static func uplinkAdapter(of network: VirtualNetwork, _ routing: Routing) -> String? {
+        network.kind.adapterName.flatMap { routing.bindings[$0] == true ? $0 : nil }
+    }
+
+    private func post(_ shard: DataplaneShard, _ work: @escaping @Sendable (DataplaneShard) -> Void) {
+        shard.loop.post {
+            work(shard)
+            shard.publishSoon()
         }
     }
 
-    private func joinSwitch(_ port: NICPort) {
-        if port.memberOf != nil { leaveSwitch(port) }
-        guard let network = port.nic.networkID, let fabric = switches[network], let backend = port.backend else { return }
-        if port.countedOn != network {
-            port.counters = PortCounters()
-            port.history = TrafficHistory()
-            port.countedOn = network
+    /// Replies whose leases are now stored, each to the loop of its network (lease writer's thread).
+    private func deliverStoredReplies(_ replies: [LeasePersister.Pending]) {
+        let byShard = routing.withLock { routing in Dictionary(grouping: replies) { routing.networkShard[$0.network] } }
+        for (index, replies) in byShard {
+            guard let index else { continue }
+            let shard = shards[index]
+            shard.loop.post { shard.deliverStoredReplies(replies) }
         }
-        fabric.attach(port.id, sink: backend, role: Self.role(of: port.nic), counters: port.counters, history: port.history)
-        port.memberOf = network
-        backend.fabric = fabric
-        refreshUplinkFilter(network)
     }
 
-    /// Leaves the switch the port is really in, whatever the NIC's new settings say.
-    private func leaveSwitch(_ port: NICPort) {
-        guard let id = port.memberOf else { return }
-        port.memberOf = nil
-        port.backend?.fabric = nil
-        guard let fabric = switches[id] else { return }
-        if let (counters, history) = fabric.detach(port.id) {
-            port.counters = counters
-            port.history = history
-        }
-        refreshUplinkFilter(id)
-    }
-
-    private func tick(_ now: Int64) {
-        for fabric in switches.values { fabric.tick(now: now) }
-        if ticks % 10 == 0 { for endpoint in endpoints.values { endpoint.tick() } }
-        for uplink in uplinks.values { uplink.port?.refreshStatistics() }
-        ticks += 1
-        if ticks % 5 == 0 {
-            // Uplinks whose adapter was missing or down: try again.
-            for (network, uplink) in uplinks where uplink.port?.isOpen != true {
-                openUplink(uplink, network: network)
-            }
-        }
-        publish()
-    }
-
-    func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
-        (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
-    }
+    // MARK: files and names
 
     /// `vnd` and the first 12 hex digits of the NIC's id: at most 15 characters, as Linux allows,
     /// and the prefix host adapter discovery leaves out.
@@ -359,5 +262,27 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
             try? manager.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
         }
     }
+}
 
+/// What every loop shares: settings, where to log and store, and one port id counter (a port's
+/// id is unique across all switches, so a moved port keeps it).
+struct DataplaneServices: @unchecked Sendable {
+    let configuration: Dataplane.Configuration
+    let logger: Logger
+    let clock: any Domain.Clock
+    let leaseStore: any LeaseStore
+    let operationalEvents: OperationalEvents
+    let portIDs: PortIDAllocator
+
+    func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
+        (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
+    }
+}
+
+final class PortIDAllocator: Sendable {
+    private let next = Atomic<UInt32>(1)
+
+    func allocate() -> PortID {
+        PortID(next.wrappingAdd(1, ordering: .relaxed).oldValue)
+    }
 }

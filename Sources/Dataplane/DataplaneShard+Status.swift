@@ -4,9 +4,9 @@ import HostNet
 import Packets
 import Switching
 
-/// The status pages' view of the data path: a snapshot built on the loop thread and published
-/// for request threads to read without waiting for it.
-extension Dataplane {
+/// The status pages' view of the data path: a snapshot of this loop's networks and ports, built
+/// on the loop thread and published for request threads to read without waiting for it.
+extension DataplaneShard {
     // MARK: snapshot
 
     struct StatusSnapshot {
@@ -14,10 +14,6 @@ extension Dataplane {
         var ports: [NICID: PortRuntimeStatus] = [:]
         /// Counts publications, so pages can reuse what they derived from the same one.
         var publication: UInt64 = 0
-    }
-
-    public var publication: UInt64? {
-        snapshot.withLock { $0.publication }
     }
 
     /// Publishes after a change, at most every `publishInterval`: building the snapshot is
@@ -42,19 +38,22 @@ extension Dataplane {
         for port in nics.values {
             nicByPort[port.id] = port
             labels[port.id] = "\(vmNames[port.nic.vmID] ?? "VM"), adapter \(port.nic.slot)"
-            let fabric = port.nic.networkID.flatMap { switches[$0] }
+            let fabric = port.nic.networkID.flatMap { runtimes[$0]?.fabric }
             let counters = fabric?.counters(of: port.id) ?? port.counters
             next.ports[port.nic.id] = portStatus(port, counters: counters)
         }
-        for uplink in uplinks.values { labels[uplink.id] = "uplink \(uplink.adapter)" }
-        for (id, fabric) in switches {
+        for runtime in runtimes.values {
+            if let uplink = runtime.uplink { labels[uplink.id] = "uplink \(uplink.adapter)" }
+        }
+        for (id, runtime) in runtimes {
+            let fabric = runtime.fabric
             var ports: [PortRuntimeStatus] = []
             for member in fabric.members {
                 if let port = nicByPort[member], let status = next.ports[port.nic.id] {
                     ports.append(status)
                 }
             }
-            if let uplink = uplinks[id] {
+            if let uplink = runtime.uplink {
                 let counters = fabric.counters(of: uplink.id) ?? PortCounters()
                 ports.append(PortRuntimeStatus(
                     kind: .uplink(adapter: uplink.adapter), isAttached: uplink.port?.isOpen == true,
@@ -70,7 +69,7 @@ extension Dataplane {
             tableCounters.expired = table.counters.expired
             tableCounters.evicted = table.counters.evicted
             var dhcp: DHCPRuntimeStatus?
-            if let endpoint = endpoints[id] {
+            if let endpoint = runtime.endpoint {
                 let counters = endpoint.server.counters
                 var status = DHCPRuntimeStatus()
                 status.discovers = counters.discovers
@@ -88,7 +87,7 @@ extension Dataplane {
                 status.foreignHardware = endpoint.foreignHardware
                 status.overLimit = counters.overLimit
                 status.shed = endpoint.shedDiscovers
-                status.addressesInUse = endpoint.server.addressesInUse(now: Int64(clock.now().timeIntervalSince1970))
+                status.addressesInUse = endpoint.server.addressesInUse(now: Int64(services.clock.now().timeIntervalSince1970))
                 status.poolSize = endpoint.server.poolSize
                 dhcp = status
                 labels[endpoint.id] = "DHCP server"

@@ -4,50 +4,61 @@ import HostNet
 import Packets
 import Switching
 
-/// External networks' uplinks: one per network whose adapter is bound and present, with the
-/// kernel filter that keeps the host's own traffic out. Loop thread only.
-extension Dataplane {
+/// An external network's uplink: a packet socket on the bound host adapter, with the kernel
+/// filter that keeps the host's own traffic out. Loop thread only.
+final class Uplink {
+    let adapter: String
+    let id: PortID
+    var port: PacketSocketPort?
+    var failure: String?
+
+    init(adapter: String, id: PortID) {
+        self.adapter = adapter
+        self.id = id
+    }
+}
+
+extension NetworkRuntime {
     /// What the network's uplink lets in from the LAN: unicast for its VMs' MACs only, or every
     /// unicast but the host's own while some VM may send from other addresses.
-    func uplinkFilter(_ network: NetworkID) -> UplinkFilter {
-        let members = nics.values.filter { $0.memberOf == network }
-        return UplinkFilter(stations: members.map(\.nic.mac).sorted { $0.value < $1.value },
-                            passesAllUnicast: members.contains { $0.nic.allowsMACSpoofing })
+    func uplinkFilter() -> UplinkFilter {
+        let nics = members.values.map(\.nic)
+        return UplinkFilter(stations: nics.map(\.mac).sorted { $0.value < $1.value },
+                            passesAllUnicast: nics.contains { $0.allowsMACSpoofing })
     }
 
-    func refreshUplinkFilter(_ network: NetworkID) {
-        guard let port = uplinks[network]?.port, port.isOpen else { return }
-        port.update(uplinkFilter(network))
+    func refreshUplinkFilter() {
+        guard let port = uplink?.port, port.isOpen else { return }
+        port.update(uplinkFilter())
     }
 
-    /// Opens or closes a network's uplink so that it exists exactly when the network is external
-    /// and its adapter is bound.
-    func syncUplink(_ id: NetworkID) {
-        let wanted = networks[id].flatMap { network in network.kind.adapterName.flatMap { bindings[$0] == true ? $0 : nil } }
-        if let current = uplinks[id], current.adapter != wanted {
-            closeUplink(id)
+    /// Opens or closes the uplink so that it exists exactly when the network is external and
+    /// its adapter is bound (`adapter`, decided by the coordinator).
+    func syncUplink(adapter wanted: String?) {
+        if let current = uplink, current.adapter != wanted {
+            closeUplink()
         }
         guard let adapter = wanted else { return }
-        let uplink = uplinks[id] ?? Uplink(adapter: adapter, id: allocatePortID())
-        uplinks[id] = uplink
-        endpoints[id]?.excludedPort = uplink.id
-        openUplink(uplink, network: id)
+        let uplink = uplink ?? Uplink(adapter: adapter, id: services.portIDs.allocate())
+        self.uplink = uplink
+        endpoint?.excludedPort = uplink.id
+        openUplink(uplink)
     }
 
-    func openUplink(_ uplink: Uplink, network: NetworkID) {
-        guard uplink.port?.isOpen != true, let fabric = switches[network] else { return }
+    func openUplink(_ uplink: Uplink) {
+        guard uplink.port?.isOpen != true else { return }
         if let stale = uplink.port {
             fabric.detach(stale.id)
             uplink.port = nil
         }
         do {
-            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter, filter: uplinkFilter(network))
+            let port = try PacketSocketPort(id: uplink.id, loop: loop, adapter: uplink.adapter, filter: uplinkFilter())
             fabric.attach(uplink.id, sink: port, role: .uplink(adapterMAC: port.adapterMAC))
             port.fabric = fabric
             uplink.port = port
             uplink.failure = nil
             if let reason = port.hostAccessFailure {
-                logger.warning("uplink on \(uplink.adapter) without host access", metadata: ["reason": "\(reason)"])
+                services.logger.warning("uplink on \(uplink.adapter) without host access", metadata: ["reason": "\(reason)"])
             }
         } catch {
             uplink.failure = error.isPermissionDenied
@@ -56,9 +67,10 @@ extension Dataplane {
         }
     }
 
-    func closeUplink(_ id: NetworkID) {
-        guard let uplink = uplinks.removeValue(forKey: id) else { return }
-        switches[id]?.detach(uplink.id)
+    func closeUplink() {
+        guard let uplink else { return }
+        self.uplink = nil
+        fabric.detach(uplink.id)
         uplink.port?.close()
     }
 }

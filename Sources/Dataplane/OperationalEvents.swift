@@ -83,7 +83,7 @@ public final class OperationalEventLimiter: Sendable {
     }
 }
 
-extension Dataplane {
+extension DataplaneShard {
     /// Compares the snapshot just built with the one pages read until now (on the loop thread).
     func noticeTransitions(from old: StatusSnapshot, to new: StatusSnapshot) {
         for (id, port) in new.ports {
@@ -104,7 +104,7 @@ extension Dataplane {
         }
         for (network, status) in new.networks {
             guard let before = old.networks[network] else { continue }
-            let name = networks[network]?.name ?? "?"
+            let name = runtimes[network]?.network.name ?? "?"
             let subject = EventSubject(kind: .network, id: network.rawValue, name: name)
             for uplink in status.ports {
                 guard case .uplink(let adapter) = uplink.kind,
@@ -125,6 +125,6 @@ extension Dataplane {
     }
 
     private func record(_ kind: EventKind, _ subject: EventSubject, _ message: String, key: String) {
-        operationalEvents.record(kind, subject, message, key: "\(kind.rawValue)|\(key)")
+        services.operationalEvents.record(kind, subject, message, key: "\(kind.rawValue)|\(key)")
     }
 }

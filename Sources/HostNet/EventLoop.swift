@@ -16,6 +16,13 @@ public protocol Flushable: AnyObject {
 public protocol IOHandler: AnyObject {
     /// Called on the loop thread with the epoll event bits.
     func handle(events: UInt32)
+    /// The port this handler serves (itself unless it is a helper, such as a listening socket's):
+    /// a port moving to another loop takes every descriptor whose handler it owns.
+    var owner: AnyObject { get }
+}
+
+extension IOHandler {
+    public var owner: AnyObject { self }
 }
 
 /// An epoll loop on a dedicated thread: the only thread that touches switches and ports.
@@ -31,6 +38,8 @@ public final class EventLoop: @unchecked Sendable {
     private let pending = Mutex<(open: Bool, work: [@Sendable () -> Void])>((true, []))
     // Loop-thread state.
     private var handlers: [Int32: any IOHandler] = [:]
+    /// The epoll events each descriptor asked for, so a port can take them to another loop.
+    private var interests: [Int32: UInt32] = [:]
     private var running = true
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
@@ -125,11 +134,39 @@ public final class EventLoop: @unchecked Sendable {
         var event = epoll_event(events: events, data: epoll_data_t(fd: fd))
         try Syscall.check("epoll_ctl(ADD)") { Int(epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)) }
         handlers[fd] = handler
+        interests[fd] = events
     }
 
     public func modify(_ fd: Int32, events: UInt32) {
         var event = epoll_event(events: events, data: epoll_data_t(fd: fd))
         _ = epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event)
+        interests[fd] = events
+    }
+
+    /// A descriptor on its way from one loop to another, with its handler and events.
+    public struct Registration {
+        let fd: Int32
+        let handler: any IOHandler
+        let events: UInt32
+    }
+
+    /// Takes every descriptor whose handler `owner` owns off this loop, after sending the output
+    /// it has queued: the first half of a port's move to another loop. Loop thread only.
+    public func release(_ owner: AnyObject) -> [Registration] {
+        if dirty.contains(where: { $0 === owner }) {
+            dirty.removeAll { $0 === owner }
+            (owner as? any Flushable)?.flushOutput()
+        }
+        let taken = handlers.filter { $0.value.owner === owner }.map { Registration(fd: $0.key, handler: $0.value, events: interests[$0.key] ?? 0) }
+        for registration in taken { unregister(registration.fd) }
+        return taken
+    }
+
+    /// The second half of a move, on this loop's thread: the descriptors `release` took from another.
+    public func take(_ registrations: [Registration]) throws(SystemError) {
+        for registration in registrations {
+            try register(registration.fd, registration.handler, events: registration.events)
+        }
     }
 
     /// Registers a descriptor a port just opened; if that fails, closes it, so a failed port
@@ -156,6 +193,7 @@ public final class EventLoop: @unchecked Sendable {
     public func unregister(_ fd: Int32) {
         _ = epoll_ctl(epoll, EPOLL_CTL_DEL, fd, nil)
         handlers[fd] = nil
+        interests[fd] = nil
     }
 
     private func run() {

@@ -15,10 +15,11 @@ public enum PortState: Sendable, Equatable {
 /// Ingress: the backend reads frames into its own reusable buffer and hands each to the switch
 /// it currently belongs to (`fabric`), or drops it when the NIC is not connected. Egress: the
 /// switch calls `send` (the `FrameSink` contract: never block, drop and say why).
-/// Moving a NIC to another network only changes `fabric`; the descriptor stays open.
+/// Moving a NIC to another network only changes `fabric` (and `loop`, see `leaveLoop`); the descriptor stays open.
 public class IOPort: FrameSink, IOHandler {
     public let id: PortID
-    public let loop: EventLoop
+    /// The loop serving the port's descriptors; another one after `joinLoop`.
+    public private(set) var loop: EventLoop
     /// The switch this port belongs to now; nil while "Not connected".
     public var fabric: VirtualSwitch?
     public internal(set) var state: PortState = .waiting
@@ -27,6 +28,7 @@ public class IOPort: FrameSink, IOHandler {
     /// Peers disconnected for breaking the framing, or reconnections replacing a peer.
     public internal(set) var protocolErrors: UInt64 = 0
     var buffer: [UInt8]
+    private var inTransit: [EventLoop.Registration] = []
 
     init(id: PortID, loop: EventLoop, bufferSize: Int = 65_536 + 16) {
         self.id = id
@@ -50,6 +52,20 @@ public class IOPort: FrameSink, IOHandler {
         } else {
             unswitchedFrames &+= 1
         }
+    }
+
+    /// A NIC moving to a network another loop serves: `leaveLoop` on the old loop's thread, then
+    /// `joinLoop` on the new one's. The descriptors stay open (a QEMU peer stays connected);
+    /// frames that arrive in between wait in the kernel.
+    public final func leaveLoop() {
+        inTransit = loop.release(self)
+    }
+
+    public final func joinLoop(_ next: EventLoop) throws(SystemError) {
+        loop = next
+        let registrations = inTransit
+        inTransit = []
+        try next.take(registrations)
     }
 
     public func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult { .dropped(.notAttached) }

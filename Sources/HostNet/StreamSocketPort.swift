@@ -47,6 +47,7 @@ public final class StreamSocketPort: IOPort, Flushable {
         unowned let port: StreamSocketPort
         init(port: StreamSocketPort) { self.port = port }
         func handle(events: UInt32) { port.acceptPeers() }
+        var owner: AnyObject { port }
     }
 
     func acceptPeers() {
