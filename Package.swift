@@ -57,9 +57,14 @@ let package = Package(
             dependencies: ["Packets", "Switching", "VhostUser", "CLinuxNet", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
+        // Host-side setup of host and NAT networks: vnetd's nftables table, per-interface
+        // forwarding, interface addresses; beside CLinuxNet, the other place syscalls enter.
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        .target(name: "CHostSetup", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "HostSetup", dependencies: ["Packets", "CNftables", "CHostSetup"], swiftSettings: strictness),
         .target(
             name: "Dataplane",
-            dependencies: ["Domain", "Switching", "DHCP", "DNS", "HostNet", "Packets", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Domain", "Switching", "DHCP", "DNS", "HostNet", "HostSetup", "Packets", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
         .target(
@@ -79,7 +84,7 @@ let package = Package(
         .target(
             name: "Application",
             dependencies: [
-                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "Packets", "Dataplane", "Credentials",
+                "WebServer", "AdminSite", "Domain", "Storage", "HostNet", "HostSetup", "Packets", "Dataplane", "Credentials",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictness
@@ -106,6 +111,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),
+        .testTarget(name: "HostSetupTests", dependencies: ["HostSetup", "Packets"], swiftSettings: strictness),
         .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "Credentials", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),
