@@ -102,9 +102,6 @@ public final class HTTPServer: @unchecked Sendable {
     public let port: UInt16
     private let context: ServerContext
     private let logTarget: UnsafeMutablePointer<vnetd_mhd_log_target>
-    /// libmicrohttpd keeps pointers to the PEM text: copies that live until `stop`.
-    private var tlsKey: UnsafeMutablePointer<CChar>?
-    private var tlsCertificate: UnsafeMutablePointer<CChar>?
     private var daemon: OpaquePointer?
 
     /// Binds the socket and starts serving. Throws `ListenError` when the address cannot be used.
@@ -138,8 +135,13 @@ public final class HTTPServer: @unchecked Sendable {
                 logTarget.deallocate()
                 throw ListenError(address: configuration.listen, reason: "this libmicrohttpd was built without TLS")
             }
-            tlsKey = strdup(tls.keyPEM)
-            tlsCertificate = strdup(tls.certificatePEM)
+            do {
+                try TLSCredentialStore.install(tls, port: port)
+            } catch {
+                close(fd)
+                logTarget.deallocate()
+                throw ListenError(address: configuration.listen, reason: "cannot serve HTTPS: \(error)")
+            }
         }
         daemon = vnetd_mhd_start(
             fd,
@@ -148,8 +150,9 @@ public final class HTTPServer: @unchecked Sendable {
             UInt32(clamping: configuration.connectionsPerClient),
             UInt32(clamping: configuration.connectionTimeoutSeconds),
             configuration.connectionMemoryLimit,
-            tlsKey,
-            tlsCertificate,
+            nil,
+            nil,
+            configuration.tls == nil ? 0 : 1,
             accessHandler,
             unmanagedContext,
             requestCompleted,
@@ -158,10 +161,19 @@ public final class HTTPServer: @unchecked Sendable {
         guard daemon != nil else {
             close(fd)
             logTarget.deallocate()
-            releaseTLSCopies()
-            let reason = configuration.tls == nil ? "libmicrohttpd refused to start" : "libmicrohttpd refused to start: is the key the certificate's, both in PEM form?"
-            throw ListenError(address: configuration.listen, reason: reason)
+            TLSCredentialStore.remove(port: port)
+            throw ListenError(address: configuration.listen, reason: "libmicrohttpd refused to start")
         }
+    }
+
+    /// Presents `identity` from the next TLS handshake on; open connections keep theirs and
+    /// nothing stops listening. Throws (and keeps the current pair) when the pair cannot serve:
+    /// unreadable, or a key that is not the certificate's.
+    public func reloadTLS(_ identity: TLSIdentity) throws {
+        guard configuration.tls != nil else {
+            throw ListenError(address: configuration.listen, reason: "this server speaks plain HTTP; HTTPS needs a restart")
+        }
+        try TLSCredentialStore.install(identity, port: port)
     }
 
     /// Stops accepting, finishes with open connections and joins libmicrohttpd's threads.
@@ -171,17 +183,7 @@ public final class HTTPServer: @unchecked Sendable {
         self.daemon = nil
         logTarget.deinitialize(count: 1)
         logTarget.deallocate()
-        releaseTLSCopies()
-    }
-
-    private func releaseTLSCopies() {
-        if let tlsKey {
-            explicit_bzero(tlsKey, strlen(tlsKey))
-            free(tlsKey)
-        }
-        free(tlsCertificate)
-        tlsKey = nil
-        tlsCertificate = nil
+        if configuration.tls != nil { TLSCredentialStore.remove(port: port) }
     }
 
     deinit { stop() }
