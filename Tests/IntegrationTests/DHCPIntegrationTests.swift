@@ -29,9 +29,10 @@ func udhcpcScript(in folder: String) throws -> String {
 }
 
 extension Namespace {
-    /// Runs udhcpc once (quit after the lease) and returns the address it configured.
+    /// Runs udhcpc once (quit after the lease) and returns the address it configured. Bounded:
+    /// a client that hangs must not keep the test process (and everything waiting on it) alive.
     func leaseAddress(_ interface: String, script: String, extra: [String] = []) throws -> String? {
-        let result = try run(["ip", "netns", "exec", name, busybox ?? "busybox", "udhcpc", "-i", interface, "-s", script, "-n", "-q", "-t", "6", "-T", "1"] + extra, check: false)
+        let result = try run(["timeout", "-k", "5", "60", "ip", "netns", "exec", name, busybox ?? "busybox", "udhcpc", "-i", interface, "-s", script, "-n", "-q", "-t", "6", "-T", "1"] + extra, check: false)
         guard result.status == 0 else { return nil }
         let (_, shown) = try run(["ip", "-n", name, "-4", "-o", "addr", "show", "dev", interface])
         return shown.firstMatch(of: /inet (\d+\.\d+\.\d+\.\d+)/).map { String($0.1) }

@@ -10,11 +10,8 @@ import Glibc
 /// A LAN station with a larger MTU than the VMs' (a veth at 65,535, the most Linux allows, so a
 /// plain frame of 65,549 bytes) sends to an external network whose VM has a 1,500-byte TAP. A Linux
 /// bridge drops such a frame at the port it does not fit and counts it there; a user reading the
-/// network page expects the same: counted, not delivered, and the network carries on.
-///
-/// Known issue (uplink code, HostNet/PacketSocketPort.swift, not this test's to change): vnetd's
-/// uplink counts only frames larger than its 65,557-byte buffer, which no Linux LAN can send, so
-/// this frame is switched to the VM as a sent frame and nothing is counted.
+/// network page expects the same: counted, not delivered, and the network carries on. When the VM's
+/// namespace raises its MTU (jumbo frames), frames that fit the new MTU reach it.
 @Suite("An oversize frame from the LAN", .serialized, .enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
 struct OversizeLANFrameTests {
     @Test func anOversizeLANFrameIsCountedAndReachesNoVM() throws {
@@ -23,7 +20,7 @@ struct OversizeLANFrameTests {
             try run((namespace.map { ["ip", "-n", $0] } ?? ["ip"]) + ["link", "set", interface, "mtu", "65535"])
         }
         let vnetd = try VnetdUnderTest()
-        let (network, nic, vm, _) = try UplinkTests.externalVM(vnetd, lan, address: "10.87.0.10/24")
+        let (network, nic, vm, tap) = try UplinkTests.externalVM(vnetd, lan, address: "10.87.0.10/24")
         #expect(try vm.canPing("10.87.0.254"), "control: the VM is on the LAN")
         func uplink() -> PortRuntimeStatus? {
             vnetd.settle()
@@ -61,10 +58,21 @@ struct OversizeLANFrameTests {
         let sent = try sendFromLAN(length: 65_549, count: 3)
         #expect(sent.split(separator: "\n") == ["65549", "65549", "65549"], "the LAN sent them whole: \(sent)")
         #expect(eventually(5) { (uplink()?.counters.rxFrames ?? 0) >= receivedBefore + 3 }, "vnetd read them from the uplink")
-        withKnownIssue("an oversize LAN frame is switched to the VM and counted nowhere") {
-            #expect(malformedOnUplink() + dropsAtVM() >= droppedBefore + 3, "each one is counted: \(uplink()?.counters.drops ?? []), \(toVM().drops)")
-            #expect(toVM().txBytes - bytesBefore < 65_549, "none reached the VM")
-        }
+        func tooBigAtVM() -> UInt64 { toVM().drops.filter { $0.reason == "larger than the port's MTU" }.reduce(0) { $0 + $1.count } }
+        #expect(eventually(5) { malformedOnUplink() + dropsAtVM() >= droppedBefore + 3 }, "each one is counted: \(uplink()?.counters.drops ?? []), \(toVM().drops)")
+        #expect(tooBigAtVM() >= 3, "as too big for the VM's port: \(toVM().drops)")
+        #expect(toVM().txBytes - bytesBefore < 65_549, "none reached the VM")
+
+        // The VM's namespace raises its MTU: a 9,000-byte frame now fits and arrives (the port
+        // re-reads the MTU through its descriptor, within a second), a 9,019-byte one (over 9,000 + 14 + a VLAN tag's 4) still does not.
+        try run(["ip", "-n", vm.name, "link", "set", tap, "mtu", "9000"])
+        let jumboBefore = toVM().txFrames, tooBigBefore = tooBigAtVM()
+        #expect(eventually(5) {
+            _ = try? sendFromLAN(length: 9_014, count: 1)
+            return toVM().txFrames > jumboBefore
+        }, "a frame that fits the raised MTU reaches the VM: \(toVM().drops)")
+        _ = try sendFromLAN(length: 9_019, count: 2)
+        #expect(eventually(5) { tooBigAtVM() >= tooBigBefore + 2 }, "one over it is still counted as too big")
         #expect(try vm.canPing("10.87.0.254"), "and the network carries on")
         #expect(uplink()?.isAttached == true)
     }
