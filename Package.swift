@@ -112,7 +112,7 @@ let package = Package(
             swiftSettings: strictness
         ),
         .testTarget(name: "HostSetupTests", dependencies: ["HostSetup", "Packets"], swiftSettings: strictness),
-        .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "TestSupport"], swiftSettings: strictness),
+        .testTarget(name: "HostNetTests", dependencies: ["HostNet", "Packets", "Switching", "VhostUser", "CTestNet", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "DomainTests", dependencies: ["Domain", "Packets", "Storage", "Credentials", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "TestSupport"], swiftSettings: strictness),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Domain", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")],

@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 
+#include "vnetd_vhost_user.h"
+
 /// Creates (or attaches to) the TAP interface `name`, in non-blocking mode, without packet
 /// information headers. With `vnet_hdr`, frames carry a virtio-net header. Returns the fd.
 int vnetd_tap_open(const char *name, int vnet_hdr);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "testnet_vhost.h"
+
 /// Sends `frame` as it is, `times` times 50 ms apart, on `interface` inside the network
 /// namespace at `netns_path`, from a thread of its own (setns changes only the calling thread).
 /// Returns 0 or -errno.
