@@ -61,6 +61,7 @@ public final class VhostUserPort: IOPort, Flushable {
         unowned let port: VhostUserPort
         init(port: VhostUserPort) { self.port = port }
         func handle(events: UInt32) { port.acceptPeers() }
+        var owner: AnyObject { port }
     }
 
     private final class KickHandler: IOHandler {
@@ -71,6 +72,7 @@ public final class VhostUserPort: IOPort, Flushable {
             self.queue = queue
         }
         func handle(events: UInt32) { port.kicked(queue) }
+        var owner: AnyObject { port }
     }
 
     func acceptPeers() {
