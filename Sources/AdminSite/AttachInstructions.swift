@@ -11,6 +11,12 @@ enum AttachInstructions {
         let id = "net\(nic.slot)"
         let mac = nic.mac.description
         switch nic.backend {
+        case .vhostUser:
+            // vectors=0: QEMU 7.2 under software emulation (TCG) crashes when the guest enables
+            // a vhost-user NIC with MSI-X; under KVM it may go, for MSI-X interrupts.
+            return ["-chardev socket,id=char\(nic.slot),path=\(endpoint),reconnect=1",
+                    "-netdev vhost-user,id=\(id),chardev=char\(nic.slot)",
+                    "-device virtio-net-pci,netdev=\(id),mac=\(mac),vectors=0"]
         case .socket:
             return ["-netdev stream,id=\(id),server=off,addr.type=unix,addr.path=\(endpoint)",
                     "-device virtio-net-pci,netdev=\(id),mac=\(mac)"]
@@ -32,6 +38,17 @@ enum AttachInstructions {
         }
         let id = "command-nic-\(nic.slot)"
         switch nic.backend {
+        case .vhostUser:
+            return [
+                "available": true, "id": id,
+                "intro": "QEMU options for this adapter (vnetd listens already; with reconnect=1 the VM comes back by itself after vnetd or QEMU restarts). The guest's memory must be shared with vnetd: the first two lines, once per VM, with size= equal to -m. vectors=0 turns MSI-X off, which QEMU 7.2 needs under software emulation (TCG); under KVM it may go. Restart QEMU with this mac= after the adapter's MAC address changes:",
+                "command": joined(sharedMemoryOptions + (qemuOptions(for: nic, vmName: vmName, endpoint: endpoint) ?? [])),
+                "libvirt": [
+                    "intro": "For libvirt: the interface element in the domain's <devices>, and the <memoryBacking> element the domain needs for it:",
+                    "id": "\(id)-libvirt",
+                    "command": libvirtXML(mac: nic.mac.description, endpoint: endpoint),
+                ] as [String: Any],
+            ]
         case .socket, .datagram:
             let intro = nic.backend == .socket
                 ? "QEMU options for this adapter (vnetd listens already; QEMU may be restarted at any time, and must be, with this mac=, after the adapter's MAC address changes):"
@@ -55,8 +72,32 @@ enum AttachInstructions {
             options += more
         }
         guard !options.isEmpty else { return nil }
-        return joined(["qemu-system-x86_64", "-name \(safe(vmName))", "-machine q35,accel=kvm:tcg", "-m 1024",
-                       "-drive file=\(safe(vmName)).qcow2,if=virtio"] + options)
+        let shared = nics.contains { $0.0.backend == .vhostUser && !($0.1 ?? "").isEmpty }
+        return joined(["qemu-system-x86_64", "-name \(safe(vmName))", "-machine q35,accel=kvm:tcg" + (shared ? ",memory-backend=mem" : ""), "-m 1024"]
+                      + (shared ? [sharedMemoryOptions[0]] : [])
+                      + ["-drive file=\(safe(vmName)).qcow2,if=virtio"] + options)
+    }
+
+    /// vhost-user needs the guest's RAM in a shareable memfd (size equal to -m).
+    static let sharedMemoryOptions = ["-object memory-backend-memfd,id=mem,size=1024M,share=on", "-machine memory-backend=mem"]
+
+    /// libvirt's vhost-user interface (libvirt is the client, vnetd the server) and the shared
+    /// memory it requires.
+    static func libvirtXML(mac: String, endpoint: String) -> String {
+        """
+        <memoryBacking>
+          <source type='memfd'/>
+          <access mode='shared'/>
+        </memoryBacking>
+
+        <interface type='vhostuser'>
+          <mac address='\(mac)'/>
+          <source type='unix' path='\(endpoint)' mode='client'>
+            <reconnect enabled='yes' timeout='1'/>
+          </source>
+          <model type='virtio'/>
+        </interface>
+        """
     }
 
     /// Options one per line, continued with a backslash; every line after the first indented.

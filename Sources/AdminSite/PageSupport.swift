@@ -117,7 +117,12 @@ enum Labels {
     static let notConnected = "Not connected"
 
     static func kind(_ kind: NetworkKind) -> String {
-        kind.adapterName ?? guestOnly
+        switch kind {
+        case .guestOnly: guestOnly
+        case .external(let adapter): adapter
+        case .host: "Host and guests"
+        case .nat(let outbound): "NAT (out through \(outbound ?? "the default route's interface"))"
+        }
     }
 
     static func mac(_ mac: MACAddress) -> String {
@@ -133,6 +138,7 @@ enum Labels {
         case .socket: "QEMU stream socket"
         case .datagram: "QEMU datagram socket"
         case .tap: "TAP device"
+        case .vhostUser: "QEMU vhost-user (shared memory, fastest)"
         }
     }
 

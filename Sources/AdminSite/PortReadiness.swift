@@ -22,7 +22,8 @@ enum PortReadiness {
         switch nic.backend {
         case .socket: return endpoint.hasSuffix(".sock")
         case .datagram: return endpoint.hasSuffix(".dgram")
-        case .tap: return !endpoint.hasSuffix(".sock") && !endpoint.hasSuffix(".dgram")
+        case .vhostUser: return endpoint.hasSuffix(".vhost")
+        case .tap: return !endpoint.hasSuffix(".sock") && !endpoint.hasSuffix(".dgram") && !endpoint.hasSuffix(".vhost")
         }
     }
 }

@@ -114,6 +114,8 @@ extension DataplaneShard {
         let nic = port.nic
         do {
             switch nic.backend {
+            case .vhostUser:
+                port.backend = try VhostUserPort(id: port.id, loop: loop, path: services.socketPath(nic, suffix: "vhost"))
             case .socket:
                 port.backend = try StreamSocketPort(id: port.id, loop: loop, path: services.socketPath(nic, suffix: "sock"))
             case .datagram:
@@ -128,7 +130,7 @@ extension DataplaneShard {
             port.failure = error.isPermissionDenied
                 ? (nic.backend == .tap
                     ? "Needs CAP_NET_ADMIN: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to create TAP devices."
-                    : "Permission denied for \(services.socketPath(nic, suffix: "sock")).")
+                    : "Permission denied for \(services.socketPath(nic, suffix: nic.backend == .vhostUser ? "vhost" : "sock")).")
                 : "Could not be created: \(error)."
             services.logger.warning("port for \(nic.label) unavailable", metadata: ["error": "\(error)"])
         }

@@ -124,6 +124,9 @@ public struct VirtualMachine: Sendable, Equatable {
 
 /// How a network adapter's port is provided to the VM.
 public enum NICBackend: String, Sendable, CaseIterable {
+    /// A vhost-user socket QEMU connects to with `-netdev vhost-user`: the guest's virtio rings
+    /// in memory shared with vnetd, the fast path for QEMU VMs (first, so pages offer it first).
+    case vhostUser = "vhost-user"
     /// A unix socket QEMU connects to with `-netdev stream`.
     case socket
     /// A unix datagram socket for QEMU's `-netdev dgram`.

@@ -258,6 +258,7 @@ public struct VirtualMachineService: Sendable {
         if before.backend != after.backend {
             let how = switch after.backend {
             case .tap: "a TAP device"
+            case .vhostUser: "a vhost-user socket"
             case .socket: "a QEMU stream socket"
             case .datagram: "a QEMU datagram socket"
             }
