@@ -12,7 +12,9 @@ import Switching
 /// each reservation's host name, and each lease's client host name, with reverse PTR records; it
 /// is rebuilt at most once a second when a query comes, so a new lease is known within a second.
 /// Names outside the zone are refused: a guest-only network has no resolver beyond it. UDP only
-/// (an answer too long for the client says so with TC; the names here fit).
+/// (an answer too long for the client says so with TC; the names here fit). On host and NAT
+/// networks the host interface's server (`NetworkDNSServer`) answers instead, from the same zone
+/// with the VMs' IPv6 addresses (AAAA) added, and this endpoint answers no DNS.
 extension DHCPEndpoint {
     /// The domain the zone and the DHCP domain name default to.
     static func defaultDomain(networkName: String) -> String {
@@ -33,28 +35,34 @@ extension DHCPEndpoint {
         return label.isEmpty ? nil : label
     }
 
-    var servesNames: Bool { isAuthoritative }
+    var servesNames: Bool { isAuthoritative && hostDNSAddress == nil }
 
     var zoneDomain: String {
         settings.domainName.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultDomain(networkName: networkName)
     }
 
     /// The zone from what the server knows now.
-    func buildZone(now: Int64) -> Zone? {
+    func buildZone(now: Int64, forwardsOutside: Bool = false) -> Zone? {
         guard let domain = try? DNSName(zoneDomain) else { return nil }
         var records: [String: [HostAddress]] = [:]
-        func add(_ name: String?, _ address: IPv4Address) {
+        func add(_ name: String?, _ address: HostAddress) {
             guard let name, let label = Self.dnsLabel(name) else { return }
-            if !(records[label]?.contains(.ipv4(address)) ?? false) { records[label, default: []].append(.ipv4(address)) }
+            if !(records[label]?.contains(address) ?? false) { records[label, default: []].append(address) }
         }
+        func add(_ name: String?, _ address: IPv4Address) { add(name, .ipv4(address)) }
         for lease in server.leases(now: now) {
             add(vmNames[lease.mac], lease.address)
             add(lease.hostName, lease.address)
+            for v6 in ipv6Addresses[lease.mac] ?? [] where !v6.isLinkLocal {
+                guard let bytes = IPv6AddressBytes(bytes: v6.bytes) else { continue }
+                add(vmNames[lease.mac], .ipv6(bytes))
+                add(lease.hostName, .ipv6(bytes))
+            }
         }
         for reservation in settings.reservations where !reservation.hostName.isEmpty && settings.contains(reservation.address) {
             add(reservation.hostName, reservation.address)
         }
-        return Zone(domain: domain, records: records, ttl: 60, serial: UInt32(truncatingIfNeeded: now))
+        return Zone(domain: domain, records: records, ttl: 60, serial: UInt32(truncatingIfNeeded: now), forwardsOutside: forwardsOutside)
     }
 
     /// A DNS query to the server's address: answered straight to the port it came from.

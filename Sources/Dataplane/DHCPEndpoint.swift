@@ -50,6 +50,12 @@ final class DHCPEndpoint: FrameSink, Flushable {
     var zone: DNSResponder?
     var zoneBuilt: Int64?
     var dnsQueries: UInt64 = 0
+    /// IPv6 addresses each VM NIC claimed (DHCPEndpoint+IPv6), newest last.
+    var ipv6Addresses: [MACAddress: [IPv6Address]] = [:] { didSet { zoneBuilt = nil } }
+    /// On host and NAT networks: the host interface's address, the network's DNS server.
+    var hostDNSAddress: IPv4Address? {
+        didSet { if hostDNSAddress != oldValue { update(settings, authoritative: isAuthoritative) } }
+    }
     private var flushScheduled = false
     private(set) var malformed: UInt64 = 0
     private(set) var ignoredFromUplink: UInt64 = 0
@@ -76,7 +82,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         self.settings = settings
         // A locally administered address derived from the port id: stable, never a VM's.
         mac = MACAddress(value: 0x02_56_4E_44_00_00 | UInt64(id.rawValue & 0xFFFF))
-        let configuration = Self.configuration(settings, authoritative: authoritative, networkName: networkName)
+        let configuration = Self.configuration(settings, authoritative: authoritative, networkName: networkName, dnsServer: nil)
         server = RFC2131Server(configuration: configuration, leases: leases.map {
             Lease(address: $0.address, mac: $0.mac, clientID: $0.clientID, hostName: $0.hostName, expires: Int64($0.expires.timeIntervalSince1970))
         }, holds: holds.map { ($0.address, until: Int64($0.until.timeIntervalSince1970)) })
@@ -90,17 +96,17 @@ final class DHCPEndpoint: FrameSink, Flushable {
         self.settings = settings
         isAuthoritative = authoritative
         zoneBuilt = nil
-        server.update(Self.configuration(settings, authoritative: authoritative, networkName: networkName), now: now)
+        server.update(Self.configuration(settings, authoritative: authoritative, networkName: networkName, dnsServer: hostDNSAddress), now: now)
     }
 
     /// What the server hands out: the settings, and where this server answers names (see
     /// `DHCPEndpoint+DNS`) itself as DNS server and its zone as domain, unless the administrator
-    /// gave others.
-    static func configuration(_ settings: DHCPSettings, authoritative: Bool, networkName: String) -> DHCPConfiguration {
+    /// gave others. On host and NAT networks the DNS server is the host interface (`dnsServer`).
+    static func configuration(_ settings: DHCPSettings, authoritative: Bool, networkName: String, dnsServer: IPv4Address?) -> DHCPConfiguration {
         var configuration = Self.configuration(settings)
         configuration.isAuthoritative = authoritative
         if authoritative {
-            if configuration.dnsServers.isEmpty { configuration.dnsServers = [settings.server] }
+            if configuration.dnsServers.isEmpty { configuration.dnsServers = [dnsServer ?? settings.server] }
             if configuration.domainName?.isEmpty ?? true { configuration.domainName = defaultDomain(networkName: networkName) }
         }
         return configuration
@@ -140,6 +146,10 @@ final class DHCPEndpoint: FrameSink, Flushable {
     func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard let ethernet = EthernetFrame(frame) else {
             malformed &+= 1
+            return .sent
+        }
+        if ethernet.etherType == .ipv6 {
+            noteNeighborDiscovery(frame)
             return .sent
         }
         // Every flooded frame of the network reaches this port: leave all but ARP and IPv4 for

@@ -30,6 +30,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         public var agingTime: Int64
         /// Event-loop threads for the data path; at least one.
         public var threads: Int
+        /// Where NAT networks' DNS servers forward names outside their zone: these servers when
+        /// given (`--dns-upstream`, checked with `Dataplane.isValidDNSUpstream`), else the host's
+        /// resolvers from `resolvConfPath`, re-read when it changes.
+        public var dnsUpstreams: [String] = []
+        public var resolvConfPath = "/etc/resolv.conf"
 
         public init(runtimeDirectory: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, threads: Int = 1) {
             self.runtimeDirectory = runtimeDirectory

@@ -15,6 +15,10 @@ final class NetworkRuntime {
     var members: [NICID: NICPort] = [:]
     var uplink: Uplink?
     var endpoint: DHCPEndpoint?
+    /// Host and NAT networks: the DNS server on the host interface (NetworkRuntime+DNS).
+    var dns: NetworkDNSServer?
+    /// Host and NAT networks with a /64: router advertisements (NetworkRuntime+IPv6).
+    var advertiser: RouterAdvertiser?
 
     init(network: VirtualNetwork, shard: DataplaneShard) {
         self.network = network
@@ -50,6 +54,8 @@ final class NetworkRuntime {
     func tick(now: Int64, second: Int) {
         fabric.tick(now: now)
         if second % 10 == 0 { endpoint?.tick() }
+        syncDNS(second: second)
+        syncRouterAdvertiser(second: second)
         uplink?.port?.refreshStatistics()
         // An uplink whose adapter was missing or down: try again.
         if second % 5 == 4, let uplink, uplink.port?.isOpen != true { openUplink(uplink) }
@@ -57,6 +63,8 @@ final class NetworkRuntime {
 
     func close() {
         closeUplink()
+        closeDNS()
+        closeRouterAdvertiser()
         if let endpoint { fabric.detach(endpoint.id) }
         endpoint = nil
     }
