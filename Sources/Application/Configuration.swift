@@ -29,6 +29,8 @@ public struct Configuration: Sendable {
     public var eventRetention = EventRetention.defaultMaximumCount
     /// Events older than this are pruned too; nil: only the count applies.
     public var eventRetentionAge: TimeInterval?
+    /// Upstream DNS servers of NAT networks (`--dns-upstream`); empty: the host's resolv.conf.
+    public var dnsUpstreams: [String] = []
 
     public enum TLSSetting: Sendable, Equatable {
         case none

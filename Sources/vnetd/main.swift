@@ -69,6 +69,11 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Also delete events older than this many days.", valueName: "days"))
     var eventRetentionDays: Int?
 
+    @Option(name: .customLong("dns-upstream"), help: ArgumentHelp(
+        "A DNS server NAT networks forward names outside their zone to (repeatable; ADDR, ADDR:PORT or [IPv6]:PORT). Default: the nameservers of /etc/resolv.conf, read again when it changes.",
+        valueName: "address"))
+    var dnsUpstreams: [String] = []
+
     func validate() throws {
         guard ListenAddress(parsing: listen) != nil else {
             throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
@@ -86,6 +91,9 @@ struct Serve: ParsableCommand {
         }
         for name in serverNames where name.isEmpty || name.utf8.count > 253 || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value >= 0x7F }) {
             throw ValidationError("--server-name takes a host name or name:port, for example vnetd.example.org")
+        }
+        for upstream in dnsUpstreams where !DNSUpstreamOption.isValid(upstream) {
+            throw ValidationError("--dns-upstream takes an address and an optional port, for example 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (not “\(upstream)”)")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
@@ -111,6 +119,7 @@ struct Serve: ParsableCommand {
         withRuntime.connectionsPerClient = connectionsPerClient
         withRuntime.eventRetention = eventRetention
         withRuntime.eventRetentionAge = eventRetentionDays.map { TimeInterval($0) * 86_400 }
+        withRuntime.dnsUpstreams = dnsUpstreams
         if let tlsCert, let tlsKey {
             withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
         } else if tlsSelfSigned {
