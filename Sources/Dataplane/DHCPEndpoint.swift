@@ -60,6 +60,10 @@ final class DHCPEndpoint: FrameSink, Flushable {
     private(set) var malformed: UInt64 = 0
     private(set) var ignoredFromUplink: UInt64 = 0
     private(set) var mac: MACAddress
+    /// Host and NAT networks: the host interface's MAC. The kernel owns the server's address
+    /// there, so ARP for it is left to the kernel, replies come from this MAC, and requests sent
+    /// to it (handed over by `HostInterface`) are answered.
+    var hostInterfaceMAC: MACAddress?
 
     /// How long an offer waits for an answer to its ARP probe: a VM or LAN host answers within
     /// milliseconds; a quarter second keeps a thousand clients starting at once well under a
@@ -155,7 +159,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         // Every flooded frame of the network reaches this port: leave all but ARP and IPv4 for
         // this server (its own MAC, pinned on the switch, or broadcast) at once.
         guard ethernet.etherType == .arp || ethernet.etherType == .ipv4 else { return .sent }
-        guard ethernet.destination == mac || ethernet.destination.isBroadcast else { return .sent }
+        guard ethernet.destination == mac || ethernet.destination.isBroadcast || ethernet.destination == hostInterfaceMAC else { return .sent }
         let arp = ethernet.etherType == .arp ? ARPPacket(ethernet.payload) : nil
         // Any host, VM or LAN, that speaks from an address being probed is using it.
         if let arp, !probes.isEmpty, let waiting = probes.item(probing: arp.senderIP), arp.senderMAC != waiting.pending.client {
@@ -170,7 +174,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         switch ethernet.etherType {
         case .arp:
             guard let arp, arp.operation == .request,
-                  arp.targetIP == settings.server || server.isRetiringAddresses && server.isFormerServer(arp.targetIP, now: now) else { return .sent }
+                  arp.targetIP == settings.server && hostInterfaceMAC == nil || server.isRetiringAddresses && server.isFormerServer(arp.targetIP, now: now) else { return .sent }
             queue(ARPPacket.frame(operation: .reply, senderMAC: mac, senderIP: arp.targetIP, targetMAC: arp.senderMAC,
                                   targetIP: arp.senderIP, destination: arp.senderMAC), to: port)
         case .ipv4:
@@ -324,7 +328,7 @@ final class DHCPEndpoint: FrameSink, Flushable {
         let link = settings.mtu ?? 1_500
         let maximum = min(max(DHCPMessage.minimumMaximumSize, request.maximumMessageSize ?? 0), max(DHCPMessage.minimumMaximumSize, link)) - 28
         return UDPDatagram.frame(
-            sourceMAC: mac, destinationMAC: reply.toRelay ? relayMAC : reply.destinationMAC, source: reply.sourceIP,
+            sourceMAC: hostInterfaceMAC ?? mac, destinationMAC: reply.toRelay ? relayMAC : reply.destinationMAC, source: reply.sourceIP,
             destination: reply.destinationIP, sourcePort: 67, destinationPort: reply.toRelay ? 67 : 68,
             payload: reply.message.serialized(maximumSize: maximum))
     }

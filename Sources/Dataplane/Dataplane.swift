@@ -51,6 +51,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     let shards: [DataplaneShard]
     private(set) var persister: LeasePersister!
     private let routing = Mutex(Routing())
+    /// Host and NAT networks' nftables table and forwarding switches (`NATController`).
+    let nat: NATController
+    let hostNetworks = HostNetworkRegistry()
 
     /// Which loop serves what, and the domain state routing needs. Behind `routing`.
     struct Routing {
@@ -70,7 +73,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         Self.removeStaleSockets(in: configuration.runtimeDirectory)
         let services = DataplaneServices(
             configuration: configuration, logger: logger, clock: clock, leaseStore: leaseStore,
-            operationalEvents: operationalEvents, portIDs: PortIDAllocator())
+            operationalEvents: operationalEvents, portIDs: PortIDAllocator(), hostNetworks: hostNetworks)
+        nat = NATController(logger: logger, leaseStore: leaseStore)
         shards = try (0..<max(1, configuration.threads)).map { try DataplaneShard(index: $0, services: services) }
         persister = LeasePersister(
             store: leaseStore,
@@ -84,15 +88,17 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     /// Builds every switch and port from the stored configuration.
     public func start(networks: [VirtualNetwork], nics: [VirtualNIC], bindings: [AdapterBinding], vmNames: [VMID: String],
-                      dhcp: [(NetworkID, DHCPSettings)] = []) {
+                      stormControl: [(NetworkID, StormControlSettings)] = [], dhcp: [(NetworkID, DHCPSettings)] = [], forwards: [PortForward] = []) {
         routing.withLock { routing in
             routing.vmNames = vmNames
             for binding in bindings { routing.bindings[binding.name] = binding.isBound }
             for network in networks { addNetwork(network, &routing) }
             for nic in nics { place(nic, &routing) }
             for (network, settings) in dhcp { route(.dhcpChanged(network, settings), &routing) }
+            for (network, settings) in stormControl { route(.stormControlChanged(network, settings), &routing) }
             shareNames(routing)
         }
+        nat.start(forwards: forwards)
         for shard in shards { shard.loop.post { shard.publish() } }
     }
 
@@ -120,6 +126,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     /// The lease writer stops first, while the loops still run: the replies it has stored go out
     /// (or are dropped with their ports) instead of being posted to a closed loop.
     public func shutdown() {
+        nat.stop()
         persister.stop()
         for shard in shards { shard.loop.sync { shard.closeAll() } }
         for shard in shards { shard.loop.stop() }
@@ -129,8 +136,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     public func status(of network: NetworkID) -> NetworkRuntimeStatus {
         let home = routing.withLock { $0.networkShard[network] }
-        return lookUp(preferring: home) { $0.networks[network] }
+        var status = lookUp(preferring: home) { $0.networks[network] }
             ?? NetworkRuntimeStatus(isRunning: false, detail: "Starting…")
+        status.hostInterface = hostNetworks.status(of: network)
+        status.nat = nat.status(of: network)
+        return status
     }
 
     public func status(of nic: NICID) -> PortRuntimeStatus {
@@ -154,6 +164,12 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     // MARK: routing, under the lock
 
     private func route(_ change: DataplaneChange, _ routing: inout Routing) {
+        switch change {
+        case .networkAdded(let network), .networkChanged(let network): nat.networkChanged(network)
+        case .networkRemoved(let id): nat.networkRemoved(id)
+        case .dhcpChanged(let id, let settings): nat.scopeChanged(id, settings)
+        default: break
+        }
         switch change {
         case .networkAdded(let network):
             addNetwork(network, &routing)
@@ -188,6 +204,12 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         case .leaseReleased(let id, let address):
             guard let shard = shard(of: id, routing) else { return }
             post(shard) { $0.runtimes[id]?.endpoint?.revoke(address) }
+        case .stormControlChanged(let id, let settings):
+            guard let shard = shard(of: id, routing) else { return }
+            let limits = Self.limits(settings)
+            post(shard) { $0.runtimes[id]?.fabric.stormLimits = limits }
+        case .portForwardsChanged(let id, let forwards):
+            nat.forwardsChanged(id, forwards)
         }
     }
 
@@ -278,6 +300,7 @@ struct DataplaneServices: @unchecked Sendable {
     let leaseStore: any LeaseStore
     let operationalEvents: OperationalEvents
     let portIDs: PortIDAllocator
+    let hostNetworks: HostNetworkRegistry
 
     func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
         (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")

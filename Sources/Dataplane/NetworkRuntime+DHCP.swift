@@ -10,7 +10,10 @@ extension NetworkRuntime {
     /// switch and nothing answers. A server that starts, at launch or when turned on again,
     /// begins from the stored leases, so running VMs keep their addresses and no new VM gets one
     /// that another still holds.
-    func changeDHCP(_ settings: DHCPSettings) {
+    func changeDHCP(_ stored: DHCPSettings) {
+        dhcpScope = stored
+        let settings = serverSettings(stored)
+        defer { syncHostInterface() }
         guard settings.isEnabled else {
             if let endpoint { fabric.detach(endpoint.id) }
             endpoint = nil

@@ -19,6 +19,11 @@ final class NetworkRuntime {
     var dns: NetworkDNSServer?
     /// Host and NAT networks with a /64: router advertisements (NetworkRuntime+IPv6).
     var advertiser: RouterAdvertiser?
+    /// Host and NAT networks: the host's own interface on the network (`HostInterface`); its
+    /// `name`, `ipv4` and `ipv6` are what services bind to on the host side.
+    var hostInterface: HostInterface?
+    /// The network's DHCP settings as stored (on or off): the host interface's subnet.
+    var dhcpScope: DHCPSettings?
 
     init(network: VirtualNetwork, shard: DataplaneShard) {
         self.network = network
@@ -36,12 +41,13 @@ final class NetworkRuntime {
     /// Other kinds add theirs here.
     func syncExtraPorts(uplinkAdapter: String?) {
         syncUplink(adapter: uplinkAdapter)
+        syncHostInterface()
     }
 
     func networkChanged() {
         if let endpoint {
             endpoint.networkName = network.name
-            endpoint.update(endpoint.settings, authoritative: Self.isAuthoritative(network))
+            endpoint.update(dhcpScope.map(serverSettings) ?? endpoint.settings, authoritative: Self.isAuthoritative(network))
         }
     }
 
@@ -65,6 +71,7 @@ final class NetworkRuntime {
         closeUplink()
         closeDNS()
         closeRouterAdvertiser()
+        closeHostInterface()
         if let endpoint { fabric.detach(endpoint.id) }
         endpoint = nil
     }

@@ -134,3 +134,72 @@ public struct PortForward: Sendable, Equatable, Hashable {
         self.guestPort = guestPort
     }
 }
+
+/// What the network page shows about the host's interface on a host or NAT network.
+public struct HostInterfaceStatus: Sendable, Equatable {
+    public var name: String
+    public var isUp: Bool
+    public var detail: String
+    public var mac: MACAddress?
+    /// `192.168.131.1/24`.
+    public var ipv4: String?
+    /// `fd12:3456:789a:1::1/64`.
+    public var ipv6: String?
+    public var unicastDHCPHandedToServer: UInt64
+
+    public init(name: String, isUp: Bool, detail: String, mac: MACAddress? = nil, ipv4: String? = nil, ipv6: String? = nil,
+                unicastDHCPHandedToServer: UInt64 = 0) {
+        self.name = name
+        self.isUp = isUp
+        self.detail = detail
+        self.mac = mac
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.unicastDHCPHandedToServer = unicastDHCPHandedToServer
+    }
+}
+
+/// The NAT side of a NAT network, as installed in vnetd's nftables table.
+public struct NATStatus: Sendable, Equatable {
+    public struct Forward: Sendable, Equatable {
+        public var id: Int64
+        /// The VM's address now; nil: its NIC has no lease or reservation yet (nothing installed).
+        public var target: IPv4Address?
+        public var hits: UInt64
+        public init(id: Int64, target: IPv4Address?, hits: UInt64) {
+            self.id = id
+            self.target = target
+            self.hits = hits
+        }
+    }
+
+    public var isInstalled: Bool
+    /// What is missing or failed; nil when all is in place.
+    public var problem: String?
+    /// The interface VMs' traffic leaves by (the default route's, or the chosen adapter).
+    public var outbound: String?
+    public var masqueradedPackets: UInt64
+    public var masqueradedBytes: UInt64
+    public var masqueradedPackets6: UInt64
+    public var masqueradedBytes6: UInt64
+    /// The per-interface switches vnetd turned on, as `net.ipv4.conf.vndn….forwarding`.
+    public var forwardingSwitches: [String]
+    public var forwards: [Forward]
+    /// The rules of this network in vnetd's table, as nftables lists them.
+    public var rules: [String]
+
+    public init(isInstalled: Bool, problem: String? = nil, outbound: String? = nil, masqueradedPackets: UInt64 = 0, masqueradedBytes: UInt64 = 0,
+                masqueradedPackets6: UInt64 = 0, masqueradedBytes6: UInt64 = 0, forwardingSwitches: [String] = [], forwards: [Forward] = [],
+                rules: [String] = []) {
+        self.isInstalled = isInstalled
+        self.problem = problem
+        self.outbound = outbound
+        self.masqueradedPackets = masqueradedPackets
+        self.masqueradedBytes = masqueradedBytes
+        self.masqueradedPackets6 = masqueradedPackets6
+        self.masqueradedBytes6 = masqueradedBytes6
+        self.forwardingSwitches = forwardingSwitches
+        self.forwards = forwards
+        self.rules = rules
+    }
+}

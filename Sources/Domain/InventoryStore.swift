@@ -104,6 +104,10 @@ public enum DataplaneChange: Sendable, Equatable {
     /// An administrator ended a lease (the store already marks it expired): the running server
     /// forgets the binding, so the address is free and its client is NAKed at its next renewal.
     case leaseReleased(NetworkID, IPv4Address)
+    /// A network's storm control, as it is now.
+    case stormControlChanged(NetworkID, StormControlSettings)
+    /// A NAT network's port forwards, all of them as they are now.
+    case portForwardsChanged(NetworkID, [PortForward])
 }
 
 /// A dataplane that does nothing: used until the switching core runs, and in tests.
@@ -173,6 +177,9 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
     public var totals: TrafficCounters
     /// The DHCP server's activity, when it is on.
     public var dhcp: DHCPRuntimeStatus?
+    /// Host and NAT networks: the host's interface, and (NAT) what vnetd installed in nftables.
+    public var hostInterface: HostInterfaceStatus?
+    public var nat: NATStatus?
 
     public init(isRunning: Bool, detail: String, ports: [PortRuntimeStatus] = [], addresses: [LearnedAddress] = [], addressCount: Int = 0,
                 tableCounters: TableCounters = TableCounters(), history: [TrafficSample] = [], totals: TrafficCounters = TrafficCounters(),

@@ -129,7 +129,7 @@ public struct PortForwardService: Sendable {
                                 message: "Forwarding \(proto.rawValue.uppercased()) port \(hostPort) (\(host)) to \(mac) port \(guestPort) on “\(owner.name)”."))
             return (forward, try db.portForwards(of: network))
         }
-        _ = all // dataplane: after the Dataplane cut
+        dataplane.apply(.portForwardsChanged(network, all))
         return saved
     }
 
@@ -144,6 +144,6 @@ public struct PortForwardService: Sendable {
                                 message: "Stopped forwarding \(forward.proto.rawValue.uppercased()) port \(forward.hostPort) to \(forward.mac) on “\(owner.name)”."))
             return try db.portForwards(of: network)
         }
-        _ = all // dataplane: after the Dataplane cut
+        dataplane.apply(.portForwardsChanged(network, all))
     }
 }
