@@ -9,6 +9,7 @@ enum Routes {
         let events = EventViewerPage(site: site)
         router.get("/events") { try events.respond(to: $0) }
 
+        let forwards = PortForwardsPage(site: site)
         let networkList = NetworkListPage(site: site)
         router.get("/networks") { try networkList.respond(to: $0) }
         let create = NetworkCreatePage(site: site)
@@ -31,6 +32,8 @@ enum Routes {
         router.post("/networks/{id}/dhcp/leases/release") { try leases.release($0) }
         router.post("/networks/{id}/dhcp/leases/reserve") { try leases.reserve($0) }
         let removeNetwork = NetworkRemovePage(site: site)
+        router.post("/networks/{id}/forwards") { try forwards.add($0) }
+        router.post("/networks/{id}/forwards/remove") { try forwards.remove($0) }
         router.get("/networks/{id}/remove") { try removeNetwork.confirm($0) }
         router.post("/networks/{id}/remove") { try removeNetwork.remove($0) }
 

@@ -17,6 +17,8 @@ public struct SiteDependencies: Sendable {
     public var clock: any Clock
     public var info: ServerInfo
     public var access: AccessControl
+    /// Port forwards of NAT networks; nil: the network page offers none.
+    public var portForwards: PortForwardService?
 
     public init(
         eventLog: any EventLog, store: any InventoryStore, networks: NetworkService, vms: VirtualMachineService,

@@ -6,10 +6,14 @@ struct NetworkPropertiesPage: Sendable {
     let site: SiteContext
 
     func respond(to request: Request) throws -> Response {
+        try render(request, id: try PathID.network(request), forward: nil, errors: FormErrors(), status: 200)
+    }
+
+    /// The page; `forward` and `errors`: a refused port forward form, shown again as typed.
+    func render(_ request: Request, id: NetworkID, forward: PortForwardDraft?, errors: FormErrors, status: Int) throws -> Response {
         let dependencies = site.dependencies
-        let id = try PathID.network(request)
-        let (network, nics, dhcp, leases) = try dependencies.store.read { db in
-            (try db.network(id), try db.nics(on: id), try db.dhcpSettings(of: id), try db.leases(of: id))
+        let (network, nics, dhcp, leases, forwards) = try dependencies.store.read { db in
+            (try db.network(id), try db.nics(on: id), try db.dhcpSettings(of: id), try db.leases(of: id), try db.portForwards(of: id))
         }
         let found = try lookup(network, "There is no such virtual network.")
         let adapter = try found.kind.adapterName.map { name in try dependencies.adapters.adapters().first { $0.name == name } }
@@ -33,6 +37,10 @@ struct NetworkPropertiesPage: Sendable {
             summary["adapterMissing"] = adapter.flatMap { $0 }?.isPresent != true
         }
         context["network"] = summary
+        if let section = HostNetworkSection.context(network: found, scope: dhcp, runtime: runtime, nics: nics, forwards: forwards, form: forward) {
+            context["hostNetwork"] = section
+            errors.apply(to: &context)
+        }
         context["switch"] = [
             "history": Formatting.historyChart(runtime.history, sent: runtime.sentHistory),
             "totals": Formatting.counters(runtime.totals),
@@ -71,7 +79,7 @@ struct NetworkPropertiesPage: Sendable {
         context["moreLeases"] = leases.count > LeaseRows.pageLimit
         Notices.apply(request, site, to: &context)
         context["leaseNote"] = "A lease marked “adapter left” belongs to an adapter that is now elsewhere; it stays until it expires or the address is needed."
-        return .html(try site.renderer.render("pages/network", context))
+        return .html(try site.renderer.render("pages/network", context), status: status)
     }
 
     /// "Switching 3 ports: 2 adapters and the uplink; the DHCP server is one more port." Counts what
