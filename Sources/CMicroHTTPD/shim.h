@@ -72,8 +72,8 @@ static size_t vnetd_mhd_unescape(void *cls, struct MHD_Connection *connection, c
 /// polling thread on epoll and a pool of `thread_pool_size` threads (one thread: no pool).
 /// `per_ip_connection_limit` caps the connections of one client address (0: no cap).
 /// With `tls_key_pem` and `tls_cert_pem` (PEM text, kept alive by the caller while the daemon
-/// runs) it speaks only HTTPS; with `tls_by_callback` instead it speaks HTTPS with the certificate
-/// `vnetd_tls_retrieve` gives at each handshake (replaceable while it runs).
+/// runs) it speaks only HTTPS; with `tls_callback` instead it speaks HTTPS with the certificate
+/// that callback gives at each handshake (replaceable while it runs).
 /// Returns NULL when libmicrohttpd refuses the configuration.
 static inline struct MHD_Daemon *vnetd_mhd_start(
     int listen_fd,
@@ -84,7 +84,7 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
     size_t connection_memory_limit,
     const char *tls_key_pem,
     const char *tls_cert_pem,
-    int tls_by_callback,
+    gnutls_certificate_retrieve_function2 *tls_callback,
     MHD_AccessHandlerCallback access_handler,
     void *access_context,
     MHD_RequestCompletedCallback completed_handler,
@@ -93,6 +93,7 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
 {
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     int tls = tls_key_pem != NULL && tls_cert_pem != NULL;
+    int tls_by_callback = tls_callback != NULL;
     if (tls || tls_by_callback) flags |= MHD_USE_TLS;
     // MHD_OPTION_ARRAY: one list, ended before the TLS options unless serving HTTPS. `value` carries
     // integers and the first pointer of two-pointer options; `ptr_value` single pointers and the
@@ -108,8 +109,9 @@ static inline struct MHD_Daemon *vnetd_mhd_start(
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)connection_memory_limit, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_handler, completed_context},
         // With the callback, its entry takes the key's place and the priorities the certificate's.
+        // (The callback goes in both fields: libmicrohttpd's array reads pointer options from either.)
         {tls_by_callback ? MHD_OPTION_HTTPS_CERT_CALLBACK : tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END,
-         0, tls_by_callback ? (void *)vnetd_tls_retrieve : (void *)tls_key_pem},
+         tls_by_callback ? (intptr_t)tls_callback : 0, tls_by_callback ? (void *)tls_callback : (void *)tls_key_pem},
         {tls_by_callback ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_HTTPS_MEM_CERT,
          0, tls_by_callback ? (void *)VNETD_TLS_PRIORITIES : (void *)tls_cert_pem},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)VNETD_TLS_PRIORITIES},

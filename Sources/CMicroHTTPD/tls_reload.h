@@ -1,10 +1,10 @@
 // Certificates that can be replaced while the daemon runs (SIGHUP after a renewal).
 //
-// libmicrohttpd asks `vnetd_tls_retrieve` for the certificate at every handshake
-// (MHD_OPTION_HTTPS_CERT_CALLBACK, GnuTLS's retrieve function). GnuTLS gives that function no
-// context pointer, so it finds the server by the local port of the connection's socket and asks
-// the resolver Swift registered; a handshake under way keeps the credentials it was given, which
-// therefore stay allocated until the server stops.
+// libmicrohttpd asks a callback for the certificate at every handshake (MHD_OPTION_HTTPS_CERT_CALLBACK,
+// GnuTLS's retrieve function), written in Swift (`TLSCredentialStore`), which keeps the one
+// table of credentials: state kept here would be copied into every Swift file including this
+// header. A handshake under way keeps the credentials it was given, which therefore stay
+// allocated until the server stops.
 #ifndef VNETD_CMICROHTTPD_TLS_RELOAD_H
 #define VNETD_CMICROHTTPD_TLS_RELOAD_H
 
@@ -73,32 +73,23 @@ static inline struct vnetd_tls_credentials *vnetd_tls_credentials_load(
     return credentials;
 }
 
-/// Finds the credentials of the server listening on `local_port` (NULL: refuse the handshake).
-typedef struct vnetd_tls_credentials *(*vnetd_tls_resolver)(unsigned int local_port);
-
-static vnetd_tls_resolver vnetd_tls_registered_resolver = NULL;
-
-static inline void vnetd_tls_set_resolver(vnetd_tls_resolver resolver) {
-    __atomic_store_n(&vnetd_tls_registered_resolver, resolver, __ATOMIC_RELEASE);
-}
-
-/// GnuTLS's certificate retrieve function (gnutls_certificate_retrieve_function2).
-static int vnetd_tls_retrieve(
-    gnutls_session_t session, const gnutls_datum_t *requested_ca_names, int requested_count,
-    const gnutls_pk_algorithm_t *algorithms, int algorithm_count,
-    gnutls_pcert_st **certificates, unsigned int *certificate_count, gnutls_privkey_t *key)
-{
-    (void)requested_ca_names; (void)requested_count; (void)algorithms; (void)algorithm_count;
-    vnetd_tls_resolver resolver = __atomic_load_n(&vnetd_tls_registered_resolver, __ATOMIC_ACQUIRE);
-    if (resolver == NULL) return -1;
+/// The local port of a TLS session's socket (libmicrohttpd gives GnuTLS the socket itself as its
+/// transport), or 0. GnuTLS's retrieve function has no context pointer: this is how the Swift
+/// callback (`TLSCredentialStore`) finds which server a handshake is for.
+static inline unsigned int vnetd_tls_session_local_port(gnutls_session_t session) {
     struct sockaddr_storage local;
     socklen_t length = sizeof local;
-    if (getsockname(gnutls_transport_get_int(session), (struct sockaddr *)&local, &length) != 0) return -1;
-    unsigned int port;
-    if (local.ss_family == AF_INET) port = ntohs(((struct sockaddr_in *)&local)->sin_port);
-    else if (local.ss_family == AF_INET6) port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
-    else return -1;
-    struct vnetd_tls_credentials *credentials = resolver(port);
+    if (getsockname(gnutls_transport_get_int(session), (struct sockaddr *)&local, &length) != 0) return 0;
+    if (local.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&local)->sin_port);
+    if (local.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+    return 0;
+}
+
+/// Hands `credentials` to a handshake (the out-parameters of GnuTLS's retrieve function).
+static inline int vnetd_tls_present(
+    struct vnetd_tls_credentials *credentials,
+    gnutls_pcert_st **certificates, unsigned int *certificate_count, gnutls_privkey_t *key)
+{
     if (credentials == NULL) return -1;
     *certificates = credentials->certificates;
     *certificate_count = credentials->count;

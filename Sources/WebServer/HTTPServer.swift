@@ -152,7 +152,9 @@ public final class HTTPServer: @unchecked Sendable {
             configuration.connectionMemoryLimit,
             nil,
             nil,
-            configuration.tls == nil ? 0 : 1,
+            configuration.tls == nil ? nil : { session, _, _, _, _, certificates, count, key in
+                vnetd_tls_present(TLSCredentialStore.current(port: vnetd_tls_session_local_port(session)), certificates, count, key)
+            },
             accessHandler,
             unmanagedContext,
             requestCompleted,

@@ -2,7 +2,8 @@ import CMicroHTTPD
 import Synchronization
 
 /// The certificates HTTPS servers in this process present, by listening port, replaceable while
-/// they serve. A handshake asks for them through `vnetd_tls_retrieve`; one that is under way
+/// they serve. A handshake asks for them through `present` (GnuTLS's retrieve function, which
+/// has no context pointer: the port of the connection's socket names the server); one under way
 /// while a new pair is installed keeps the pair it was handed, so replaced credentials are
 /// freed only when their server stops (a renewal is a few kilobytes, a few times a year).
 enum TLSCredentialStore {
@@ -39,9 +40,11 @@ enum TLSCredentialStore {
                 entries[UInt32(port)] = Entry(current: credentials)
             }
         }
-        vnetd_tls_set_resolver { port in
-            TLSCredentialStore.table.withLock { $0[port]?.current.pointer }
-        }
+    }
+
+    /// The credentials of the server whose listening port is `port`, for the handshake under way.
+    static func current(port: UInt32) -> UnsafeMutablePointer<vnetd_tls_credentials>? {
+        table.withLock { $0[port]?.current.pointer }
     }
 
     /// Frees the server's credentials; call after its daemon has stopped.
