@@ -1,3 +1,4 @@
+import AdminSite
 import Domain
 import Foundation
 import WebServer
@@ -31,6 +32,15 @@ public struct Configuration: Sendable {
     public var eventRetentionAge: TimeInterval?
     /// Upstream DNS servers of NAT networks (`--dns-upstream`); empty: the host's resolv.conf.
     public var dnsUpstreams: [String] = []
+    /// Clients that may read `/metrics` without a token.
+    public var metricsAllowedClients: [MetricsAccess.ClientRange] = []
+    /// Group that owns the QEMU sockets and the runtime folder (mode 0660 and 0750); nil: the
+    /// process's own group.
+    public var socketGroup: String?
+    /// Whether `socketGroup` was asked for (a missing group is then an error, not a warning).
+    public var socketGroupIsExplicit = false
+    /// Event-loop threads of the data path (`--dataplane-threads`): one per core by default.
+    public var dataplaneThreads = ProcessInfo.processInfo.activeProcessorCount
 
     public enum TLSSetting: Sendable, Equatable {
         case none
@@ -78,20 +88,45 @@ extension Configuration {
     }
 }
 
-/// Finds the repository's `Templates/` and `Public/` folders when no path is given: first in the
-/// working directory, then in the folders above the executable (a build under `.build/` runs from
-/// anywhere).
+/// Finds `Templates/` and `Public/` when no path is given: first in the working directory, then
+/// where `make install` put them (`../share/vnetd/` beside the executable's `bin` or `sbin`),
+/// then in the folders above the executable (a build under `.build/` runs from anywhere).
 public enum ResourceLocator {
     public static func defaultFolder(_ name: String) -> String {
         let manager = FileManager.default
         let inWorkingDirectory = (manager.currentDirectoryPath as NSString).appendingPathComponent(name)
         if manager.fileExists(atPath: inWorkingDirectory) { return inWorkingDirectory }
-        var folder = (Bundle.main.executablePath.map { ($0 as NSString).resolvingSymlinksInPath } ?? "") as NSString
+        if let installed = installedShareFolder.map({ ($0 as NSString).appendingPathComponent(name) }), manager.fileExists(atPath: installed) {
+            return installed
+        }
+        var folder = executableFolder as NSString
         for _ in 0..<5 {
-            folder = folder.deletingLastPathComponent as NSString
             let candidate = folder.appendingPathComponent(name)
             if manager.fileExists(atPath: candidate) { return candidate }
+            folder = folder.deletingLastPathComponent as NSString
         }
         return inWorkingDirectory
+    }
+
+    /// The data folder when none is given: `/var/lib/vnetd` for an installed vnetd (its site
+    /// files are under `share/vnetd`), `var` in the working directory for one run from a clone.
+    public static var defaultDataDirectory: String {
+        let manager = FileManager.default
+        let cloneTemplates = (manager.currentDirectoryPath as NSString).appendingPathComponent("Templates")
+        guard !manager.fileExists(atPath: cloneTemplates), let share = installedShareFolder,
+            manager.fileExists(atPath: (share as NSString).appendingPathComponent("Templates"))
+        else { return "var" }
+        return "/var/lib/vnetd"
+    }
+
+    /// `PREFIX/share/vnetd` for an executable installed as `PREFIX/bin/vnetd` or `PREFIX/sbin/vnetd`.
+    static var installedShareFolder: String? {
+        let folder = executableFolder as NSString
+        guard ["bin", "sbin"].contains(folder.lastPathComponent) else { return nil }
+        return ((folder.deletingLastPathComponent as NSString).appendingPathComponent("share") as NSString).appendingPathComponent("vnetd")
+    }
+
+    private static var executableFolder: String {
+        ((Bundle.main.executablePath.map { ($0 as NSString).resolvingSymlinksInPath } ?? "") as NSString).deletingLastPathComponent
     }
 }

@@ -11,6 +11,9 @@ import Glibc
 ///
 /// `2026-11-26T13:46:43Z info vnetd: GET / 200 2762 client=127.0.0.1 ms=0.12`
 ///
+/// Without `timestamps` (standard error is the journal, which stamps each line itself) a line
+/// starts at the level.
+///
 /// Times are UTC, formatted once per second and shared, because the access log writes a line for
 /// every request and formatting local time takes a process-wide lock in glibc.
 public struct LineLogHandler: LogHandler {
@@ -18,11 +21,13 @@ public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let descriptor: Int32
+    private let timestamps: Bool
 
-    public init(label: String, level: Logger.Level, descriptor: Int32 = STDERR_FILENO) {
+    public init(label: String, level: Logger.Level, descriptor: Int32 = STDERR_FILENO, timestamps: Bool = true) {
         self.label = label
         self.logLevel = level
         self.descriptor = descriptor
+        self.timestamps = timestamps
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -31,8 +36,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = Timestamp.shared.current()
-        line += " "
+        var line = timestamps ? Timestamp.shared.current() + " " : ""
         line += event.level.rawValue
         line += " "
         line += label

@@ -154,9 +154,12 @@ private func buildApplication(
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
         dhcp: DHCPService(store: store, clock: clock, dataplane: dataplane, hostNetworks: SystemHostNetworks()),
         status: dataplane, changes: database, clock: clock, info: info, access: access)
+    let metrics = MetricsSettings(
+        access: MetricsAccess(tokens: MetricsTokens(database: database), allowedClients: configuration.metricsAllowedClients),
+        requests: RequestCounter(), process: { ProcessFacts.current() })
     let responder = AdminSite.makeResponder(
         dependencies: dependencies, renderer: renderer,
-        publicDirectory: configuration.publicDirectory, logger: logger)
+        publicDirectory: configuration.publicDirectory, logger: logger, metrics: metrics)
 
     let server: HTTPServer
     do {

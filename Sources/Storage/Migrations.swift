@@ -151,6 +151,16 @@ enum Migrations {
                 CREATE INDEX port_forward_by_network ON port_forward(network_id);
                 """)
         }
+        migrator.registerMigration("v11-metrics-tokens") { db in
+            // Bearer tokens for GET /metrics: only a SHA-256 of each is kept (the token is shown once).
+            try db.execute(sql: """
+                CREATE TABLE metrics_token (
+                    name TEXT NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 71 AND token_hash LIKE 'sha256:%'),
+                    created_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }()
 

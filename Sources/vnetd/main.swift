@@ -1,3 +1,4 @@
+import AdminSite
 import ArgumentParser
 import Application
 import Domain
@@ -10,7 +11,7 @@ struct Vnetd: ParsableCommand {
         commandName: "vnetd",
         abstract: "Virtual networks for virtual machines, run from a browser.",
         version: vnetdVersion,
-        subcommands: [Serve.self, User.self, Leases.self, Populate.self],
+        subcommands: [Serve.self, User.self, Token.self, Leases.self, Populate.self, Backup.self, Restore.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -21,8 +22,10 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Address and port of the administration website.", valueName: "host:port"))
     var listen: String = "127.0.0.1:8080"
 
-    @Option(help: ArgumentHelp("Folder for the database and runtime files; created if missing.", valueName: "path"))
-    var dataDir: String = "var"
+    @Option(help: ArgumentHelp(
+        "Folder for the database and runtime files; created if missing (default: ./var, or /var/lib/vnetd for an installed vnetd).",
+        valueName: "path"))
+    var dataDir: String?
 
     @Option(help: ArgumentHelp("Folder for the QEMU sockets of VM network adapters (default: run inside the data folder).", valueName: "path"))
     var runtimeDir: String?
@@ -36,11 +39,14 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("HTTP worker threads (default: one per processor core).", valueName: "count"))
     var threads: Int = HTTPServerConfiguration.processorCount
 
+    @Option(help: ArgumentHelp("Data path threads: each network and its ports are served by one of them (default: one per processor core).", valueName: "count"))
+    var dataplaneThreads: Int?
+
     @Option(help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error or critical.", valueName: "level"))
     var logLevel: String = "info"
 
     @Option(help: ArgumentHelp(
-        "Serve HTTPS with this certificate (PEM, chain after the server's own). Read at start: renewed files take effect at the next start.",
+        "Serve HTTPS with this certificate (PEM, chain after the server's own). Read at start and again on SIGHUP (after a renewal): new connections get the new one.",
         valueName: "file"))
     var tlsCert: String?
 
@@ -74,11 +80,24 @@ struct Serve: ParsableCommand {
         valueName: "address"))
     var dnsUpstreams: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Group owning the QEMU sockets (mode 0660) and their folder (0750), so QEMU running as another user in it can attach. A missing default group is reported and the sockets keep vnetd's group; a missing group given here stops the start.",
+        valueName: "group"))
+    var socketGroup: String?
+
+    @Option(name: .customLong("metrics-allow"), help: ArgumentHelp(
+        "An address or IPv4 network that may read /metrics without a token (repeatable; 10.0.0.0/8, 127.0.0.1, ::1). Otherwise a token from `vnetd token add` is needed.",
+        valueName: "address"))
+    var metricsAllow: [String] = []
+
     func validate() throws {
         guard ListenAddress(parsing: listen) != nil else {
             throw ValidationError("--listen takes host:port, for example 127.0.0.1:8080 or [::1]:8080")
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
+        if let dataplaneThreads, !(1...256).contains(dataplaneThreads) {
+            throw ValidationError("--dataplane-threads must be between 1 and 256")
+        }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard !(tlsSelfSigned && tlsCert != nil) else { throw ValidationError("use either --tls-self-signed or --tls-cert/--tls-key") }
         guard (1...10_080).contains(sessionIdleMinutes) else { throw ValidationError("--session-idle-minutes must be between 1 and 10080") }
@@ -92,6 +111,12 @@ struct Serve: ParsableCommand {
         for name in serverNames where name.isEmpty || name.utf8.count > 253 || name.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value >= 0x7F }) {
             throw ValidationError("--server-name takes a host name or name:port, for example vnetd.example.org")
         }
+        for entry in metricsAllow where MetricsAccess.ClientRange(parsing: entry) == nil {
+            throw ValidationError("--metrics-allow takes an IPv4 address or network (10.0.0.0/8) or an IPv6 address, not \(entry)")
+        }
+        if let socketGroup, socketGroup.isEmpty || socketGroup.utf8.count > 32 {
+            throw ValidationError("--socket-group takes a group name or number")
+        }
         for upstream in dnsUpstreams where !DNSUpstreamOption.isValid(upstream) {
             throw ValidationError("--dns-upstream takes an address and an optional port, for example 192.0.2.53, 192.0.2.53:5353 or [2001:db8::53]:53 (not “\(upstream)”)")
         }
@@ -102,8 +127,14 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level) }
+        if let journal = JournalLogHandler.journalSocket() {
+            LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level, socket: journal) }
+        } else {
+            let stamped = !JournalLogHandler.standardErrorIsJournal()
+            LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, timestamps: stamped) }
+        }
         let logger = Logger(label: "vnetd")
+        let dataDir = dataDir ?? ResourceLocator.defaultDataDirectory
         guard let address = ListenAddress(parsing: listen) else { throw ExitCode.validationFailure }
         let configuration = Configuration(
             listen: address,
@@ -120,6 +151,7 @@ struct Serve: ParsableCommand {
         withRuntime.eventRetention = eventRetention
         withRuntime.eventRetentionAge = eventRetentionDays.map { TimeInterval($0) * 86_400 }
         withRuntime.dnsUpstreams = dnsUpstreams
+        if let dataplaneThreads { withRuntime.dataplaneThreads = dataplaneThreads }
         if let tlsCert, let tlsKey {
             withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
         } else if tlsSelfSigned {
@@ -127,6 +159,7 @@ struct Serve: ParsableCommand {
         }
 
         SignalWaiter.block()
+        let service = ServiceNotifier(logger: logger)
         let application: VnetdApplication
         do {
             application = try buildApplication(withRuntime, logger: logger)
@@ -134,9 +167,18 @@ struct Serve: ParsableCommand {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure
         }
-        logger.notice("vnetd \(vnetdVersion) serving \(withRuntime.usesTLS ? "https" : "http")://\(address.host):\(application.port)/ with data in \(dataDir)")
-        let signal = SignalWaiter.wait()
+        let url = "\(withRuntime.usesTLS ? "https" : "http")://\(address.host):\(application.port)/"
+        logger.notice("vnetd \(vnetdVersion) serving \(url) with data in \(dataDir)")
+        service.ready(status: "serving \(url)")
+        service.startWatchdog { application.isServing }
+        var signal = SignalWaiter.wait()
+        while SignalWaiter.isReload(signal) {
+            service.reloading()
+            service.reloaded(status: application.reload())
+            signal = SignalWaiter.wait()
+        }
         logger.notice("received signal \(signal), stopping")
+        service.stopping()
         application.shutdown()
     }
 }
@@ -146,8 +188,8 @@ struct Populate: ParsableCommand {
         abstract: "Fill a data folder with generated networks and VMs (for demonstrations and benchmarks).",
         discussion: "Goes through the same rules as the pages. Stop vnetd before populating its data folder.")
 
-    @Option(help: ArgumentHelp("Folder for the database; created if missing.", valueName: "path"))
-    var dataDir: String = "var"
+    @Option(help: ArgumentHelp("Folder for the database; created if missing (default as for serve).", valueName: "path"))
+    var dataDir: String?
 
     @Option(help: "Guest-only networks to create.")
     var networks: Int = 10
@@ -180,7 +222,7 @@ struct Populate: ParsableCommand {
     func run() throws {
         do {
             let report = try populate(
-                dataDirectory: dataDir, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket,
+                dataDirectory: dataDir ?? ResourceLocator.defaultDataDirectory, networks: networks, vms: vms, nicsPerVM: nicsPerVM, backend: NICBackend(rawValue: backend) ?? .socket,
                 allowMACSpoofing: allowMACSpoofing, socketVMs: socketVMs, externalAdapter: external)
             print("created \(report.networks) networks, \(report.virtualMachines) VMs and \(report.nics) network adapters in \(String(format: "%.1f", report.seconds)) s")
         } catch {
@@ -195,8 +237,8 @@ struct Leases: ParsableCommand {
         abstract: "List the DHCP leases of a virtual network.",
         discussion: "Columns: address, MAC, host name the guest sent, VM and adapter holding the MAC, expiry (UTC), state.")
 
-    @Option(help: ArgumentHelp("The data folder vnetd serves from.", valueName: "path"))
-    var dataDir: String = "var"
+    @Option(help: ArgumentHelp("The data folder vnetd serves from (default: ./var, or /var/lib/vnetd for an installed vnetd).", valueName: "path"))
+    var dataDir: String?
 
     @Flag(help: "Print CSV (RFC 4180, formula-safe cells) instead of a table.")
     var csv = false
@@ -205,7 +247,7 @@ struct Leases: ParsableCommand {
 
     func run() throws {
         do {
-            print(try LeaseReport.render(dataDirectory: dataDir, network: network, csv: csv), terminator: "")
+            print(try LeaseReport.render(dataDirectory: dataDir ?? ResourceLocator.defaultDataDirectory, network: network, csv: csv), terminator: "")
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure
@@ -219,8 +261,10 @@ struct User: ParsableCommand {
         subcommands: [Add.self, Passwd.self, Remove.self, List.self])
 
     struct Location: ParsableArguments {
-        @Option(help: ArgumentHelp("The data folder vnetd serves from.", valueName: "path"))
-        var dataDir: String = "var"
+        @Option(help: ArgumentHelp("The data folder vnetd serves from (default: ./var, or /var/lib/vnetd for an installed vnetd).", valueName: "path"))
+        var dataDir: String?
+
+        var folder: String { dataDir ?? ResourceLocator.defaultDataDirectory }
     }
 
     struct Add: ParsableCommand {
@@ -284,10 +328,97 @@ struct User: ParsableCommand {
     /// into one line on standard error.
     static func perform(_ location: Location, _ body: (AdministratorAccounts) throws -> Void) throws {
         do {
-            let accounts = try AdministratorAccounts(dataDirectory: location.dataDir)
+            let accounts = try AdministratorAccounts(dataDirectory: location.folder)
             try Acting.$administrator.withValue(PasswordPrompt.localActor) { try body(accounts) }
         } catch let error as ExitCode {
             throw error
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the bearer tokens that may read /metrics (Prometheus).",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a token and print it, once: only its SHA-256 is stored.",
+            discussion: "Give it to the scraper as `Authorization: Bearer TOKEN` (Prometheus: `authorization: { credentials: TOKEN }`).")
+        @OptionGroup var location: User.Location
+        @Argument(help: "A name for the token (letters, digits, '.', '_', '-'), e.g. the scraper's host.") var name: String
+
+        func run() throws {
+            try Token.perform(location) { tokens in print(try tokens.add(name: name)) }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tokens by name, with when each was made (the tokens cannot be shown again).")
+        @OptionGroup var location: User.Location
+
+        func run() throws {
+            try Token.perform(location) { tokens in
+                for token in try tokens.list() { print("\(token.name)\tmade \(ISO8601DateFormatter().string(from: token.createdAt))") }
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a token: scrapers using it get 401 from the next request.")
+        @OptionGroup var location: User.Location
+        @Argument(help: "The token's name.") var name: String
+
+        func run() throws {
+            try Token.perform(location) { tokens in
+                try tokens.remove(name: name)
+                print("removed metrics token \(name)")
+            }
+        }
+    }
+
+    static func perform(_ location: User.Location, _ body: (MetricsTokens) throws -> Void) throws {
+        do {
+            try StoreCommands.withDatabase(location.folder) { database in try body(MetricsTokens(database: database)) }
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent copy of the database to a file, also while vnetd runs.",
+        discussion: "SQLite's online backup: one snapshot, taken while vnetd goes on writing. The file is readable only by you (it holds password hashes).")
+    @OptionGroup var location: User.Location
+    @Argument(help: "The file to write (replaced if it exists).") var file: String
+
+    func run() throws {
+        do {
+            let summary = try StoreCommands.backup(dataDirectory: location.folder, to: file)
+            print("wrote \(file): \(summary.bytes) bytes, schema \(summary.migrations.last ?? "empty")")
+        } catch {
+            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Restore: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replace the database by a backup; vnetd must be stopped.",
+        discussion: "The backup is checked first (intact, from this or an earlier vnetd); the database it replaces is kept beside it as vnetd.sqlite.before-restore-TIME. An earlier schema is migrated at the next start.")
+    @OptionGroup var location: User.Location
+    @Argument(help: "The backup file.") var file: String
+
+    func run() throws {
+        do {
+            let kept = try StoreCommands.restore(dataDirectory: location.folder, from: file)
+            print("restored \(file) into \(location.folder)" + (kept.map { "; the database it replaced is \($0)" } ?? ""))
         } catch {
             FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
             throw ExitCode.failure
