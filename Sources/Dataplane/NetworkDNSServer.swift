@@ -38,7 +38,7 @@ final class NetworkDNSServer {
     /// The zone as it is now; asked at most once a second.
     var zone: () -> Zone?
     private var responder: DNSResponder?
-    private var responderBuilt: Int64 = .min
+    private var responderBuilt: Int64?
     private var forwarder: DNSForwarder<Client>
     private var random = SystemRandomNumberGenerator()
     private var listeners: [UDPSocket] = []
@@ -72,7 +72,7 @@ final class NetworkDNSServer {
         let reopen = new.address != setup.address || new.ipv6 != setup.ipv6
         setup = new
         forwarder.replaceUpstreams(new.upstreams)
-        responderBuilt = .min
+        responderBuilt = nil
         if reopen {
             closeSockets()
             open()
@@ -124,7 +124,7 @@ final class NetworkDNSServer {
 
     private func currentResponder() -> DNSResponder? {
         let now = loop.now
-        if now - responderBuilt >= 1000 {
+        if responderBuilt.map({ now - $0 >= 1000 }) ?? true {
             responder = zone().map { DNSResponder(zone: $0) }
             responderBuilt = now
         }

@@ -46,7 +46,7 @@ final class HostResolvers: Sendable {
 
     private struct State {
         var path = ""
-        var checked: Int64 = .min
+        var checked: Int64?
         var stamp: (Int, Int64)? = nil
         var servers: [UpstreamServer] = []
     }
@@ -57,7 +57,7 @@ final class HostResolvers: Sendable {
         if !configuration.dnsUpstreams.isEmpty { return configuration.dnsUpstreams.compactMap(UpstreamServer.init(parsing:)) }
         let now = Int64(ProcessInfo.processInfo.systemUptime * 1000)
         return state.withLock { state in
-            guard state.path != configuration.resolvConfPath || now - state.checked >= 5000 else { return state.servers }
+            guard state.path != configuration.resolvConfPath || state.checked.map({ now - $0 >= 5000 }) ?? true else { return state.servers }
             state.checked = now
             let attributes = try? FileManager.default.attributesOfItem(atPath: configuration.resolvConfPath)
             let stamp = attributes.map { (($0[.size] as? Int) ?? 0, Int64((($0[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) * 1000)) }
