@@ -54,6 +54,7 @@ final class DataplaneShard: @unchecked Sendable {
         runtime.network = network
         runtime.syncExtraPorts(uplinkAdapter: uplinkAdapter)
         runtime.networkChanged()
+        runtime.syncHostServices()
     }
 
     func changeUplink(of network: NetworkID, to adapter: String?) {
@@ -73,6 +74,7 @@ final class DataplaneShard: @unchecked Sendable {
 
     func changeDHCP(_ id: NetworkID, _ settings: DHCPSettings) {
         runtimes[id]?.changeDHCP(settings)
+        runtimes[id]?.syncHostServices()
     }
 
     func shareNames(_ vmNames: [VMID: String], byMAC names: [MACAddress: String]) {

@@ -9,6 +9,13 @@ import Synchronization
 /// host interface's address and its IPv6 /64's `::1`; the DHCP server hands that address out as
 /// DNS server. Checked every second, so a settings change takes effect within one.
 extension NetworkRuntime {
+    /// At once after a change (a VM that leases an address asks for names the next moment), and
+    /// every second from `tick`.
+    func syncHostServices() {
+        syncDNS(second: 0)
+        syncRouterAdvertiser(second: 0)
+    }
+
     func syncDNS(second: Int) {
         guard network.kind.hasHostInterface, let endpoint else {
             closeDNS()
