@@ -24,6 +24,8 @@ enum Routes {
         let settings = NetworkSettingsPage(site: site)
         router.get("/networks/{id}/settings") { try settings.show($0) }
         router.post("/networks/{id}/settings") { try settings.save($0) }
+        let stormControl = StormControlAction(site: site)
+        router.post("/networks/{id}/storm-control") { try stormControl.save($0) }
         let dhcp = DHCPPage(site: site)
         router.get("/networks/{id}/dhcp") { try dhcp.show($0) }
         router.post("/networks/{id}/dhcp") { try dhcp.save($0) }

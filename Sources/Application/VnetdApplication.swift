@@ -121,15 +121,16 @@ private func buildApplication(
     do {
         let leases = SQLiteLeaseStore(database: database)
         dataplane = try Dataplane(
-            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory).withDNS(of: configuration),
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory, threads: configuration.dataplaneThreads).withDNS(of: configuration),
             leaseStore: leases, clock: clock, logger: logger)
         dataplane.operationalEvents.connect(eventLog, clock: clock, logger: logger)
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in
             (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max), try db.allDHCPSettings())
         }
+        let stormControl = try store.read { try $0.allStormControl() }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
                         vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
-                        dhcp: dhcp)
+                        stormControl: stormControl, dhcp: dhcp)
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }

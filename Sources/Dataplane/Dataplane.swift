@@ -117,6 +117,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     /// Every data path thread's kernel id, one per loop.
     public var threadIDs: [Int32] { shards.map(\.loop.threadID) }
 
+    /// The kernel id of the thread that serves a network (for per-thread CPU figures in tests).
+    public func threadID(serving network: NetworkID) -> Int32? {
+        routing.withLock { $0.networkShard[network] }.map { shards[$0].loop.threadID }
+    }
+
     /// Waits until every change applied so far has taken effect (tests, clean shutdown).
     public func settle() {
         for shard in shards { shard.loop.sync { shard.publish() } }
@@ -251,6 +256,11 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     private func shard(of network: NetworkID, _ routing: Routing) -> DataplaneShard? {
         routing.networkShard[network].map { shards[$0] }
+    }
+
+    static func limits(_ settings: StormControlSettings) -> StormLimits {
+        func rate(_ value: Int?) -> UInt32? { value.map { UInt32(clamping: $0) } }
+        return StormLimits(broadcast: rate(settings.broadcast), multicast: rate(settings.multicast), unknownUnicast: rate(settings.unknownUnicast))
     }
 
     /// The adapter an external network's uplink uses: its own, when that adapter is bound.

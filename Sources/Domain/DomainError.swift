@@ -12,6 +12,7 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
         case definitionInvalid
         case dhcpInvalid, reservationInvalid
         case hostInterfaceInvalid, portForwardInvalid, portInUse
+        case stormControlInvalid
         case administratorNameInvalid, administratorNameTaken, administratorNotFound, lastAdministrator
         case passwordTooShort, passwordTooLong, passwordInvalid
         /// The disk holding the store is full: nothing was written.

@@ -52,6 +52,11 @@ public protocol InventoryReader {
 
     func portForwards(of network: NetworkID) throws -> [PortForward]
     func allPortForwards() throws -> [PortForward]
+
+    /// A network's storm control (off when none is stored).
+    func stormControl(of network: NetworkID) throws -> StormControlSettings
+    /// Every network's that is not off (for the dataplane at start).
+    func allStormControl() throws -> [(NetworkID, StormControlSettings)]
 }
 
 public protocol InventoryWriter: InventoryReader {
@@ -76,6 +81,7 @@ public protocol InventoryWriter: InventoryReader {
     /// Returns the new forward's id.
     func insert(_ forward: PortForward) throws -> Int64
     func deletePortForward(_ id: Int64) throws
+    func save(_ stormControl: StormControlSettings, for network: NetworkID) throws
     /// Forgets every lease of an adapter that is gone.
     func deleteLeases(of mac: MACAddress) throws
     /// Marks a lease expired at `time` (kept, so its client may ask for the address again);

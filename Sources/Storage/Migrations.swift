@@ -161,6 +161,17 @@ enum Migrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v10-storm-control") { db in
+            // Per-port limits of a network, frames per second; NULL: no limit. No row: off.
+            try db.execute(sql: """
+                CREATE TABLE storm_control (
+                    network_id TEXT NOT NULL PRIMARY KEY REFERENCES network(id) ON DELETE CASCADE,
+                    broadcast INTEGER CHECK (broadcast IS NULL OR broadcast BETWEEN 1 AND 10000000),
+                    multicast INTEGER CHECK (multicast IS NULL OR multicast BETWEEN 1 AND 10000000),
+                    unknown_unicast INTEGER CHECK (unknown_unicast IS NULL OR unknown_unicast BETWEEN 1 AND 10000000)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }()
 

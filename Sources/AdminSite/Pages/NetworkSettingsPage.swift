@@ -11,6 +11,13 @@ struct NetworkSettingsPage: Sendable {
         return try render(request, network: network, form: NetworkForm(network), version: network.version, errors: FormErrors(), status: 200)
     }
 
+    /// The page again after its Storm control form was refused (`StormControlAction`).
+    func show(_ request: Request, storm: StormControlForm?, errors: FormErrors, status: Int) throws -> Response {
+        let id = try PathID.network(request)
+        let network = try lookup(try site.dependencies.store.read { try $0.network(id) }, "There is no such virtual network.")
+        return try render(request, network: network, form: NetworkForm(network), version: network.version, errors: errors, status: status, storm: storm)
+    }
+
     func save(_ request: Request) throws -> Response {
         let id = try PathID.network(request)
         let form = NetworkForm(request: request)
@@ -42,7 +49,7 @@ struct NetworkSettingsPage: Sendable {
     }
 
     private func render(_ request: Request, network: VirtualNetwork, form: NetworkForm, version: Int, errors: FormErrors, status: Int,
-                        conflict: [String: Any]? = nil) throws -> Response {
+                        conflict: [String: Any]? = nil, storm: StormControlForm? = nil) throws -> Response {
         let dependencies = site.dependencies
         let (unconnected, connected) = try dependencies.store.read { db in
             (try db.unconnectedNICs(), try db.nics(on: network.id))
@@ -55,6 +62,8 @@ struct NetworkSettingsPage: Sendable {
         context["version"] = version
         context["action"] = "/networks/\(network.id.rawValue)/settings"
         context["submitLabel"] = "Save"
+        let storm = try storm ?? StormControlForm(try dependencies.store.read { try $0.stormControl(of: network.id) })
+        context["stormControl"] = storm.context(network: network.id)
         if let conflict { context["conflict"] = conflict }
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/network-form", context), status: status)

@@ -20,4 +20,15 @@ int testnet_send_raw(const char *netns_path, const char *interface, const uint8_
 long testnet_tcp_transfer(const char *client_netns, const char *server_netns, const char *address, int port,
                           long bytes, unsigned int seed, int seconds);
 
+/// Sends `count` frames of `length` bytes each from `frames` (`kinds` of them back to back,
+/// taken in turn) on `interface` inside the namespace at `netns_path`, paced at `per_second`,
+/// from a thread of its own. Returns the microseconds it took, or -errno.
+long testnet_send_paced(const char *netns_path, const char *interface, const uint8_t *frames, size_t length, int kinds,
+                        long count, long per_second);
+
+/// Counts the frames of EtherType `ethertype` that `interface` inside the namespace at
+/// `netns_path` receives during `milliseconds`, by the first payload byte (`counts` has 256
+/// slots), from a thread of its own; frames it sends itself are not counted. Returns 0 or -errno.
+int testnet_count_raw(const char *netns_path, const char *interface, uint16_t ethertype, int milliseconds, long *counts);
+
 #endif
