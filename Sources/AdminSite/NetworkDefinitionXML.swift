@@ -20,6 +20,7 @@ public enum NetworkDefinitionXML {
             xml += "  <host_adapter/>\n"
         }
         xml += "  <notes>\(escape(definition.notes))</notes>\n"
+        xml += hostNetworkXML(definition)
         if let dhcp = definition.dhcp {
             xml += "  <dhcp_server enabled=\"\(dhcp.isEnabled)\">\n"
             let fields: [(String, String)] = [
@@ -62,6 +63,7 @@ public enum NetworkDefinitionXML {
         guard reader.sawRoot else { throw invalid("The file is not a vnetd network definition: its root element must be <virtual_network>.") }
         guard let name = reader.values["name"] else { throw invalid("The definition has no <name>.") }
         let adapter = reader.values["host_adapter"]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let (kind, hostInterface, forwards) = try hostNetwork(reader, adapter: adapter)
         var dhcp: DHCPSettings?
         if reader.sawDHCP {
             let values = reader.dhcpValues
@@ -87,8 +89,7 @@ public enum NetworkDefinitionXML {
             }
         }
         return NetworkDefinition(
-            name: name, kind: adapter.isEmpty ? .guestOnly : .external(adapter: adapter),
-            notes: reader.values["notes"] ?? "", dhcp: dhcp)
+            name: name, kind: kind, notes: reader.values["notes"] ?? "", dhcp: dhcp, hostInterface: hostInterface, portForwards: forwards)
     }
 
     static func invalid(_ message: String) -> ValidationFailure {
@@ -119,11 +120,14 @@ public enum NetworkDefinitionXML {
     /// The root's direct children, read from libxml2's tree: each child's own text (not its
     /// descendants'), and the DHCP server's fields and reservations. A repeated element keeps its
     /// last value.
-    private struct Reader {
+    private struct Reader: HostNetworkValues {
         var values: [String: String] = [:]
         var dhcpValues: [String: String] = [:]
         var reservations: [[String: String]] = []
         var sawDHCP = false
+        /// `<host_interface>`'s attributes, and each `<port_forward>`'s.
+        var hostInterface: [String: String]?
+        var portForwards: [[String: String]] = []
         var dhcpEnabled = false
         var sawRoot = false
 
@@ -149,6 +153,16 @@ public enum NetworkDefinitionXML {
             }
             for child in Self.elements(of: root) {
                 let name = String(cString: vnetd_xml_name(child))
+                if name == "host_interface" {
+                    hostInterface = Dictionary(uniqueKeysWithValues: ["address", "ipv6_prefix", "nat_outbound"].compactMap { key in Self.attribute(child, key).map { (key, $0) } })
+                    continue
+                }
+                if name == "port_forward" {
+                    portForwards.append(Dictionary(uniqueKeysWithValues: ["protocol", "host_address", "host_port", "mac", "guest_port"].compactMap { key in
+                        Self.attribute(child, key).map { (key, $0) }
+                    }))
+                    continue
+                }
                 guard name == "dhcp_server" else {
                     values[name] = Self.ownText(child)
                     continue

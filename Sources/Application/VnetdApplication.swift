@@ -3,6 +3,7 @@ import Credentials
 import Dataplane
 import Domain
 import HostNet
+import HostSetup
 import Foundation
 import Logging
 import Packets
@@ -11,6 +12,15 @@ import WebServer
 
 struct SystemHostNetworks: HostNetworksReading {
     func ipv4Networks() -> [(network: IPv4Address, mask: IPv4Address)] { HostAddresses.ipv4Networks() }
+}
+
+/// Who listens on the host's ports, in vnetd's network namespace (/proc/net and /proc/<pid>/fd).
+struct SystemHostPorts: HostPortsReading {
+    func listener(_ proto: PortForwardProtocol, port: Int, address: IPv4Address?) -> String? {
+        guard let found = HostPorts.listeners(proto.rawValue, port: port, address: address).first else { return nil }
+        let owner = HostPorts.owner(of: found.inode) ?? "a process vnetd cannot see"
+        return "\(owner) on \(found.address):\(found.port)"
+    }
 }
 
 public struct SystemClock: Domain.Clock {
@@ -121,16 +131,15 @@ private func buildApplication(
     do {
         let leases = SQLiteLeaseStore(database: database)
         dataplane = try Dataplane(
-            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory, threads: configuration.dataplaneThreads).withDNS(of: configuration),
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory).withDNS(of: configuration),
             leaseStore: leases, clock: clock, logger: logger)
         dataplane.operationalEvents.connect(eventLog, clock: clock, logger: logger)
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in
             (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max), try db.allDHCPSettings())
         }
-        let stormControl = try store.read { try $0.allStormControl() }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
                         vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
-                        stormControl: stormControl, dhcp: dhcp)
+                        dhcp: dhcp, forwards: try store.read { try $0.allPortForwards() })
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }
@@ -148,13 +157,14 @@ private func buildApplication(
         secureCookies: configuration.usesTLS,
         passwordChanged: { name in SiteSecurity.forgetFirstPassword(afterChanging: name, in: configuration) })
     let discovery = configuration.adapterDiscovery ?? SysfsAdapterDiscovery(scanner: HostInterfaceScanner())
-    let dependencies = SiteDependencies(
+    var dependencies = SiteDependencies(
         eventLog: eventLog, store: store,
-        networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery),
+        networks: NetworkService(store: store, clock: clock, dataplane: dataplane, adapters: discovery, hostNetworks: SystemHostNetworks()),
         vms: VirtualMachineService(store: store, clock: clock, dataplane: dataplane),
         adapters: AdapterService(store: store, clock: clock, dataplane: dataplane, discovery: discovery),
         dhcp: DHCPService(store: store, clock: clock, dataplane: dataplane, hostNetworks: SystemHostNetworks()),
         status: dataplane, changes: database, clock: clock, info: info, access: access)
+    dependencies.portForwards = PortForwardService(store: store, clock: clock, dataplane: dataplane, hostPorts: SystemHostPorts())
     let metrics = MetricsSettings(
         access: MetricsAccess(tokens: MetricsTokens(database: database), allowedClients: configuration.metricsAllowedClients),
         requests: RequestCounter(), process: { ProcessFacts.current() })

@@ -170,7 +170,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     private func route(_ change: DataplaneChange, _ routing: inout Routing) {
         switch change {
-        case .networkAdded(let network), .networkChanged(let network): nat.networkChanged(network)
+        case .networkChanged(let network): nat.networkChanged(network)
         case .networkRemoved(let id): nat.networkRemoved(id)
         case .dhcpChanged(let id, let settings): nat.scopeChanged(id, settings)
         default: break
@@ -221,6 +221,7 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
     /// A new network goes to the loop serving the fewest.
     private func addNetwork(_ network: VirtualNetwork, _ routing: inout Routing) {
         routing.networks[network.id] = network
+        nat.networkChanged(network)
         let index = routing.networkShard[network.id] ?? leastLoaded(routing)
         routing.networkShard[network.id] = index
         let adapter = Self.uplinkAdapter(of: network, routing)

@@ -131,6 +131,7 @@ final class NATController: @unchecked Sendable {
         var ruleNetworks: [NATRuleset.Network] = []
         var outbound: [NetworkID: String?] = [:]
         var switches: [NetworkID: [String]] = [:]
+        var wanted: [NetworkID: [(HostRouting.Family, String)]] = [:]
         for state in natNetworks {
             guard let scope = state.scope else { continue }
             let interface = HostInterfaceSettings.interfaceName(for: state.network.id)
@@ -149,11 +150,8 @@ final class NATController: @unchecked Sendable {
                                        target: targets[$0.mac], targetPort: $0.guestPort)
                 }))
             if let out {
-                var on: [String] = []
-                for (family, name) in [(HostRouting.Family.ipv4, interface), (.ipv4, out)] + (state.network.hostInterface.ipv6Prefix == nil ? [] : [(.ipv6, interface), (.ipv6, out)]) {
-                    if turnOn(family, name) { on.append(HostRouting.forwardingPath(family, interface: name).replacingOccurrences(of: "/proc/sys/", with: "").replacingOccurrences(of: "/", with: ".")) }
-                }
-                switches[state.network.id] = on
+                wanted[state.network.id] = [(HostRouting.Family.ipv4, interface), (.ipv4, out)]
+                    + (state.network.hostInterface.ipv6Prefix == nil ? [] : [(.ipv6, interface), (.ipv6, out)])
             }
         }
         let ruleset = NATRuleset(networks: ruleNetworks.sorted { $0.tag < $1.tag })
@@ -181,6 +179,15 @@ final class NATController: @unchecked Sendable {
                 logger.error("could not install nftables table inet vnetd", metadata: ["error": "\(error)"])
             }
             counters = nft.counters()
+        }
+        // Forwarding only once the table that confines it is in place, and only on a network whose
+        // host interface exists (vnetd's own TAP is there): never the outbound interface alone.
+        if installed != nil {
+            for (id, pairs) in wanted where HostRouting.forwarding(.ipv4, interface: HostInterfaceSettings.interfaceName(for: id)) != nil {
+                switches[id] = pairs.compactMap { family, name in
+                    turnOn(family, name) ? HostRouting.forwardingPath(family, interface: name).replacingOccurrences(of: "/proc/sys/", with: "").replacingOccurrences(of: "/", with: ".") : nil
+                }
+            }
         }
         publish(problem: problem, ruleset: installed == nil ? nil : ruleset, counters: counters, outbound: outbound, switches: switches)
     }
