@@ -38,6 +38,9 @@ public struct DropCounts: Sendable, Equatable {
     public var dhcpFiltered: UInt64 = 0
     public var looped: UInt64 = 0
     public var tooBig: UInt64 = 0
+    public var stormBroadcast: UInt64 = 0
+    public var stormMulticast: UInt64 = 0
+    public var stormUnknownUnicast: UInt64 = 0
 
     public init() {}
 
@@ -56,6 +59,9 @@ public struct DropCounts: Sendable, Equatable {
         case .dhcpFiltered: dhcpFiltered &+= 1
         case .looped: looped &+= 1
         case .tooBig: tooBig &+= 1
+        case .stormBroadcast: stormBroadcast &+= 1
+        case .stormMulticast: stormMulticast &+= 1
+        case .stormUnknownUnicast: stormUnknownUnicast &+= 1
         }
     }
 
@@ -73,6 +79,9 @@ public struct DropCounts: Sendable, Equatable {
         case .dhcpFiltered: dhcpFiltered
         case .looped: looped
         case .tooBig: tooBig
+        case .stormBroadcast: stormBroadcast
+        case .stormMulticast: stormMulticast
+        case .stormUnknownUnicast: stormUnknownUnicast
         }
     }
 
@@ -80,6 +89,7 @@ public struct DropCounts: Sendable, Equatable {
     /// host's copy of a VM's broadcast coming back (`looped`).
     public var total: UInt64 {
         malformed &+ badSource &+ congested &+ notAttached &+ failed &+ needsOffload &+ linkLocal &+ spoofedSource &+ dhcpFiltered &+ tooBig
+            &+ stormBroadcast &+ stormMulticast &+ stormUnknownUnicast
     }
 
     public static func + (lhs: DropCounts, rhs: DropCounts) -> DropCounts {
@@ -99,6 +109,9 @@ public struct DropCounts: Sendable, Equatable {
             case .dhcpFiltered: sum.dhcpFiltered = value
             case .looped: sum.looped = value
             case .tooBig: sum.tooBig = value
+            case .stormBroadcast: sum.stormBroadcast = value
+            case .stormMulticast: sum.stormMulticast = value
+            case .stormUnknownUnicast: sum.stormUnknownUnicast = value
             }
         }
         return sum

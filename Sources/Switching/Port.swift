@@ -43,6 +43,11 @@ public enum DropReason: Int, CaseIterable, Sendable {
     /// A plain frame larger than the receiving port's MTU allows (a LAN station with jumbo
     /// frames, a namespace that raised its MTU): a Linux bridge drops it at that port too.
     case tooBig
+    /// Storm control (`StormLimits`): a port sent more broadcast, multicast or unknown-unicast
+    /// frames per second than its network allows.
+    case stormBroadcast
+    case stormMulticast
+    case stormUnknownUnicast
 
     public var label: String {
         switch self {
@@ -58,6 +63,9 @@ public enum DropReason: Int, CaseIterable, Sendable {
         case .dhcpFiltered: "DHCP kept apart (built-in server on)"
         case .looped: "came back from the LAN with a VM's address (the host's copy, or a loop)"
         case .tooBig: "larger than the port's MTU"
+        case .stormBroadcast: "storm control: broadcast over the limit"
+        case .stormMulticast: "storm control: multicast over the limit"
+        case .stormUnknownUnicast: "storm control: unknown unicast over the limit"
         }
     }
 }

@@ -28,6 +28,9 @@ public final class VirtualSwitch {
     public var dhcpGuard = false
     private var counters: [PortCounters] = []
     private var histories: [TrafficHistory] = []
+    /// Storm control of every member (see `StormLimits`); off by default.
+    public var stormLimits = StormLimits()
+    private var meters: [StormMeter] = []
     /// Counters of ports that left, so the network's totals never go backwards.
     private var departed = PortCounters()
     /// What entered the switch, per second.
@@ -66,6 +69,7 @@ public final class VirtualSwitch {
         roles.append(role)
         if let mac = Self.pinnedAddress(role) { table.pin(mac, to: port) }
         counters.append(carried)
+        meters.append(StormMeter())
         histories.append(history)
     }
 
@@ -78,6 +82,7 @@ public final class VirtualSwitch {
         roles.remove(at: slot)
         let gone = counters.remove(at: slot)
         let history = histories.remove(at: slot)
+        meters.remove(at: slot)
         departed = departed + gone
         table.forget(port: port)
         return (gone, history)
@@ -155,6 +160,7 @@ public final class VirtualSwitch {
             }
             return
         }
+        if !stormLimits.isOff, !admitFlood(destination, slot: inSlot, now: now) { return }
         // Finished in software at most once per frame, however many ports the flood reaches.
         var finishedReady = false
         for outSlot in members.indices where outSlot != inSlot {
@@ -164,6 +170,21 @@ public final class VirtualSwitch {
             }
             deliver(frame, offload, slot: outSlot, finishedReady: &finishedReady)
         }
+    }
+
+    /// Storm control on a frame about to be flooded: within its port's limit for its kind, or
+    /// dropped and counted. vnetd's own services (the DHCP server's probes) are not limited.
+    @inline(__always)
+    private func admitFlood(_ destination: MACAddress, slot: Int, now: Int64) -> Bool {
+        if case .service = roles[slot] { return true }
+        let kind: StormMeter.Kind = destination.isBroadcast ? .broadcast : (destination.isUnicast ? .unknownUnicast : .multicast)
+        guard !meters[slot].admit(kind, limits: stormLimits, now: now) else { return true }
+        switch kind {
+        case .broadcast: counters[slot].rxDrops.count(.stormBroadcast)
+        case .multicast: counters[slot].rxDrops.count(.stormMulticast)
+        case .unknownUnicast: counters[slot].rxDrops.count(.stormUnknownUnicast)
+        }
+        return false
     }
 
     /// Counts a frame a port received but could not hand over (larger than its buffer).

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/time.h>
+#include <time.h>
 
 struct job {
     const char *netns_path, *interface;
@@ -216,4 +217,116 @@ long testnet_tcp_transfer(const char *client_netns, const char *server_netns, co
     pthread_mutex_destroy(&job.lock);
     pthread_cond_destroy(&job.ready);
     return job.error < 0 ? job.error : job.received;
+}
+
+static long microseconds_now(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)now.tv_sec * 1000000L + now.tv_nsec / 1000;
+}
+
+static int bound_packet_socket(const char *netns_path, const char *interface, uint16_t protocol) {
+    int entered = enter(netns_path);
+    if (entered < 0) return entered;
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(protocol));
+    if (fd < 0) return -errno;
+    struct sockaddr_ll address;
+    memset(&address, 0, sizeof address);
+    address.sll_family = AF_PACKET;
+    address.sll_protocol = htons(protocol);
+    address.sll_ifindex = (int)if_nametoindex(interface);
+    if (address.sll_ifindex == 0 || bind(fd, (struct sockaddr *)&address, sizeof address) < 0) {
+        int error = address.sll_ifindex == 0 ? -ENODEV : -errno;
+        close(fd);
+        return error;
+    }
+    return fd;
+}
+
+struct paced {
+    const char *netns_path, *interface;
+    const uint8_t *frames;
+    size_t length;
+    int kinds;
+    long count, per_second, result;
+};
+
+static void *send_paced(void *argument) {
+    struct paced *job = argument;
+    int fd = bound_packet_socket(job->netns_path, job->interface, 0);
+    if (fd < 0) {
+        job->result = fd;
+        return NULL;
+    }
+    long started = microseconds_now();
+    for (long i = 0; i < job->count; i++) {
+        long due = started + i * 1000000L / job->per_second;
+        long now;
+        while ((now = microseconds_now()) < due) {
+            if (due - now > 200) usleep((useconds_t)(due - now - 100));
+        }
+        const uint8_t *frame = job->frames + (size_t)(i % job->kinds) * job->length;
+        while (send(fd, frame, job->length, 0) < 0) {
+            if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
+                job->result = -errno;
+                close(fd);
+                return NULL;
+            }
+            usleep(50);
+        }
+    }
+    job->result = microseconds_now() - started;
+    close(fd);
+    return NULL;
+}
+
+long testnet_send_paced(const char *netns_path, const char *interface, const uint8_t *frames, size_t length, int kinds,
+                        long count, long per_second) {
+    if (kinds < 1 || per_second < 1) return -EINVAL;
+    struct paced job = { netns_path, interface, frames, length, kinds, count, per_second, 0 };
+    pthread_t thread;
+    int error = pthread_create(&thread, NULL, send_paced, &job);
+    if (error != 0) return -error;
+    pthread_join(thread, NULL);
+    return job.result;
+}
+
+struct counting {
+    const char *netns_path, *interface;
+    uint16_t ethertype;
+    int milliseconds, result;
+    long *counts;
+};
+
+static void *count_raw(void *argument) {
+    struct counting *job = argument;
+    int fd = bound_packet_socket(job->netns_path, job->interface, job->ethertype);
+    if (fd < 0) {
+        job->result = fd;
+        return NULL;
+    }
+    int size = 8 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    struct timeval tick = { 0, 100000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+    long deadline = microseconds_now() + (long)job->milliseconds * 1000L;
+    uint8_t frame[2048];
+    while (microseconds_now() < deadline) {
+        struct sockaddr_ll from;
+        socklen_t length = sizeof from;
+        ssize_t count = recvfrom(fd, frame, sizeof frame, 0, (struct sockaddr *)&from, &length);
+        if (count < 15 || from.sll_pkttype == PACKET_OUTGOING) continue;
+        job->counts[frame[14]]++;
+    }
+    close(fd);
+    return NULL;
+}
+
+int testnet_count_raw(const char *netns_path, const char *interface, uint16_t ethertype, int milliseconds, long *counts) {
+    struct counting job = { netns_path, interface, ethertype, milliseconds, 0, counts };
+    pthread_t thread;
+    int error = pthread_create(&thread, NULL, count_raw, &job);
+    if (error != 0) return -error;
+    pthread_join(thread, NULL);
+    return job.result;
 }
