@@ -86,7 +86,7 @@ struct SwitchingIntegrationTests {
         _ = try peer.reaches("10.92.0.1")
         #expect(eventually { vnetd.services.status.status(of: nic.id).detail.contains("destroyed") })
         // The data path thread's own CPU time: other tests' work in this process does not count.
-        let thread = vnetd.application.dataplane.threadID
+        let thread = try #require(vnetd.application.dataplane.threadID(serving: lab.id))
         let cpu = try threadCPUSeconds(thread)
         usleep(1_000_000)
         #expect(try threadCPUSeconds(thread) - cpu < 0.5, "the loop must not spin on the dead descriptor")

@@ -47,16 +47,19 @@ final class VnetdUnderTest {
     var expectedErrors: [String] = []
 
     /// `dataDirectory`: where the store goes (a file system the test made); default: a fresh folder.
-    init(adapters: [DiscoveredAdapter]? = nil, dataDirectory: String? = nil) throws {
+    /// `dataplaneThreads`: the data path's loops; default: one per core, as `vnetd serve`.
+    init(adapters: [DiscoveredAdapter]? = nil, dataDirectory: String? = nil, dataplaneThreads: Int? = nil) throws {
         folder = try TemporaryDirectory()
         let logger = errors.logger
-        configuration = Configuration(
+        var configuration = Configuration(
             listen: ListenAddress(host: "127.0.0.1", port: 0),
             dataDirectory: dataDirectory ?? folder.path + "/data",
             templatesDirectory: repositoryRoot + "/Templates",
             publicDirectory: repositoryRoot + "/Public",
             threads: 2,
             adapterDiscovery: adapters.map(FixedAdapters.init))
+        if let dataplaneThreads { configuration.dataplaneThreads = dataplaneThreads }
+        self.configuration = configuration
         application = try buildApplication(configuration, logger: logger)
     }
 
