@@ -1,5 +1,4 @@
 import Foundation
-import Mustache
 import WebServer
 
 public struct TemplateError: Error, CustomStringConvertible {
@@ -8,16 +7,16 @@ public struct TemplateError: Error, CustomStringConvertible {
 
 /// Renders pages from the Mustache templates in one folder.
 ///
-/// Every `*.mustache` file below the folder is parsed once at start-up and registered under its
-/// path relative to the folder, without extension (`layout`, `pages/status`). A syntax error or a
-/// missing folder stops vnetd at start, never in the middle of a request.
+/// Every `*.mustache` file below the folder is parsed once at start-up (`TemplateSyntax`) and
+/// registered under its path relative to the folder, without extension (`layout`, `pages/status`).
+/// A syntax error, a partial or parent that does not exist, or a missing folder stops vnetd at
+/// start, never in the middle of a request.
 ///
-/// Every `{{value}}` is escaped by `HTMLEscaping` (per byte, not per grapheme cluster as
-/// swift-mustache's own HTML escaper does): each template is parsed with the content-type pragma
-/// of `SiteHTML` put in front of its text, so no template or partial can forget it. Templates
-/// never use the unescaped `{{{...}}}` form for user data.
+/// Every `{{value}}` is escaped per UTF-8 byte (`HTMLBytes.appendEscaped`, the rule of
+/// `HTMLEscaping`), never per grapheme cluster. Templates never use the unescaped `{{{...}}}`
+/// form for user data.
 public struct TemplateRenderer: Sendable {
-    private let library: MustacheLibrary
+    private let templates: [String: [TemplateNode]]
     public let directory: String
 
     public init(directory: String) throws {
@@ -28,47 +27,42 @@ public struct TemplateRenderer: Sendable {
         guard let enumerator = FileManager.default.enumerator(atPath: directory) else {
             throw TemplateError(description: "template folder \(directory) cannot be read")
         }
-        SiteHTML.register()
-        var library = MustacheLibrary()
+        var templates: [String: [TemplateNode]] = [:]
         for case let relative as String in enumerator where relative.hasSuffix(".mustache") {
             let path = (directory as NSString).appendingPathComponent(relative)
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw TemplateError(description: "template \(path) cannot be read")
             }
             do {
-                library.register(try MustacheTemplate(string: SiteHTML.pragma + String(decoding: data, as: UTF8.self)),
-                                 named: String(relative.dropLast(".mustache".count)))
+                templates[String(relative.dropLast(".mustache".count))] = try TemplateSyntax.parse(String(decoding: data, as: UTF8.self))
             } catch {
                 throw TemplateError(description: "template \(path) has a syntax error: \(error)")
             }
         }
-        guard library.getTemplate(named: "layout") != nil else {
+        guard templates["layout"] != nil else {
             throw TemplateError(description: "template folder \(directory) has no layout.mustache")
         }
-        self.library = library
+        for (name, nodes) in templates.sorted(by: { $0.key < $1.key }) {
+            if let missing = TemplateSyntax.references(in: nodes).sorted().first(where: { templates[$0] == nil }) {
+                throw TemplateError(description: "template \(name) includes \(missing), which does not exist")
+            }
+        }
+        self.templates = templates
         self.directory = directory
     }
 
     /// Renders a registered template; throws when it does not exist, which is a programming error shown as 500.
     public func render(_ name: String, _ context: [String: Any]) throws -> String {
-        guard let html = library.render(context, withTemplate: name) else {
+        String(decoding: try renderBytes(name, context), as: UTF8.self)
+    }
+
+    /// The page as UTF-8 bytes, for a response body.
+    public func renderBytes(_ name: String, _ context: [String: Any]) throws -> [UInt8] {
+        guard let nodes = templates[name] else {
             throw TemplateError(description: "no template named \(name)")
         }
-        return html
-    }
-}
-
-/// The site's escaper as a swift-mustache content type.
-struct SiteHTML: MustacheContentType {
-    static let name = "VNETD_HTML"
-    static let pragma = "{{% CONTENT_TYPE: \(name) }}"
-
-    /// swift-mustache keeps content types in a process-wide table; registering again is harmless.
-    static func register() {
-        MustacheContentTypes.register(SiteHTML(), named: name)
-    }
-
-    func escapeText(_ text: String) -> String {
-        HTMLEscaping.escape(text)
+        var rendering = TemplateRendering(templates: templates, root: context, capacity: 16_384)
+        rendering.render(nodes, blocks: [:])
+        return rendering.out
     }
 }

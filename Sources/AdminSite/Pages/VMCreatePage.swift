@@ -1,5 +1,4 @@
 import Domain
-import Synchronization
 import WebServer
 
 /// GET /vms/new and POST /vms — Virtual Machines ▸ Create.
@@ -29,42 +28,8 @@ struct VMCreatePage: Sendable {
         var context = site.layout.context(title: "Create Virtual Machine", section: .createVM, request: request)
         context["form"] = ["name": name, "notes": notes]
         context["notesLimit"] = NotesRules.maximumLength
-        context["networkOptionsHTML"] = try site.choices.optionsHTML(site.dependencies, selected: network)
+        context["networkOptionsHTML"] = try site.choices.options(site.dependencies, selected: network)
         errors.apply(to: &context)
         return .html(try site.renderer.render("pages/vm-create", context), status: status)
-    }
-}
-
-/// The "Connected to" choices: Not connected, then every network by name.
-///
-/// With a thousand networks a page of four adapters would build four thousand template
-/// dictionaries, so the `<option>` list is rendered here, once per store generation, with every
-/// name escaped by `HTMLEscaping`; each select then only marks its own choice. Templates insert
-/// it with `{{{...}}}`, which is safe only because of that escaping.
-final class NetworkChoices: Sendable {
-    private let cached = Mutex<(generation: UInt64, html: String)?>(nil)
-
-    func optionsHTML(_ dependencies: SiteDependencies, selected: String) throws -> String {
-        let generation = dependencies.changes.generation
-        let base: String
-        if let hit = cached.withLock({ $0 }), hit.generation == generation {
-            base = hit.html
-        } else {
-            let networks = try dependencies.store.read { try $0.allNetworks() }
-            var html = "<option value=\"\">\(HTMLEscaping.escape(Labels.notConnected))</option>"
-            html.reserveCapacity(networks.count * 80)
-            for network in networks {
-                html += "<option value=\"\(HTMLEscaping.escape(network.id.rawValue))\">\(HTMLEscaping.escape(network.name))</option>"
-            }
-            cached.withLock { $0 = (generation, html) }
-            base = html
-        }
-        return Self.marking(base, selected: selected)
-    }
-
-    static func marking(_ html: String, selected: String) -> String {
-        let needle = "<option value=\"\(HTMLEscaping.escape(selected))\">"
-        guard let range = html.range(of: needle) else { return html }
-        return html.replacingCharacters(in: range, with: "<option value=\"\(HTMLEscaping.escape(selected))\" selected>")
     }
 }
