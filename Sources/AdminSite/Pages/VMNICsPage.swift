@@ -4,7 +4,10 @@ import WebServer
 /// GET/POST /vms/{id}/nics — Network Adapters of a VM: connect, move, MAC, backend, add, remove.
 ///
 /// One form saves every adapter at once (all or nothing); its add button saves them and then adds
-/// one. Removing goes through a confirmation (`?remove=N`), like every destructive action.
+/// one. Each adapter's Remove button is part of the same form: it asks for confirmation (like
+/// every destructive action) on a page that carries what was typed, so "Back" returns to the
+/// form as it was and "Remove" saves the other adapters' changes first, then removes. A bare
+/// `?remove=N` (no form) asks too.
 struct VMNICsPage: Sendable {
     let site: SiteContext
 
@@ -47,7 +50,7 @@ struct VMNICsPage: Sendable {
     func show(_ request: Request) throws -> Response {
         let (vm, nics) = try load(request)
         if let slot = request.query["remove"].flatMap(Int.init), let nic = nics.first(where: { $0.slot == slot }) {
-            return try confirmRemoval(request, vm: vm, nic: nic)
+            return try confirmRemoval(request, vm: vm, nic: nic, version: vm.version, carried: [])
         }
         return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: FormErrors(), status: 200)
     }
@@ -71,10 +74,24 @@ struct VMNICsPage: Sendable {
                 let added = try service.addNIC(to: id, version: version)
                 PortReadiness.wait(for: [added], site.dependencies.status)
                 return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
+            case let remove where remove.hasPrefix("remove-"):
+                let (vm, nics) = try load(request)
+                guard let nic = nics.first(where: { "remove-\($0.slot)" == remove }) else { throw HTTPError.badRequest("No network adapter was named.") }
+                return try confirmRemoval(request, vm: vm, nic: nic, version: request.formVersion, carried: carriedFields(request))
+            case "edit":
+                // "Back" from the confirmation: the form as it was typed, nothing saved.
+                let (vm, nics) = try load(request)
+                let rows = submitsRows(request) ? nics.map { Row($0, request: request) } : nics.map(Row.init)
+                return try render(request, vm: vm, rows: rows, version: submitsRows(request) ? request.formVersion : vm.version, errors: FormErrors(), status: 200)
             case "remove":
                 let nicID = request.field("nic")
                 guard PathID.isWellFormed(nicID) else { throw HTTPError.badRequest("No network adapter was named.") }
-                try service.removeNIC(NICID(rawValue: nicID), of: id, version: request.formVersion)
+                var version = request.formVersion
+                if submitsRows(request) {
+                    try saveRows(request, id: id, keepingStored: NICID(rawValue: nicID))
+                    version = try load(request).0.version
+                }
+                try service.removeNIC(NICID(rawValue: nicID), of: id, version: version)
                 return Notices.redirect("/vms/\(id.rawValue)/nics", since: mark, site)
             default:
                 try saveRows(request, id: id)
@@ -89,7 +106,7 @@ struct VMNICsPage: Sendable {
                 return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: errors, status: 409,
                                   conflict: try conflict(request, vm: vm, nics: nics))
             }
-            if action == "remove" || (action == "add" && !submitsRows(request)) {
+            if (action == "remove" || action == "add") && !submitsRows(request) {
                 return try render(request, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: errors, status: 422)
             }
             return try render(request, vm: vm, rows: nics.map { Row($0, request: request) }, version: request.formVersion, errors: errors, status: 422)
@@ -103,14 +120,16 @@ struct VMNICsPage: Sendable {
         request.form.fields.keys.contains { $0.hasPrefix("nic-") && $0.hasSuffix("-id") }
     }
 
-    private func saveRows(_ request: Request, id: VMID) throws {
+    /// `keepingStored`: the adapter about to be removed is saved as stored, whatever was typed for it.
+    private func saveRows(_ request: Request, id: VMID, keepingStored removed: NICID? = nil) throws {
         let (_, nics) = try load(request)
         // A form that lists other adapters than the stored ones is stale by definition.
         guard nics.allSatisfy({ request.field("nic-\($0.slot)-id") == $0.id.rawValue }),
               request.form.fields.keys.filter({ $0.hasPrefix("nic-") && $0.hasSuffix("-id") }).count == nics.count else {
             throw VirtualMachineServiceStale.failure
         }
-        try site.dependencies.vms.configureNICs(of: id, version: request.formVersion, nics.map { Row($0, request: request).setting })
+        try site.dependencies.vms.configureNICs(
+            of: id, version: request.formVersion, nics.map { $0.id == removed ? Row($0).setting : Row($0, request: request).setting })
     }
 
     /// The submitted adapters as text beside the stored ones, for a stale save.
@@ -153,7 +172,7 @@ struct VMNICsPage: Sendable {
                 "slot": slot,
                 "id": row.nic.id.rawValue,
                 "label": row.nic.label,
-                "networkOptionsHTML": try site.choices.optionsHTML(site.dependencies, selected: row.network),
+                "networkOptionsHTML": try site.choices.options(site.dependencies, selected: row.network),
                 "isStatic": row.isStatic,
                 "isDynamic": !row.isStatic,
                 "macText": row.macText,
@@ -177,11 +196,24 @@ struct VMNICsPage: Sendable {
         return .html(try site.renderer.render("pages/vm-nics", context), status: status)
     }
 
-    private func confirmRemoval(_ request: Request, vm: VirtualMachine, nic: VirtualNIC) throws -> Response {
+    /// The adapters' fields of a posted form, to be posted again from the confirmation page
+    /// (only the names the form has, each value as typed).
+    private func carriedFields(_ request: Request) -> [[String: Any]] {
+        (1...MACRules.maximumNICsPerVM).flatMap { slot in
+            ["id", "network", "mac-mode", "mac", "backend", "mac-spoofing"].compactMap { field -> [String: Any]? in
+                let name = "nic-\(slot)-\(field)"
+                return request.form[name].map { ["name": name, "value": $0] }
+            }
+        }
+    }
+
+    private func confirmRemoval(_ request: Request, vm: VirtualMachine, nic: VirtualNIC, version: Int, carried: [[String: Any]]) throws -> Response {
         let networkName = try nic.networkID.flatMap { id in try site.dependencies.store.read { try $0.network(id) }?.name }
         var context = site.layout.context(title: "Remove \(nic.label)", section: .vms, request: request)
         context["vm"] = ["id": vm.id.rawValue, "name": vm.name]
-        context["version"] = vm.version
+        context["version"] = version
+        context["carried"] = carried
+        context["carriesEdits"] = !carried.isEmpty
         context["nic"] = [
             "id": nic.id.rawValue, "label": nic.label, "mac": Labels.mac(nic.mac),
             "network": networkName ?? Labels.notConnected,
