@@ -61,34 +61,6 @@ enum Formatting {
         ]
     }
 
-    /// The traffic chart: inline SVG polylines of bytes per second into the switch (received from
-    /// its ports) and out of it (sent to its ports), on one scale stated beside it, with frames per
-    /// second in the caption. No script (allowed by the site's CSP): the points are numbers computed
-    /// here, so the template inserts them escaped as usual.
-    static func historyChart(_ received: [TrafficSample], sent: [TrafficSample] = [], width: Int = 600, height: Int = 120) -> [String: Any] {
-        // At least 1 kB/s full scale, so a quiet network's axis reads 0 to 1.0 kB/s, not 0 to 1 B/s.
-        let peak = max(received.map(\.bytes).max() ?? 0, sent.map(\.bytes).max() ?? 0, 1000)
-        func points(_ samples: [TrafficSample]) -> String {
-            let step = samples.count > 1 ? Double(width) / Double(samples.count - 1) : 0
-            return samples.enumerated().map { index, sample in
-                String(format: "%.1f,%.1f", Double(index) * step, Double(height) - Double(sample.bytes) / Double(peak) * Double(height - 4))
-            }.joined(separator: " ")
-        }
-        let zero = TrafficSample(frames: 0, bytes: 0)
-        let lastIn = received.last ?? zero, lastOut = sent.last ?? zero
-        let hasTraffic = received.contains { $0.bytes > 0 } || sent.contains { $0.bytes > 0 }
-        return [
-            "points": points(received), "sentPoints": points(sent), "hasSent": !sent.isEmpty,
-            "width": width, "height": height, "middle": height / 2,
-            "peak": bytes(peak) + "/s", "half": bytes(peak / 2) + "/s",
-            "current": bytes(lastIn.bytes) + "/s", "currentFrames": lastIn.frames,
-            "currentSent": bytes(lastOut.bytes) + "/s", "currentSentFrames": lastOut.frames,
-            "peakFrames": max(received.map(\.frames).max() ?? 0, sent.map(\.frames).max() ?? 0),
-            "seconds": max(received.count, sent.count),
-            "hasTraffic": hasTraffic,
-        ]
-    }
-
     /// Text a guest chose (a DHCP host name) as pages show it: without control characters,
     /// line or paragraph separators, or bidirectional overrides, which could break a table row
     /// or disguise the text around it. The store keeps what the guest sent.
