@@ -160,8 +160,12 @@ final class CannedStatus: RuntimeStatusReading, @unchecked Sendable {
     private let lock = NSLock()
     private var networks: [NetworkID: NetworkRuntimeStatus] = [:]
     private var ports: [NICID: PortRuntimeStatus] = [:]
+    private var published: UInt64?
 
     func set(_ status: NetworkRuntimeStatus, for network: NetworkID) { lock.withLock { networks[network] = status } }
+    /// Numbers the status as the data path does (then pages may be reused until the next number); nil by default.
+    func publish(_ number: UInt64?) { lock.withLock { published = number } }
+    var publication: UInt64? { lock.withLock { published } }
     func set(_ status: PortRuntimeStatus, for nic: NICID) { lock.withLock { ports[nic] = status } }
 
     func status(of network: NetworkID) -> NetworkRuntimeStatus {

@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import WebServer
 
 /// GET /vms/{id} — a VM's network adapters: where each is connected, its address and port state,
@@ -6,9 +7,20 @@ import WebServer
 struct VMStatusPage: Sendable {
     let site: SiteContext
 
+    /// Reused while neither the store nor the published runtime status changed, until the first
+    /// lease shown runs out.
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
         let id = try PathID.vm(request)
+        let generation = dependencies.changes.generation, publication = dependencies.status.publication
+        let key = "vm|\(id.rawValue)|\(request.administrator ?? "")|\(Layout.refreshSeconds(request) ?? 0)|\(request.query["done"] ?? "")"
+        return try site.cache.response(key: key, generation: generation, publication: publication, now: dependencies.clock.now()) {
+            try render(request, id: id)
+        }
+    }
+
+    private func render(_ request: Request, id: VMID) throws -> (Response, expires: Date?) {
+        let dependencies = site.dependencies
         let (vm, nics, names, leases) = try dependencies.store.read { db in
             let nics = try db.nics(of: id)
             let leases = Dictionary(grouping: try nics.flatMap { try db.leases(of: $0.mac) }, by: \.mac)
@@ -48,6 +60,7 @@ struct VMStatusPage: Sendable {
         }
         context["hasNICs"] = !nics.isEmpty
         Notices.apply(request, site, to: &context)
-        return .html(try site.renderer.render("pages/vm", context))
+        let firstExpiry = leases.values.joined().map(\.expires).filter { $0 > now }.min()
+        return (.html(try site.renderer.render("pages/vm", context)), firstExpiry)
     }
 }
