@@ -80,7 +80,7 @@ Resident memory after the runs: $rss (peak $hwm). Data folder: $dbsize.
 <!-- scale:end -->
 EOT
 )
-results=bench/RESULTS.md
+results=${RESULTS:-bench/RESULTS.md}  # RESULTS=/tmp/x.md keeps a trial run out of the shared file
 [ -f "$results" ] || printf '# Benchmark results\n\nFigures written by the scripts in bench/. Each section names its date and machine.\n\n' > "$results"
 if grep -q '<!-- scale:begin -->' "$results"; then
   python3 - "$results" "$section" <<'PY'
