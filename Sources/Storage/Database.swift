@@ -85,11 +85,18 @@ public final class VnetdDatabase: Sendable, ChangeTracking {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(5)
         configuration.label = "vnetd"
-        writer = try DatabasePool(path: path, configuration: configuration)
-        // A file a newer vnetd has migrated is refused, not written with an older schema's rules.
-        if try writer.read({ try Migrations.migrator.hasBeenSuperseded($0) }) {
-            throw NewerDatabase(path: path)
+        // A file a newer vnetd has migrated is refused, not written with an older schema's rules,
+        // and checked read-only first: opening the pool writes to the file (WAL set-up).
+        if FileManager.default.fileExists(atPath: path) {
+            var readOnly = Configuration()
+            readOnly.readonly = true
+            readOnly.label = "vnetd-version-check"
+            let check = try DatabaseQueue(path: path, configuration: readOnly)
+            let superseded = try check.read { try $0.tableExists("grdb_migrations") && Migrations.migrator.hasBeenSuperseded($0) }
+            try check.close()
+            if superseded { throw NewerDatabase(path: path) }
         }
+        writer = try DatabasePool(path: path, configuration: configuration)
         try Migrations.migrator.migrate(writer)
         var watching = Configuration()
         watching.readonly = true

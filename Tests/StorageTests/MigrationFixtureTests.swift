@@ -15,8 +15,14 @@ struct MigrationFixtureTests {
     static let guests = NetworkID(rawValue: "5f0c2a8e-1b2c-4d3e-8f40-000000000002")
     static let web = VMID(rawValue: "6a1d3b9f-2c3d-4e4f-9051-000000000001")
 
-    /// What version N wrote, in its own schema; a fixture vN holds the rows of versions 1 to N.
-    static let rowsWritten: [String] = [
+    /// What each schema version wrote, in its own schema, by migration; a fixture vN holds the
+    /// rows of the first N migrations. A migration without rows here still gets its fixture.
+    static let rowsWritten: [String: String] = Dictionary(
+        zip(Migrations.migrator.migrations, rowsByVersion).map { ($0, $1) } + laterRows.map { ($0.migration, $0.rows) },
+        uniquingKeysWith: { first, _ in first })
+
+    /// Rows of migrations 1 to 6, in order.
+    static let rowsByVersion: [String] = [
         """
         INSERT INTO event (occurred_at, kind, subject_kind, subject_id, subject_name, message)
             VALUES (1800000000000, 'server.started', 'server', NULL, 'vnetd', 'written by v1');
@@ -63,19 +69,50 @@ struct MigrationFixtureTests {
         """,
     ]
 
-    /// Rewrites Fixtures/v1…v6.sqlite. Run once when a migration is added, then commit the files:
-    /// `VNETD_WRITE_STORAGE_FIXTURES=1 swift test --filter MigrationFixtureTests/writeFixtures`.
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["VNETD_WRITE_STORAGE_FIXTURES"] == "1"))
+    /// Rows of later migrations, by name (their position in the list can change while several
+    /// are added at once).
+    static let laterRows: [(migration: String, rows: String)] = [
+        ("v7-dhcp-holds", """
+        INSERT INTO dhcp_hold (network_id, address, until)
+            VALUES ('5f0c2a8e-1b2c-4d3e-8f40-000000000002', '192.168.131.77', 4102444800000);
+        """),
+        ("v8-host-networks", """
+        INSERT INTO port_forward (network_id, proto, host_address, host_port, mac, guest_port)
+            VALUES ('5f0c2a8e-1b2c-4d3e-8f40-000000000002', 'tcp', NULL, 8022, '00:03:ff:00:00:07', 22);
+        """),
+        ("v11-metrics-tokens", """
+        INSERT INTO metrics_token (name, token_hash, created_at)
+            VALUES ('prometheus', 'sha256:00000000000000000000000000000000000000000000000000000000000000aa', 1800000005000);
+        """),
+    ]
+
+    /// Migrations applied in fixture vN: the first N.
+    static func applied(in version: Int) -> [String] { Array(Migrations.migrator.migrations.prefix(version)) }
+
+    /// Every earlier schema: 1 to one less than the number of migrations.
+    static let earlierVersions = Array(1..<Migrations.migrator.migrations.count)
+
+    /// The fixture generator: rewrites Fixtures/vN.sqlite for every earlier schema, each made by
+    /// the real migrations applied one by one, each followed by the rows its version wrote. Run
+    /// it when a migration is added, then commit the files: `Tests/StorageTests/write-fixtures`
+    /// (or `VNETD_WRITE_STORAGE_FIXTURES=1 swift test --filter MigrationFixtureTests/writeFixtures`).
+    /// `VNETD_WRITE_STORAGE_FIXTURES=v8-host-networks` writes only the fixture up to that migration.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VNETD_WRITE_STORAGE_FIXTURES"] != nil))
     func writeFixtures() throws {
         let migrations = Migrations.migrator.migrations
-        for version in 1...Self.rowsWritten.count {
+        let wanted = ProcessInfo.processInfo.environment["VNETD_WRITE_STORAGE_FIXTURES"] ?? "1"
+        let versions = wanted == "1" ? Self.earlierVersions : try [#require(migrations.firstIndex(of: wanted), "no migration \(wanted)") + 1]
+        for version in versions {
             let path = "\(Self.fixtures)/v\(version).sqlite"
             try? FileManager.default.removeItem(atPath: path)
             let queue = try DatabaseQueue(path: path)
-            for step in 0..<version {
-                try Migrations.migrator.migrate(queue, upTo: migrations[step])
-                try queue.write { try $0.execute(sql: Self.rowsWritten[step]) }
+            for migration in migrations.prefix(version) {
+                try Migrations.migrator.migrate(queue, upTo: migration)
+                if let rows = Self.rowsWritten[migration] {
+                    try queue.write { try $0.execute(sql: rows) }
+                }
             }
+            try queue.writeWithoutTransaction { try $0.execute(sql: "VACUUM") }
             try queue.close()
         }
     }
@@ -87,15 +124,19 @@ struct MigrationFixtureTests {
         return folder
     }
 
-    @Test func thereIsAFixtureForEveryEarlierSchema() {
-        let count = Migrations.migrator.migrations.count
-        #expect(Self.rowsWritten.count == count - 1, "one fixture per earlier schema: add vN.sqlite with each new migration")
-        for version in 1..<count {
-            #expect(FileManager.default.fileExists(atPath: "\(Self.fixtures)/v\(version).sqlite"), "v\(version).sqlite")
+    @Test func thereIsAFixtureForEveryEarlierSchema() throws {
+        #expect(Set(Self.rowsWritten.keys).isSubset(of: Migrations.migrator.migrations), "rows only for migrations that exist")
+        for version in Self.earlierVersions {
+            let path = "\(Self.fixtures)/v\(version).sqlite"
+            try #require(FileManager.default.fileExists(atPath: path), "v\(version).sqlite: run Tests/StorageTests/write-fixtures and commit it")
+            let queue = try DatabaseQueue(path: path)
+            defer { try? queue.close() }
+            let applied = try queue.read { try Migrations.migrator.appliedIdentifiers($0) }
+            #expect(applied == Set(Self.applied(in: version)), "v\(version).sqlite holds the first \(version) migrations (rewrite the fixtures when migrations are reordered)")
         }
     }
 
-    @Test(arguments: 1...6)
+    @Test(arguments: earlierVersions)
     func anEarlierDatabaseIsMigratedAndKeepsItsData(version: Int) throws {
         let folder = try Self.folder(withFixture: version)
         defer { folder.remove() }
@@ -157,6 +198,15 @@ struct MigrationFixtureTests {
         let administrator = try SQLiteAdministratorStore(database: database).administrator(named: "admin")
         #expect((administrator != nil) == (version >= 4), "found ignoring case from v4 on")
         if version >= 4 { #expect(administrator?.name == "Admin") }
+
+        // Rows of later migrations, by name: each is there exactly when its migration was.
+        let applied = Self.applied(in: version)
+        let holds = try SQLiteLeaseStore(database: database).holds(of: Self.guests, now: Date(timeIntervalSince1970: 1_800_000_000))
+        #expect(holds.count == (applied.contains("v7-dhcp-holds") ? 1 : 0))
+        let forwards = try store.read { try $0.allPortForwards() }
+        #expect(forwards.map(\.hostPort) == (applied.contains("v8-host-networks") ? [8022] : []))
+        let tokens = try SQLiteMetricsTokenStore(database: database).list()
+        #expect(tokens.map(\.name) == (applied.contains("v11-metrics-tokens") ? ["prometheus"] : []))
     }
 
     /// A file a newer vnetd migrated must not be opened (and written) by this older code.
@@ -168,10 +218,18 @@ struct MigrationFixtureTests {
             try database.writeForTests("INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-a-newer-vnetd')")
             try database.close()
         }
+        let path = folder.path + "/" + VnetdDatabase.fileName
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect {
             try VnetdDatabase(directory: folder.path)
         } throws: { error in
             String(describing: error).contains("newer")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the newer database is not altered")
+        #expect {
+            try DatabaseBackup.check(path)
+        } throws: { error in
+            String(describing: error).contains("written by a newer vnetd")
         }
     }
 }
