@@ -16,7 +16,7 @@ FUZZ_SECONDS ?= 60
 # networks' VMs to the host (traffic control over rtnetlink).
 RUN_PACKAGES := pkg-config libmicrohttpd-dev libgnutls28-dev libcrypt-dev libsqlite3-dev libxml2-dev libnl-route-3-dev libnftables-dev
 TEST_PACKAGES := $(RUN_PACKAGES) iproute2 iputils-ping util-linux qemu-system-x86 ipxe-qemu busybox curl openssl wrk tcpdump ethtool dhcpcd-base isc-dhcp-client chromium chromium-driver python3-selenium nftables dnsmasq-base
-BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool kea-admin dnsmasq-base sqlite3 curl python3 nftables dnsperf
+BENCH_PACKAGES := $(RUN_PACKAGES) wrk gcc iproute2 iputils-ping iperf3 vde2 ethtool kea-admin dnsmasq-base sqlite3 curl python3 nftables dnsperf dpdk dpdk-dev
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
