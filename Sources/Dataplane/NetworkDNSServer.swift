@@ -39,6 +39,11 @@ final class NetworkDNSServer {
     var zone: () -> Zone?
     private var responder: DNSResponder?
     private var responderBuilt: Int64?
+    /// The zone's answers by the query's bytes after its id (flags, question, EDNS): the same
+    /// query gets the same answer from the same zone, so a repeat costs a lookup, not a parse
+    /// and a serialization. Emptied whenever the zone is rebuilt; UDP only; bounded.
+    private var answerCache: [[UInt8]: [UInt8]] = [:]
+    static let answerCacheEntries = 1024, answerCacheKeyBytes = 300
     private var forwarder: DNSForwarder<Client>
     private var random = SystemRandomNumberGenerator()
     private var listeners: [UDPSocket] = []
@@ -127,6 +132,7 @@ final class NetworkDNSServer {
         if responderBuilt.map({ now - $0 >= 1000 }) ?? true {
             responder = zone().map { DNSResponder(zone: $0) }
             responderBuilt = now
+            answerCache.removeAll(keepingCapacity: true)
         }
         return responder
     }
@@ -161,8 +167,16 @@ final class NetworkDNSServer {
             dropped &+= 1
             return
         }
+        let key: [UInt8]? = !overTCP && bytes.count > 2 && bytes.count <= Self.answerCacheKeyBytes ? Array(bytes[2...]) : nil
+        if let key, var answer = answerCache[key] {
+            answer[0] = bytes[0]
+            answer[1] = bytes[1]
+            deliver(answer, to: client)
+            return
+        }
         switch responder.respond(to: bytes, overTCP: overTCP) {
         case .answer(let answer):
+            if let key, answer.count >= 2, answerCache.count < Self.answerCacheEntries { answerCache[key] = answer }
             deliver(answer, to: client)
         case .forward(let query):
             perform(forwarder.query(query, from: client, overTCP: overTCP, now: loop.now, using: &random))
