@@ -227,6 +227,7 @@ final class NATController: @unchecked Sendable {
             if missing == nil, outbound[id] == nil || outbound[id]! == nil {
                 missing = "No outbound interface: the host has no default route" + (state.network.kind.natOutbound.map { " and \($0) cannot be used" } ?? "") + "."
             }
+            let connections = [false, true].compactMap { counters[NATRuleset.connectionCounter(tag, ipv6: $0)]?.packets }.reduce(0, +)
             next[id] = NATStatus(
                 isInstalled: ruleset != nil && network != nil, problem: missing, outbound: outbound[id] ?? nil,
                 masqueradedPackets: masq4?.packets ?? 0, masqueradedBytes: masq4?.bytes ?? 0,
@@ -234,6 +235,7 @@ final class NATController: @unchecked Sendable {
                 forwardingSwitches: switches[id] ?? [],
                 forwards: (network?.forwards ?? []).map { NATStatus.Forward(id: $0.id, target: $0.target, hits: counters[NATRuleset.forwardCounter($0.id)]?.packets ?? 0) },
                 rules: rules)
+            next[id]?.connections = connections
         }
         status.withLock { $0 = next }
     }

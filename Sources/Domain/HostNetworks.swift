@@ -182,6 +182,8 @@ public struct NATStatus: Sendable, Equatable {
     public var masqueradedBytes: UInt64
     public var masqueradedPackets6: UInt64
     public var masqueradedBytes6: UInt64
+    /// Connections masqueraded (IPv4 and IPv6): a nat chain sees the first packet of each.
+    public var connections: UInt64 = 0
     /// The per-interface switches vnetd turned on, as `net.ipv4.conf.vndn….forwarding`.
     public var forwardingSwitches: [String]
     public var forwards: [Forward]

@@ -71,15 +71,20 @@ public struct NATRuleset: Sendable, Equatable {
         self.networks = networks
     }
 
+    /// Every packet a network's VMs send out (the forward chain sees them all).
     public static func masqueradeCounter(_ tag: String, ipv6: Bool) -> String { "masq\(ipv6 ? 6 : 4)_\(tag)" }
+    /// Connections masqueraded: a nat chain sees only the first packet of each.
+    public static func connectionCounter(_ tag: String, ipv6: Bool) -> String { "conn\(ipv6 ? 6 : 4)_\(tag)" }
     public static func forwardCounter(_ id: Int64) -> String { "fwd_\(id)" }
 
     /// Every counter the table declares.
     public var counterNames: [String] {
         networks.flatMap { network -> [String] in
             guard network.outbound != nil else { return [] }
-            var names = [Self.masqueradeCounter(network.tag, ipv6: false)]
-            if network.ipv6Prefix != nil { names.append(Self.masqueradeCounter(network.tag, ipv6: true)) }
+            var names = [Self.masqueradeCounter(network.tag, ipv6: false), Self.connectionCounter(network.tag, ipv6: false)]
+            if network.ipv6Prefix != nil {
+                names += [Self.masqueradeCounter(network.tag, ipv6: true), Self.connectionCounter(network.tag, ipv6: true)]
+            }
             return names + network.forwards.filter { $0.target != nil }.map { Self.forwardCounter($0.id) }
         }
     }
@@ -100,10 +105,11 @@ public struct NATRuleset: Sendable, Equatable {
             if let outbound = network.outbound {
                 let out = quoted(outbound)
                 forward.append("oifname \(inside) ct status dnat accept")
-                forward.append("iifname \(inside) oifname \(out) accept")
-                postrouting.append("oifname \(out) ip saddr \(subnet) ip daddr != \(subnet) counter name \(Self.masqueradeCounter(network.tag, ipv6: false)) masquerade")
+                forward.append("iifname \(inside) oifname \(out) ip saddr \(subnet) counter name \(Self.masqueradeCounter(network.tag, ipv6: false)) accept")
+                postrouting.append("oifname \(out) ip saddr \(subnet) ip daddr != \(subnet) counter name \(Self.connectionCounter(network.tag, ipv6: false)) masquerade")
                 if let prefix = network.ipv6Prefix {
-                    postrouting.append("oifname \(out) ip6 saddr \(prefix) ip6 daddr != \(prefix) counter name \(Self.masqueradeCounter(network.tag, ipv6: true)) masquerade")
+                    forward.append("iifname \(inside) oifname \(out) ip6 saddr \(prefix) counter name \(Self.masqueradeCounter(network.tag, ipv6: true)) accept")
+                    postrouting.append("oifname \(out) ip6 saddr \(prefix) ip6 daddr != \(prefix) counter name \(Self.connectionCounter(network.tag, ipv6: true)) masquerade")
                 }
                 for rule in network.forwards {
                     guard let target = rule.target else { continue }

@@ -70,6 +70,8 @@ final class SiteFixture: @unchecked Sendable {
             eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
             dhcp: dhcp,
             status: status, changes: database, clock: clock, info: info, access: access)
+        dependencies.portForwards = PortForwardService(store: store, clock: clock, dataplane: dataplane, hostPorts: CannedHostPorts())
+        self.dependencies = dependencies
         responder = AdminSite.makeResponder(
             dependencies: dependencies,
             renderer: try TemplateRenderer(directory: repositoryRoot + "/Templates"),
@@ -156,6 +158,13 @@ final class SiteFixture: @unchecked Sendable {
 }
 
 /// A switching core's status, as set by the test: networks and ports not set are not running.
+/// Port 22 is "in use" by sshd; every other port is free.
+struct CannedHostPorts: HostPortsReading {
+    func listener(_ proto: PortForwardProtocol, port: Int, address: IPv4Address?) -> String? {
+        port == 22 ? "sshd (pid 812) on 0.0.0.0:22" : nil
+    }
+}
+
 final class CannedStatus: RuntimeStatusReading, @unchecked Sendable {
     private let lock = NSLock()
     private var networks: [NetworkID: NetworkRuntimeStatus] = [:]

@@ -21,8 +21,11 @@ struct NATRulesetTests {
         #expect(lines.filter { $0.contains("table ") }.allSatisfy { $0.contains("inet vnetd") })
         #expect(lines.contains("counter masq4_0a1b2c3d4e5 { packets 5 bytes 420 }"))
         #expect(lines.contains("counter masq6_0a1b2c3d4e5 { packets 0 bytes 0 }"))
-        #expect(lines.contains(#"oifname "eth0" ip saddr 192.168.131.0/24 ip daddr != 192.168.131.0/24 counter name masq4_0a1b2c3d4e5 masquerade"#))
-        #expect(lines.contains(#"oifname "eth0" ip6 saddr fd12:3456:789a:1::/64 ip6 daddr != fd12:3456:789a:1::/64 counter name masq6_0a1b2c3d4e5 masquerade"#))
+        #expect(lines.contains(#"oifname "eth0" ip saddr 192.168.131.0/24 ip daddr != 192.168.131.0/24 counter name conn4_0a1b2c3d4e5 masquerade"#))
+        #expect(lines.contains(#"oifname "eth0" ip6 saddr fd12:3456:789a:1::/64 ip6 daddr != fd12:3456:789a:1::/64 counter name conn6_0a1b2c3d4e5 masquerade"#))
+        // Every packet out is counted where all of them pass: the forward chain.
+        #expect(lines.contains(#"iifname "vndn0a1b2c3d4e5" oifname "eth0" ip saddr 192.168.131.0/24 counter name masq4_0a1b2c3d4e5 accept"#))
+        #expect(lines.contains(#"iifname "vndn0a1b2c3d4e5" oifname "eth0" ip6 saddr fd12:3456:789a:1::/64 counter name masq6_0a1b2c3d4e5 accept"#))
         #expect(lines.contains(#"iifname != "vndn0a1b2c3d4e5" fib daddr type local tcp dport 8080 counter name fwd_7 dnat ip to 192.168.131.16:80"#))
         // A forward whose VM has no address yet installs nothing.
         #expect(!text.contains("dport 5353"))

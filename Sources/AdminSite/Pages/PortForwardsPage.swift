@@ -67,6 +67,7 @@ enum HostNetworkSection {
             "hasProblem": nat?.problem != nil || nat == nil,
             "outbound": nat?.outbound ?? "—",
             "packets": nat?.masqueradedPackets ?? 0,
+            "connections": nat?.connections ?? 0,
             "bytes": Formatting.bytes(nat?.masqueradedBytes ?? 0),
             "packets6": nat?.masqueradedPackets6 ?? 0,
             "bytes6": Formatting.bytes(nat?.masqueradedBytes6 ?? 0),
