@@ -26,7 +26,8 @@ public final class VhostUserPort: IOPort, Flushable {
     public let path: String
     private var listener: Int32
     private var connection: Int32 = -1
-    private var device: Device?
+    /// One per port, reset for every connection.
+    private let device = Device()
     private var mappings: [(pointer: UnsafeMutableRawPointer, length: Int)] = []
     private var kickFDs: [Int32] = [-1, -1]
     private var callFDs: [Int32] = [-1, -1]
@@ -55,7 +56,7 @@ public final class VhostUserPort: IOPort, Flushable {
     public override var endpoint: String { path }
     public var isConnected: Bool { connection >= 0 }
     /// The features the connected front end acknowledged (for status pages and tests).
-    public var negotiatedFeatures: VirtioFeatures { device?.features ?? [] }
+    public var negotiatedFeatures: VirtioFeatures { connection >= 0 ? device.features : [] }
 
     private final class Listener: IOHandler {
         unowned let port: VhostUserPort
@@ -87,7 +88,7 @@ public final class VhostUserPort: IOPort, Flushable {
                 disconnect(because: nil)
             }
             connection = fd
-            device = Device()
+            device.reset()
             messageCount = 0
             do {
                 try loop.register(fd, self, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
@@ -95,7 +96,6 @@ public final class VhostUserPort: IOPort, Flushable {
             } catch {
                 Syscall.close(fd)
                 connection = -1
-                device = nil
             }
         }
     }
@@ -138,12 +138,12 @@ public final class VhostUserPort: IOPort, Flushable {
             messageCount = 0
             process(header, fds: fdsOfMessage)
             // A ring just enabled may hold chains whose kick came before it ran.
-            if let device, device.isRunning(NetQueue.transmitQueue) { kicked(NetQueue.transmitQueue) }
+            if connection >= 0 && device.isRunning(NetQueue.transmitQueue) { kicked(NetQueue.transmitQueue) }
         }
     }
 
     private func process(_ header: MessageHeader, fds: [Int32]) {
-        guard let device else { return fds.forEach(Syscall.close) }
+        guard connection >= 0 else { return fds.forEach(Syscall.close) }
         let outcome: Device.Outcome
         do {
             outcome = try message.withUnsafeBytes { bytes throws(Device.ProtocolError) in
@@ -160,7 +160,7 @@ public final class VhostUserPort: IOPort, Flushable {
         }
         var handedOver = Set<Int32>()
         for effect in outcome.effects {
-            if let failure = apply(effect, device, &handedOver) {
+            if let failure = apply(effect, &handedOver) {
                 fds.filter { !handedOver.contains($0) }.forEach(Syscall.close)
                 disconnect(because: failure)
                 return
@@ -174,7 +174,7 @@ public final class VhostUserPort: IOPort, Flushable {
     }
 
     /// Returns why the connection must end, or nil.
-    private func apply(_ effect: Device.Effect, _ device: Device, _ handedOver: inout Set<Int32>) -> String? {
+    private func apply(_ effect: Device.Effect, _ handedOver: inout Set<Int32>) -> String? {
         switch effect {
         case .mapMemory(let regions, let fds):
             var mapped: [(pointer: UnsafeMutableRawPointer, length: Int)] = []
@@ -240,16 +240,17 @@ public final class VhostUserPort: IOPort, Flushable {
     // MARK: frames from the guest
 
     func kicked(_ queue: Int) {
-        guard queue == NetQueue.transmitQueue, let device, kickFDs[queue] >= 0 else { return }
+        guard queue == NetQueue.transmitQueue, connection >= 0, kickFDs[queue] >= 0 else { return }
         vnetd_eventfd_drain(kickFDs[queue])
         guard device.isRunning(queue) else { return }
-        let ring = device.queues[queue]
+        let ring = device.transmitQueue
+        let memory = device.memory
         let headerSize = device.headerSize
         var budget = Self.transmitBudget
         do throws(RingError) {
             var more = true
             repeat {
-                while budget > 0, let head = try ring.nextChain(memory: device.memory, writable: false) {
+                while budget > 0, let head = try ring.nextChain(memory: memory, writable: false) {
                     budget -= 1
                     let length = buffer.withUnsafeMutableBytes { NetQueue.gather(ring, into: $0) }
                     ring.addUsed(head: head, length: 0)
@@ -262,7 +263,7 @@ public final class VhostUserPort: IOPort, Flushable {
                         ingest(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<length]),
                                offload: OffloadInfo(header: UnsafeRawBufferPointer(rebasing: bytes[0..<OffloadInfo.headerSize])))
                     }
-                    guard self.device === device else { return }  // a delivery found a broken ring here
+                    guard connection >= 0 else { return }
                 }
                 ring.publishUsed()
                 signal(queue)
@@ -277,26 +278,26 @@ public final class VhostUserPort: IOPort, Flushable {
     }
 
     private func signal(_ queue: Int) {
-        guard callFDs[queue] >= 0, let device, device.queues[queue].needsSignal() else { return }
+        guard callFDs[queue] >= 0, (queue == 0 ? device.receiveQueue : device.transmitQueue).needsSignal() else { return }
         _ = vnetd_eventfd_signal(callFDs[queue])
     }
 
     // MARK: frames to the guest
 
-    public override var handlesOffloads: Bool { device?.features.guestTakesOffloads ?? false }
+    public override var handlesOffloads: Bool { device.guestTakesOffloads }
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
-        guard let device, device.isRunning(NetQueue.receiveQueue) else { return .dropped(.notAttached) }
+        guard device.isRunning(NetQueue.receiveQueue) else { return .dropped(.notAttached) }
         var header: UnsafeRawBufferPointer?
         if !offload.isPlain {
-            guard device.features.guestTakesOffloads, let raw = offload.header, let parsed = VirtioNetHeader(raw),
+            guard device.guestTakesOffloads, let raw = offload.header, let parsed = VirtioNetHeader(raw),
                   parsed.gsoType == VirtioNetHeader.GSOType.none.rawValue || parsed.gsoType == VirtioNetHeader.GSOType.tcpv4.rawValue
                     || parsed.gsoType == VirtioNetHeader.GSOType.tcpv6.rawValue
             else { return .dropped(.needsOffload) }
             header = raw
         }
         do {
-            switch try NetQueue.deliver(header: header, headerSize: device.headerSize, frame: frame, to: device.queues[NetQueue.receiveQueue],
+            switch try NetQueue.deliver(header: header, headerSize: device.headerSize, frame: frame, to: device.receiveQueue,
                                         memory: device.memory, mergeable: device.mergeableBuffers) {
             case .delivered:
                 receivePending = true
@@ -317,9 +318,9 @@ public final class VhostUserPort: IOPort, Flushable {
     /// Publishes the frames delivered this round and interrupts the guest once for all of them.
     public func flushOutput() {
         flushScheduled = false
-        guard receivePending, let device, device.isRunning(NetQueue.receiveQueue) else { return }
+        guard receivePending, device.isRunning(NetQueue.receiveQueue) else { return }
         receivePending = false
-        device.queues[NetQueue.receiveQueue].publishUsed()
+        device.receiveQueue.publishUsed()
         signal(NetQueue.receiveQueue)
     }
 
@@ -343,7 +344,7 @@ public final class VhostUserPort: IOPort, Flushable {
         messageFDs.forEach(Syscall.close)
         messageFDs.removeAll()
         messageCount = 0
-        device = nil
+        device.reset()
         mappings.forEach { _ = vnetd_unmap($0.pointer, $0.length) }
         mappings.removeAll()
         receivePending = false

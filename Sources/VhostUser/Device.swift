@@ -54,24 +54,63 @@ public final class Device {
         var enabled = false
     }
 
+    /// What the frame path asks for every frame, kept apart from the protocol state (no
+    /// exclusivity checks per frame); brought up to date after every message.
+    struct Hot {
+        var running = (false, false)
+        var headerSize = 10
+        var mergeable = false
+        var takesOffloads = false
+    }
+
     public private(set) var features: VirtioFeatures = []
     public private(set) var protocolFeatures: ProtocolFeatures = []
     public private(set) var memory = GuestMemory()
-    public let queues: [SplitQueue]
+    public let receiveQueue: SplitQueue
+    public let transmitQueue: SplitQueue
+    public var queues: [SplitQueue] { [receiveQueue, transmitQueue] }
     var setups = [QueueSetup(), QueueSetup()]
+    private let hot: UnsafeMutablePointer<Hot>
 
     public init(maximumSegments: Int = 256) {
-        queues = [SplitQueue(maximumSegments: maximumSegments), SplitQueue(maximumSegments: maximumSegments)]
+        receiveQueue = SplitQueue(maximumSegments: maximumSegments)
+        transmitQueue = SplitQueue(maximumSegments: maximumSegments)
+        hot = .allocate(capacity: 1)
+        hot.initialize(to: Hot())
+    }
+
+    deinit {
+        hot.deinitialize(count: 1)
+        hot.deallocate()
+    }
+
+    /// Back to the state of a new connection (the edge keeps one device per port).
+    public func reset() {
+        features = []
+        protocolFeatures = []
+        memory = GuestMemory()
+        setups = [QueueSetup(), QueueSetup()]
+        receiveQueue.reset()
+        transmitQueue.reset()
+        refresh()
+    }
+
+    private func refresh() {
+        hot.pointee = Hot(
+            running: (setups[0].started && setups[0].enabled && receiveQueue.isReady, setups[1].started && setups[1].enabled && transmitQueue.isReady),
+            headerSize: features.netHeaderSize, mergeable: features.contains(.mergeableReceiveBuffers),
+            takesOffloads: features.guestTakesOffloads)
     }
 
     /// The queue moves frames: its ring was started (a kick descriptor came) and is enabled.
     @inline(__always)
     public func isRunning(_ queue: Int) -> Bool {
-        setups[queue].started && setups[queue].enabled && queues[queue].isReady
+        queue == 0 ? hot.pointee.running.0 : hot.pointee.running.1
     }
 
-    public var headerSize: Int { features.netHeaderSize }
-    public var mergeableBuffers: Bool { features.contains(.mergeableReceiveBuffers) }
+    public var headerSize: Int { hot.pointee.headerSize }
+    public var mergeableBuffers: Bool { hot.pointee.mergeable }
+    public var guestTakesOffloads: Bool { hot.pointee.takesOffloads }
 
     /// Applies one message. `fds` are the descriptors that came with it; on a thrown error the
     /// edge closes them all, on success those not handed over in an effect are closed by it too.
@@ -80,6 +119,7 @@ public final class Device {
         guard header.size <= MessageHeader.maximumPayload, payload.count == Int(header.size) else { throw .payloadTooLarge(header.size) }
         guard let request = Request(rawValue: header.request) else { throw .unknownRequest(header.request) }
         guard fds.count <= request.maximumFDs else { throw .wrongFDCount(header.request) }
+        defer { refresh() }
         var outcome = try apply(request, header.request, payload, fds)
         if outcome.reply == nil, !request.expectsReply, header.needsReply, protocolFeatures.contains(.replyAck) {
             outcome.reply = MessageEncoding.reply(header.request, u64: 0)
@@ -205,6 +245,7 @@ public final class Device {
     /// in the new table (the front end may resend it while running).
     public func install(_ memory: GuestMemory) throws(ProtocolError) {
         self.memory = memory
+        defer { refresh() }
         for queue in 0..<2 where setups[queue].started {
             try start(queue, base: queues[queue].lastAvailable)
         }

@@ -5,7 +5,10 @@
 /// (SET_VRING_ADDR) are the front end's own virtual addresses. A range is translated only when
 /// it lies wholly inside one region; anything else (outside every region, wrapping, straddling
 /// two) is refused, so no guest value can make vnetd touch memory it did not map.
-public struct GuestMemory {
+///
+/// Immutable, with its regions in storage of its own: translating (once per descriptor) costs
+/// no reference counting.
+public final class GuestMemory {
     public struct Region {
         public var descriptor: RegionDescriptor
         /// Where the region's first byte is mapped in this process.
@@ -17,18 +20,28 @@ public struct GuestMemory {
         }
     }
 
-    public private(set) var regions: [Region]
+    private let storage: UnsafeMutablePointer<Region>
+    public let count: Int
 
     public init(regions: [Region] = []) {
-        self.regions = regions
+        count = regions.count
+        storage = .allocate(capacity: max(1, regions.count))
+        for (index, region) in regions.enumerated() { (storage + index).initialize(to: region) }
     }
 
-    public var isEmpty: Bool { regions.isEmpty }
+    deinit {
+        storage.deinitialize(count: count)
+        storage.deallocate()
+    }
+
+    public var isEmpty: Bool { count == 0 }
+    public var regions: [Region] { Array(UnsafeBufferPointer(start: storage, count: count)) }
 
     /// Guest physical `[address, address + length)` as a pointer, or nil.
     @inline(__always)
     public func guest(_ address: UInt64, length: UInt64) -> UnsafeMutableRawPointer? {
-        for region in regions {
+        for index in 0..<count {
+            let region = storage[index]
             let start = region.descriptor.guestAddress
             if address >= start, let pointer = Self.inside(address - start, length, region) { return pointer }
         }
@@ -37,7 +50,8 @@ public struct GuestMemory {
 
     /// The front end's virtual `[address, address + length)` as a pointer, or nil.
     public func user(_ address: UInt64, length: UInt64) -> UnsafeMutableRawPointer? {
-        for region in regions {
+        for index in 0..<count {
+            let region = storage[index]
             let start = region.descriptor.userAddress
             if address >= start, let pointer = Self.inside(address - start, length, region) { return pointer }
         }

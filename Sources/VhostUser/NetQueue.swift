@@ -52,10 +52,26 @@ public enum NetQueue {
             for index in 0..<queue.segmentCount where written < total {
                 let segment = queue.segment(index)
                 var offset = 0
+                if written == 0 && segment.length >= headerSize {
+                    // The usual case: the whole header in the first buffer.
+                    let target = segment.pointer
+                    if let source = header?.baseAddress, header?.count ?? 0 >= 10 {
+                        target.copyMemory(from: source, byteCount: 10)
+                    } else {
+                        target.initializeMemory(as: UInt8.self, repeating: 0, count: 10)
+                    }
+                    if headerSize >= 12 {
+                        countLow = target + 10
+                        countHigh = target + 11
+                    }
+                    offset = headerSize
+                    written = headerSize
+                    chainWritten = headerSize
+                }
                 while offset < segment.length && written < total {
                     let target = segment.pointer + offset
                     if written < headerSize {
-                        // Header bytes one by one: it may be split over descriptors.
+                        // Header bytes one by one: it is split over descriptors.
                         let byte: UInt8 = written < 10 ? (header.map { $0.count > written ? $0[written] : 0 } ?? 0) : 0
                         target.storeBytes(of: byte, as: UInt8.self)
                         if written == 10 { countLow = target }

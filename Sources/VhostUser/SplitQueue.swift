@@ -54,36 +54,63 @@ public final class SplitQueue {
     static let next: UInt16 = 1, write: UInt16 = 2, indirect: UInt16 = 4
     static let noInterrupt: UInt16 = 1
 
+    /// Everything the frame path reads and writes, in storage of its own (no exclusivity checks
+    /// or reference counting per frame).
+    struct State {
+        var size: UInt16 = 0
+        var descriptors: UnsafeMutableRawPointer?
+        var available: UnsafeMutableRawPointer?
+        var used: UnsafeMutableRawPointer?
+        var lastAvailable: UInt16 = 0
+        var usedIndex: UInt16 = 0
+        var signalledUsed: UInt16 = 0
+        var signalledValid = false
+        var eventIndex = false
+        var indirectAllowed = false
+        var segmentCount = 0
+        var chainLength = 0
+    }
+
     public let maximumSegments: Int
-    public private(set) var size: UInt16 = 0
-    private var descriptors: UnsafeMutableRawPointer?
-    private var available: UnsafeMutableRawPointer?
-    private var used: UnsafeMutableRawPointer?
-    /// Next available entry the device will take.
-    public var lastAvailable: UInt16 = 0
-    /// Next used entry the device will fill; published by `publishUsed`.
-    public private(set) var usedIndex: UInt16 = 0
-    private var signalledUsed: UInt16 = 0
-    private var signalledValid = false
-    public var eventIndex = false
-    public var indirectAllowed = false
+    private let state: UnsafeMutablePointer<State>
     private let storage: UnsafeMutablePointer<Segment>
-    /// Segments of the chain `nextChain` returned last.
-    public private(set) var segmentCount = 0
-    /// Bytes in those segments.
-    public private(set) var chainLength = 0
 
     public init(maximumSegments: Int = 256) {
         self.maximumSegments = maximumSegments
         storage = .allocate(capacity: maximumSegments)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State())
     }
 
     deinit {
         storage.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
-    public var isReady: Bool { descriptors != nil }
+    public var size: UInt16 { state.pointee.size }
+    /// Next available entry the device will take.
+    public var lastAvailable: UInt16 {
+        get { state.pointee.lastAvailable }
+        set { state.pointee.lastAvailable = newValue }
+    }
+    /// Next used entry the device will fill; published by `publishUsed`.
+    public var usedIndex: UInt16 { state.pointee.usedIndex }
+    public var eventIndex: Bool {
+        get { state.pointee.eventIndex }
+        set { state.pointee.eventIndex = newValue }
+    }
+    public var indirectAllowed: Bool {
+        get { state.pointee.indirectAllowed }
+        set { state.pointee.indirectAllowed = newValue }
+    }
+    /// Segments of the chain `nextChain` returned last.
+    public var segmentCount: Int { state.pointee.segmentCount }
+    /// Bytes in those segments.
+    public var chainLength: Int { state.pointee.chainLength }
+    public var isReady: Bool { state.pointee.descriptors != nil }
 
+    @inline(__always)
     public func segment(_ index: Int) -> Segment { storage[index] }
 
     /// Bytes each part takes for a ring of `size` entries (event fields included).
@@ -102,60 +129,65 @@ public final class SplitQueue {
               let available = memory.user(address.available, length: layout.available),
               let used = memory.user(address.used, length: layout.used)
         else { throw .ringOutsideMemory }
-        self.size = size
-        descriptors = table
-        self.available = available
-        self.used = used
-        lastAvailable = base
-        usedIndex = UInt16(littleEndian: used.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        signalledUsed = usedIndex
-        signalledValid = false
+        state.pointee.size = size
+        state.pointee.descriptors = table
+        state.pointee.available = available
+        state.pointee.used = used
+        state.pointee.lastAvailable = base
+        let usedIndex = UInt16(littleEndian: used.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        state.pointee.usedIndex = usedIndex
+        state.pointee.signalledUsed = usedIndex
+        state.pointee.signalledValid = false
     }
 
     public func reset() {
-        descriptors = nil
-        available = nil
-        used = nil
-        size = 0
-        segmentCount = 0
+        state.pointee.descriptors = nil
+        state.pointee.available = nil
+        state.pointee.used = nil
+        state.pointee.size = 0
+        state.pointee.segmentCount = 0
     }
 
     /// Chains the driver has made available and the device has not taken.
     @inline(__always)
     public func pending() throws(RingError) -> Int {
-        guard let available else { return 0 }
+        guard let available = state.pointee.available else { return 0 }
         let index = UInt16(littleEndian: available.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
         atomicMemoryFence(ordering: .acquiring)
-        let count = Int(index &- lastAvailable)
-        guard count <= Int(size) else { throw .availableIndexJump }
+        let count = Int(index &- state.pointee.lastAvailable)
+        guard count <= Int(state.pointee.size) else { throw .availableIndexJump }
         return count
     }
 
     /// Takes the next available chain and collects its buffers (`segment(_:)`); returns its
     /// head, or nil when none is available. `writable`: the device writes into the chain (receive).
     public func nextChain(memory: GuestMemory, writable: Bool) throws(RingError) -> UInt16? {
-        guard let available, try pending() > 0 else { return nil }
-        let slot = Int(lastAvailable & (size &- 1))
+        guard let available = state.pointee.available, try pending() > 0 else { return nil }
+        let slot = Int(state.pointee.lastAvailable & (state.pointee.size &- 1))
         let head = UInt16(littleEndian: available.loadUnaligned(fromByteOffset: 4 + 2 * slot, as: UInt16.self))
         try walk(head: head, memory: memory, writable: writable)
-        lastAvailable &+= 1
+        state.pointee.lastAvailable &+= 1
         return head
     }
 
     /// Gives back the last `count` chains taken (a frame that did not fit after all).
     public func unget(_ count: Int) {
-        lastAvailable &-= UInt16(truncatingIfNeeded: count)
+        state.pointee.lastAvailable &-= UInt16(truncatingIfNeeded: count)
     }
 
     func walk(head: UInt16, memory: GuestMemory, writable: Bool) throws(RingError) {
-        guard var table = descriptors else { throw .headOutOfRange }
-        guard head < size else { throw .headOutOfRange }
-        var tableSize = Int(size)
+        guard var table = state.pointee.descriptors, head < state.pointee.size else { throw .headOutOfRange }
+        var tableSize = Int(state.pointee.size)
         var index = Int(head)
         var seen = 0
         var inIndirect = false
-        segmentCount = 0
-        chainLength = 0
+        var segments = 0
+        var total = 0
+        defer {
+            state.pointee.segmentCount = segments
+            state.pointee.chainLength = total
+        }
+        let indirectAllowed = state.pointee.indirectAllowed
         while true {
             seen += 1
             guard seen <= tableSize else { throw .chainLoop }
@@ -179,10 +211,10 @@ public final class SplitQueue {
             guard (flags & Self.write != 0) == writable else { throw .wrongDirection }
             if length > 0 {
                 guard let pointer = memory.guest(address, length: UInt64(length)) else { throw .addressOutsideMemory }
-                guard segmentCount < maximumSegments else { throw .tooManySegments }
-                storage[segmentCount] = Segment(pointer: pointer, length: Int(length))
-                segmentCount += 1
-                chainLength += Int(length)
+                guard segments < maximumSegments else { throw .tooManySegments }
+                storage[segments] = Segment(pointer: pointer, length: Int(length))
+                segments += 1
+                total += Int(length)
             }
             guard flags & Self.next != 0 else { return }
             guard Int(next) < tableSize else { throw .nextOutOfRange }
@@ -193,40 +225,38 @@ public final class SplitQueue {
     /// Records a finished chain; the driver sees it after `publishUsed`.
     @inline(__always)
     public func addUsed(head: UInt16, length: Int) {
-        guard let used else { return }
-        let slot = Int(usedIndex & (size &- 1))
+        guard let used = state.pointee.used else { return }
+        let slot = Int(state.pointee.usedIndex & (state.pointee.size &- 1))
         used.storeBytes(of: UInt32(head).littleEndian, toByteOffset: 4 + 8 * slot, as: UInt32.self)
         used.storeBytes(of: UInt32(truncatingIfNeeded: length).littleEndian, toByteOffset: 8 + 8 * slot, as: UInt32.self)
-        usedIndex &+= 1
+        state.pointee.usedIndex &+= 1
     }
 
     /// Takes back used elements not yet published (a frame that ran out of buffers halfway).
     public func forgetUsed(_ count: Int) {
-        usedIndex &-= UInt16(truncatingIfNeeded: count)
+        state.pointee.usedIndex &-= UInt16(truncatingIfNeeded: count)
     }
 
     /// Makes every used element written so far visible to the driver (elements before index).
     @inline(__always)
     public func publishUsed() {
-        guard let used else { return }
+        guard let used = state.pointee.used else { return }
         atomicMemoryFence(ordering: .releasing)
-        used.storeBytes(of: usedIndex.littleEndian, toByteOffset: 2, as: UInt16.self)
+        used.storeBytes(of: state.pointee.usedIndex.littleEndian, toByteOffset: 2, as: UInt16.self)
     }
 
     /// Whether the driver wants an interrupt for what was published since the last one: with
     /// EVENT_IDX, when the used index crossed the driver's used_event (virtio 1.2 §2.7.10);
     /// otherwise unless it set NO_INTERRUPT.
     public func needsSignal() -> Bool {
-        guard let available, usedIndex != signalledUsed else { return false }
+        guard let available = state.pointee.available, state.pointee.usedIndex != state.pointee.signalledUsed else { return false }
         atomicMemoryFence(ordering: .sequentiallyConsistent)
-        let new = usedIndex, old = signalledUsed
-        defer {
-            signalledUsed = new
-            signalledValid = true
-        }
-        if eventIndex {
-            let event = UInt16(littleEndian: available.loadUnaligned(fromByteOffset: 4 + 2 * Int(size), as: UInt16.self))
-            return !signalledValid || Self.needEvent(event: event, new: new, old: old)
+        let new = state.pointee.usedIndex, old = state.pointee.signalledUsed, valid = state.pointee.signalledValid
+        state.pointee.signalledUsed = new
+        state.pointee.signalledValid = true
+        if state.pointee.eventIndex {
+            let event = UInt16(littleEndian: available.loadUnaligned(fromByteOffset: 4 + 2 * Int(state.pointee.size), as: UInt16.self))
+            return !valid || Self.needEvent(event: event, new: new, old: old)
         }
         let flags = UInt16(littleEndian: available.loadUnaligned(as: UInt16.self))
         return flags & Self.noInterrupt == 0
@@ -241,9 +271,9 @@ public final class SplitQueue {
     /// Asks the driver to kick when it makes the next chain available (EVENT_IDX: avail_event
     /// is our next index); returns true when chains arrived meanwhile (take them, no kick comes).
     public func armKick() throws(RingError) -> Bool {
-        guard let used else { return false }
-        if eventIndex {
-            used.storeBytes(of: lastAvailable.littleEndian, toByteOffset: 4 + 8 * Int(size), as: UInt16.self)
+        guard let used = state.pointee.used else { return false }
+        if state.pointee.eventIndex {
+            used.storeBytes(of: state.pointee.lastAvailable.littleEndian, toByteOffset: 4 + 8 * Int(state.pointee.size), as: UInt16.self)
         }
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         return try pending() > 0
