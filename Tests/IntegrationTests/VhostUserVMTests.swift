@@ -85,8 +85,9 @@ struct VhostUserVMTests {
         let httpdPID = vnetd.folder.path + "/httpd.pid"
         try run(["sh", "-c", "ip netns exec \(server.name) timeout -s KILL 600 \(box) httpd -f -vv -p 80 -h \(root) >\(requests) 2>&1 & echo $! > \(httpdPID)"])
         defer {
+            // The PID is timeout's: TERM, which it passes on to httpd (KILL would orphan httpd).
             if let pid = (try? String(contentsOfFile: httpdPID, encoding: .utf8)).flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
-                kill(pid, SIGKILL)
+                kill(pid, SIGTERM)
             }
         }
 
