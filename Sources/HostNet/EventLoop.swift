@@ -57,6 +57,8 @@ public final class EventLoop: @unchecked Sendable {
     /// Passes over dirty ports per round: output queued by a flush (the DHCP server's reply to a
     /// QEMU port) leaves in the same round; a port that keeps queuing is finished next round.
     static let flushPasses = 16
+    /// Where this loop's datagram ports receive (one at a time: the loop runs one handler at once).
+    lazy var datagramBatch = DatagramBatch(count: 32, slotSize: 65_535 + 18)
     public var tick: (Int64) -> Void = { _ in }
     public var flush: () -> Void = {}
     let logger: Logger
@@ -253,5 +255,23 @@ public final class EventLoop: @unchecked Sendable {
             return queue.work
         }
         work.forEach { $0() }
+    }
+}
+
+/// A batch of datagram slots for `recvmmsg` (see `DatagramSocketPort`), allocated once per loop.
+final class DatagramBatch {
+    let pointer: OpaquePointer
+    let count: Int
+    let slotSize: Int
+
+    init(count: Int, slotSize: Int) {
+        guard let pointer = vnetd_dgram_batch_new(Int32(count), slotSize) else { fatalError("out of memory for a datagram batch") }
+        self.pointer = pointer
+        self.count = count
+        self.slotSize = slotSize
+    }
+
+    deinit {
+        vnetd_dgram_batch_free(pointer)
     }
 }
