@@ -58,7 +58,7 @@ public struct ServerInfo: Sendable {
 
 public enum AdminSite {
     /// The complete responder for the admin site: CSRF protection, then the session gate, then
-    /// the router with every page and the static files. With `metrics`, `/metrics` is answered
+    /// the router with every page and the static files (status pages also in JSON). With `metrics`, `/metrics` is answered
     /// before all of them (scrapers have no session) and every answer is counted.
     public static func makeResponder(
         dependencies: SiteDependencies,
@@ -69,7 +69,7 @@ public enum AdminSite {
     ) -> any HTTPResponder {
         let pages = SiteErrorPages(renderer: renderer, info: dependencies.info, logger: logger)
         let router = makeRouter(dependencies: dependencies, renderer: renderer, publicDirectory: publicDirectory, errorPages: pages, logger: logger)
-        let gate = SessionGate(next: router, access: dependencies.access, clock: dependencies.clock, errorPages: pages)
+        let gate = SessionGate(next: StatusJSON(next: router, dependencies: dependencies), access: dependencies.access, clock: dependencies.clock, errorPages: pages)
         let site = OversizeForms(next: CSRFProtection(wrapping: gate, errorPages: pages, secureCookie: dependencies.access.secureCookies))
         guard let metrics else { return site }
         return CountingResponder(next: MetricsEndpoint(next: site, settings: metrics, dependencies: dependencies), counter: metrics.requests)

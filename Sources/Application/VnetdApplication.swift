@@ -127,6 +127,9 @@ private func buildApplication(
         dataDirectory: (configuration.dataDirectory as NSString).standardizingPath,
         startedAt: startedAt)
     let store = SQLiteInventoryStore(database: database)
+    let socketGroup = try SocketGroup.prepare(
+        runtimeDirectory: configuration.runtimeDirectory, group: try SocketGroup.resolve(configuration, logger: logger),
+        explicit: configuration.socketGroupIsExplicit, logger: logger)
     let dataplane: Dataplane
     do {
         let leases = SQLiteLeaseStore(database: database)

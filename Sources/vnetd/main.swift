@@ -152,6 +152,9 @@ struct Serve: ParsableCommand {
         withRuntime.eventRetentionAge = eventRetentionDays.map { TimeInterval($0) * 86_400 }
         withRuntime.dnsUpstreams = dnsUpstreams
         if let dataplaneThreads { withRuntime.dataplaneThreads = dataplaneThreads }
+        withRuntime.metricsAllowedClients = metricsAllow.compactMap(MetricsAccess.ClientRange.init(parsing:))
+        withRuntime.socketGroup = socketGroup ?? "kvm"
+        withRuntime.socketGroupIsExplicit = socketGroup != nil
         if let tlsCert, let tlsKey {
             withRuntime.tls = .files(certificate: tlsCert, key: tlsKey)
         } else if tlsSelfSigned {

@@ -9,8 +9,9 @@ import Glibc
 /// The certificate files over time, on the real binary: replaced while it runs, expired while it
 /// was stopped, and a `--listen` address the stored certificate is not for.
 ///
-/// What a user can expect: vnetd reads the TLS files when it starts, never while it runs (the
-/// running site keeps its pair until a restart). The self-signed certificate is vnetd's own, so
+/// What a user can expect: vnetd reads the TLS files when it starts and on SIGHUP, never by
+/// itself while it runs (the running site keeps its pair until a reload or restart; the reload
+/// is ServiceReloadTests). The self-signed certificate is vnetd's own, so
 /// vnetd keeps it fit: expired (or due within 30 days) or not for the new `--listen` address, it
 /// is made again at the start and the log gives the new fingerprint; a browser then asks once,
 /// as on the first visit, instead of refusing the site outright. A certificate the administrator
