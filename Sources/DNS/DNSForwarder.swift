@@ -91,6 +91,8 @@ public struct DNSForwarder<Client: Hashable & Sendable>: Sendable {
     }
 
     public var pendingCount: Int { pending.count }
+    /// The upstream ids in flight (for the fuzz target, which answers them).
+    public var pendingIDs: [UInt16] { Array(pending.keys) }
 
     /// The earliest time `expire(now:)` has work, if any query is in flight.
     public var nextDeadline: Int64? { pending.values.map(\.deadline).min() }

@@ -51,4 +51,40 @@ struct DNSFuzzRegressionTests {
             #expect(wire.count <= limit)
         }
     }
+
+    /// The fuzz target's second check: the same bytes as an upstream's answer to a query in
+    /// flight, once as they are and once with the query's id; every relayed answer parses, is a
+    /// response with the client's id and fits 512 bytes.
+    @Test(arguments: inputs)
+    func inputAsAnUpstreamAnswerKeepsTheForwardersPromises(file: String) throws {
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let upstream = UpstreamServer(address: .ipv4(IPv4Address(10, 0, 0, 1)))
+        var random = SplitMix(state: 0x14)
+        var forwarder = DNSForwarder<Int>(configuration: .init(upstreams: [upstream]))
+        var query = DNSMessage()
+        query.header.id = 0x4242
+        let name = (bytes.count > 12 ? bytes.withUnsafeBytes { try? DNSMessage(parsing: $0) }?.questions.first?.name : nil) ?? dnsName("www.example.org")
+        query.questions = [DNSQuestion(name: name, type: .a)]
+        guard case .send(_, _, let socket, _)? = forwarder.query(query, from: 1, overTCP: false, now: 0, using: &random).first else {
+            Issue.record("a first query goes upstream")
+            return
+        }
+        var relayed: [[UInt8]] = []
+        func collect(_ actions: [DNSForwarder<Int>.Action]) {
+            for case .answer(let wire, _) in actions { relayed.append(wire) }
+        }
+        collect(bytes.withUnsafeBytes { forwarder.answer($0, from: upstream, socket: socket, transport: .udp, now: 1, using: &random) })
+        if bytes.count >= 2, let id = forwarder.pendingIDs.first {
+            var patched = bytes
+            patched[0] = UInt8(id >> 8)
+            patched[1] = UInt8(truncatingIfNeeded: id)
+            collect(patched.withUnsafeBytes { forwarder.answer($0, from: upstream, socket: socket, transport: .udp, now: 2, using: &random) })
+        }
+        collect(forwarder.query(query, from: 1, overTCP: false, now: 3, using: &random))
+        collect(forwarder.expire(now: 100_000, using: &random))
+        for wire in relayed {
+            let answer = try #require(wire.withUnsafeBytes { try? DNSMessage(parsing: $0) })
+            #expect(answer.header.isResponse && answer.header.id == 0x4242 && wire.count <= 512)
+        }
+    }
 }

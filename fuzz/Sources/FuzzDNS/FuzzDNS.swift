@@ -22,7 +22,53 @@ let forwarding = Zone(domain: zone.domain, records: ["web": [.ipv4(IPv4Address(1
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     checkFuzzedQuery(bytes)
+    checkFuzzedUpstreamAnswer(bytes)
     return 0
+}
+
+/// A generator with a fixed seed: the forwarder's upstream id is the same for every input, so a
+/// saved input is a complete reproducer.
+struct FixedRandom: RandomNumberGenerator {
+    var state: UInt64 = 0x14
+    mutating func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state
+    }
+}
+
+let upstream = UpstreamServer(address: .ipv4(IPv4Address(10, 0, 0, 1)))
+
+/// The same bytes as an upstream's answer to a query in flight (its first two bytes replaced by
+/// the query's id, so matching is reached; the bytes as they are also go in, unmatched): nothing
+/// traps, every answer a client gets parses, is a response with the client's id and fits 512
+/// bytes (the client sent no EDNS), and a question answered is no longer in flight; then the same
+/// question again (the cache's path) keeps the same promises.
+func checkFuzzedUpstreamAnswer(_ bytes: UnsafeRawBufferPointer) {
+    var random = FixedRandom()
+    var forwarder = DNSForwarder<Int>(configuration: .init(upstreams: [upstream]))
+    var query = DNSMessage()
+    query.header.id = 0x4242
+    query.header.recursionDesired = true
+    let name = (bytes.count > 12 ? (try? DNSMessage(parsing: bytes))?.questions.first?.name : nil) ?? ((try? DNSName("www.example.org")) ?? .root)
+    query.questions = [DNSQuestion(name: name, type: .a)]
+    guard case .send(_, _, let socket, _)? = forwarder.query(query, from: 1, overTCP: false, now: 0, using: &random).first else {
+        preconditionFailure("a first query goes upstream")
+    }
+    func checkAnswers(_ actions: [DNSForwarder<Int>.Action]) {
+        for case .answer(let wire, let client) in actions {
+            guard let answer = wire.withUnsafeBytes({ try? DNSMessage(parsing: $0) }) else { preconditionFailure("a relayed answer parses") }
+            precondition(client == 1 && answer.header.isResponse && answer.header.id == 0x4242, "the client's id, as a response")
+            precondition(wire.count <= 512, "within a client's 512 bytes")
+        }
+    }
+    checkAnswers(forwarder.answer(bytes, from: upstream, socket: socket, transport: .udp, now: 1, using: &random))
+    guard bytes.count >= 2, let id = forwarder.pendingIDs.first else { return }
+    var patched = Array(bytes)
+    patched[0] = UInt8(id >> 8)
+    patched[1] = UInt8(truncatingIfNeeded: id)
+    checkAnswers(patched.withUnsafeBytes { forwarder.answer($0, from: upstream, socket: socket, transport: .udp, now: 2, using: &random) })
+    checkAnswers(forwarder.query(query, from: 1, overTCP: false, now: 3, using: &random))
+    checkAnswers(forwarder.expire(now: 100_000, using: &random))
 }
 
 func checkFuzzedQuery(_ bytes: UnsafeRawBufferPointer) {
@@ -53,7 +99,7 @@ func checkFuzzedQuery(_ bytes: UnsafeRawBufferPointer) {
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     // The zones are built here, before the first input: libFuzzer's leak check would take a global
     // made during an input for a leak.
-    _ = (zone.domain, forwarding.domain)
+    _ = (zone.domain, forwarding.domain, upstream)
     return vnetd_run_fuzzer(argc, argv) { data, size in
         guard let data else { return 0 }
         return fuzz(data, size)
