@@ -40,13 +40,21 @@ public final class VhostUserPort: IOPort, Flushable {
     private var flushScheduled = false
     /// Why the last front end was disconnected (nil: it left, or none came yet).
     public private(set) var lastError: String?
+    /// Where a frame from the guest is gathered (header, then frame).
+    private let frames: UnsafeMutableRawBufferPointer
+
+    deinit {
+        frames.deallocate()
+    }
+
     /// Chains a transmit kick handles before other ports get a turn.
     static let transmitBudget = 256
 
     public init(id: PortID, loop: EventLoop, path: String, group: UInt32? = nil) throws(SystemError) {
         self.path = path
         listener = Int32(try Syscall.helper("listen on \(path)") { Int(vnetd_unix_listen(path, 4)) })
-        super.init(id: id, loop: loop, bufferSize: 12 + 65_535 + 18 + 64)
+        frames = .allocate(byteCount: 12 + 65_535 + 18 + 64, alignment: 64)
+        super.init(id: id, loop: loop, bufferSize: 0)
         chmod(path, 0o660)
         if let group { _ = chown(path, UInt32.max, group) }
         kickHandlers = [KickHandler(port: self, queue: 0), KickHandler(port: self, queue: 1)]
@@ -244,25 +252,23 @@ public final class VhostUserPort: IOPort, Flushable {
         vnetd_eventfd_drain(kickFDs[queue])
         guard device.isRunning(queue) else { return }
         let ring = device.transmitQueue
-        let memory = device.memory
         let headerSize = device.headerSize
+        let frames = self.frames
         var budget = Self.transmitBudget
         do throws(RingError) {
             var more = true
             repeat {
-                while budget > 0, let head = try ring.nextChain(memory: memory, writable: false) {
+                while budget > 0, let head = try device.withMemory({ memory throws(RingError) in try ring.nextChain(memory: memory, writable: false) }) ?? nil {
                     budget -= 1
-                    let length = buffer.withUnsafeMutableBytes { NetQueue.gather(ring, into: $0) }
+                    let length = NetQueue.gather(ring, into: frames)
                     ring.addUsed(head: head, length: 0)
                     guard let length else {
                         dropOversized(bytes: ring.chainLength - headerSize)
                         continue
                     }
                     guard length > headerSize else { continue }
-                    buffer.withUnsafeBytes { bytes in
-                        ingest(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<length]),
-                               offload: OffloadInfo(header: UnsafeRawBufferPointer(rebasing: bytes[0..<OffloadInfo.headerSize])))
-                    }
+                    ingest(UnsafeRawBufferPointer(rebasing: frames[headerSize..<length]),
+                           offload: OffloadInfo(header: UnsafeRawBufferPointer(rebasing: frames[0..<OffloadInfo.headerSize])))
                     guard connection >= 0 else { return }
                 }
                 ring.publishUsed()
@@ -297,8 +303,11 @@ public final class VhostUserPort: IOPort, Flushable {
             header = raw
         }
         do {
-            switch try NetQueue.deliver(header: header, headerSize: device.headerSize, frame: frame, to: device.receiveQueue,
-                                        memory: device.memory, mergeable: device.mergeableBuffers) {
+            let ring = device.receiveQueue, headerSize = device.headerSize, mergeable = device.mergeableBuffers
+            let delivery = try device.withMemory { memory throws(RingError) in
+                try NetQueue.deliver(header: header, headerSize: headerSize, frame: frame, to: ring, memory: memory, mergeable: mergeable)
+            }
+            switch delivery ?? .noBuffers {
             case .delivered:
                 receivePending = true
                 if !flushScheduled {

@@ -61,6 +61,7 @@ public final class Device {
         var headerSize = 10
         var mergeable = false
         var takesOffloads = false
+        var memory: Unmanaged<GuestMemory>?
     }
 
     public private(set) var features: VirtioFeatures = []
@@ -99,7 +100,21 @@ public final class Device {
         hot.pointee = Hot(
             running: (setups[0].started && setups[0].enabled && receiveQueue.isReady, setups[1].started && setups[1].enabled && transmitQueue.isReady),
             headerSize: features.netHeaderSize, mergeable: features.contains(.mergeableReceiveBuffers),
-            takesOffloads: features.guestTakesOffloads)
+            takesOffloads: features.guestTakesOffloads, memory: Unmanaged.passUnretained(memory))
+    }
+
+    /// Runs `body` with the memory table, without reference counting (the device holds it).
+    @inline(__always)
+    public func withMemory<R>(_ body: (GuestMemory) throws(RingError) -> R) throws(RingError) -> R? {
+        guard let memory = hot.pointee.memory else { return nil }
+        let result: Result<R, RingError> = memory._withUnsafeGuaranteedRef { table in
+            do throws(RingError) {
+                return .success(try body(table))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
     }
 
     /// The queue moves frames: its ring was started (a kick descriptor came) and is enabled.
