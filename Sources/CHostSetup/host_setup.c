@@ -38,7 +38,7 @@ int vnetd_setup_ipv4_address(const char *name, const uint8_t address[4], int pre
     return result;
 }
 
-int vnetd_setup_ipv6_address(const char *name, const uint8_t address[16], int prefix_length) {
+int vnetd_setup_ipv6_address(const char *name, const uint8_t address[16], int prefix_length, int add) {
     if (prefix_length < 0 || prefix_length > 128) return -EINVAL;
     unsigned int index = if_nametoindex(name);
     if (index == 0) return -errno;
@@ -49,7 +49,9 @@ int vnetd_setup_ipv6_address(const char *name, const uint8_t address[16], int pr
     memcpy(&request.ifr6_addr, address, 16);
     request.ifr6_prefixlen = (uint32_t)prefix_length;
     request.ifr6_ifindex = (int)index;
-    int result = ioctl(fd, SIOCSIFADDR, &request) < 0 ? -errno : 0;
+    int result = ioctl(fd, add ? SIOCSIFADDR : SIOCDIFADDR, &request) < 0 ? -errno : 0;
     close(fd);
-    return result == -EEXIST ? 0 : result;
+    if (add && result == -EEXIST) return 0;
+    if (!add && result == -EADDRNOTAVAIL) return 0;
+    return result;
 }

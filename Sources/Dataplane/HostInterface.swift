@@ -61,8 +61,8 @@ final class HostInterface: FrameSink {
         fabric.attach(id, sink: self, role: .service(mac: mac))
     }
 
-    /// Sets the interface's addresses; an address it had before stays until the interface goes
-    /// (an address change on a running network is rare; the old one is removed when it does).
+    /// Sets the interface's addresses: a new IPv4 address replaces the old (SIOCSIFADDR sets the
+    /// primary address), a new /64's ::1 replaces the old prefix's.
     func configure(ipv4 wanted: (IPv4Address, Int)?, ipv6 prefix: IPv6Prefix?) {
         guard isOpen else { return }
         if let wanted, ipv4.map({ $0.address != wanted.0 || $0.prefixLength != wanted.1 }) ?? true {
@@ -72,6 +72,10 @@ final class HostInterface: FrameSink {
             } else {
                 failure = "Could not give \(name) the address \(wanted.0)/\(wanted.1): \(String(cString: strerror(error)))."
             }
+        }
+        if let old = ipv6, old != prefix {
+            _ = HostRouting.removeIPv6(old.hostAddress, prefixLength: 64, from: name)
+            ipv6 = nil
         }
         if let prefix, prefix != ipv6 {
             HostRouting.disableDAD(interface: name)

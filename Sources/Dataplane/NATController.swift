@@ -28,7 +28,11 @@ final class NATController: @unchecked Sendable {
     // Queue state.
     private var networks: [NetworkID: NetworkState] = [:]
     private var installed: String?
+    /// The first refresh has looked for a table left by an earlier vnetd.
     private var adopted = false
+    /// A table of ours may be in the kernel (installed, or found at start): only then does `stop`
+    /// remove one, so a vnetd without host networks never writes to nftables at all.
+    private var mayHaveTable = false
     /// Switches this vnetd turned on, with the value each had before.
     private var turnedOn: [String: Bool] = [:]
     private var timer: DispatchSourceTimer?
@@ -103,7 +107,7 @@ final class NATController: @unchecked Sendable {
         queue.sync {
             stopped = true
             timer?.cancel()
-            if installed != nil || adopted, let nft {
+            if installed != nil || mayHaveTable, let nft {
                 do { try nft.run(NATRuleset.removal) } catch { logger.error("could not remove nftables table inet vnetd", metadata: ["error": "\(error)"]) }
             }
             for (path, before) in turnedOn where !before {
@@ -158,20 +162,27 @@ final class NATController: @unchecked Sendable {
         var counters = nft.counters()
         if !adopted {
             adopted = true
-            if nft.listTable() != nil { logger.notice("nftables table inet vnetd found from an earlier run: adopted, its counters kept") }
+            if nft.listTable() != nil {
+                mayHaveTable = true
+                logger.notice("nftables table inet vnetd found from an earlier run: adopted, its counters kept")
+            }
         }
         let text = ruleset.commands(counters: counters)
         let shape = ruleset.commands()
         var problem: String?
         if ruleNetworks.isEmpty {
-            if installed != nil || nft.listTable() != nil {
-                do { try nft.run(NATRuleset.removal) } catch { problem = "\(error)" }
+            if installed != nil || mayHaveTable {
+                do {
+                    try nft.run(NATRuleset.removal)
+                    mayHaveTable = false
+                } catch { problem = "\(error)" }
             }
             installed = nil
         } else if shape != installed {
             do {
                 try nft.run(text)
                 installed = shape
+                mayHaveTable = true
                 logger.info("nftables table inet vnetd installed", metadata: ["networks": "\(ruleNetworks.count)"])
             } catch {
                 installed = nil

@@ -69,6 +69,11 @@ public enum HostRouting {
 
     public static func addIPv6(_ address: [UInt8], prefixLength: Int, to interface: String) -> Int32 {
         guard address.count == 16 else { return EINVAL }
-        return -vnetd_setup_ipv6_address(interface, address, Int32(prefixLength))
+        return -vnetd_setup_ipv6_address(interface, address, Int32(prefixLength), 1)
+    }
+
+    public static func removeIPv6(_ address: [UInt8], prefixLength: Int, from interface: String) -> Int32 {
+        guard address.count == 16 else { return EINVAL }
+        return -vnetd_setup_ipv6_address(interface, address, Int32(prefixLength), 0)
     }
 }
