@@ -130,8 +130,12 @@ extension DataplaneShard {
         if let backend, backend.protocolErrors > 0 {
             detail += " · \(backend.protocolErrors) peer\(backend.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
         }
-        return PortRuntimeStatus(
+        var status = PortRuntimeStatus(
             kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: backend?.endpoint, counters: Self.traffic(counters))
+        if let network = port.nic.networkID, let seen = runtimes[network]?.endpoint?.ipv6Addresses[port.nic.mac] {
+            status.ipv6Addresses = seen.map(\.description)
+        }
+        return status
     }
 
     func stateText(_ state: PortState?) -> String {

@@ -253,6 +253,9 @@ public struct PortRuntimeStatus: Sendable, Equatable {
     /// Where the VM attaches: the socket path or the TAP interface name.
     public var endpoint: String?
     public var counters: TrafficCounters
+    /// IPv6 addresses the NIC was seen claiming on its network (its DAD probes and neighbour
+    /// advertisements, as text), newest last; empty until one is seen.
+    public var ipv6Addresses: [String] = []
 
     public init(kind: Kind? = nil, isAttached: Bool, detail: String, endpoint: String? = nil, counters: TrafficCounters = TrafficCounters()) {
         self.kind = kind

@@ -45,13 +45,20 @@ final class NamespacedVnetd {
     }
 
     /// A VM with one TAP NIC on `network`; returns its TAP's name (it appears in vnetd's namespace).
-    func tapVM(_ name: String, on network: NetworkID) throws -> String {
+    func tapVM(_ name: String, on network: NetworkID) throws -> (VMID, String) {
         let vm = try vms.create(name: name, notes: "", connectingTo: network)
         let nic = try #require(try store.read { try $0.nics(of: vm.id) }.first)
         try vms.configureNICs(of: vm.id, version: try #require(try store.read { try $0.vm(vm.id) }).version, [
             NICSetting(nicID: nic.id, networkID: network, assignment: .dynamic, backend: .tap),
         ])
-        return Dataplane.tapName(nic.id)
+        return (vm.id, Dataplane.tapName(nic.id))
+    }
+
+    /// A page of the running vnetd, fetched inside its namespace after signing in as a browser does.
+    func page(_ path: String) throws -> String {
+        guard let process else { return "" }
+        let script = "source \(repositoryRoot)/bench/signin.sh; cookie=$(sign_in http://127.0.0.1:\(process.port) \(process.data)) && curl -fs -H \"Cookie: $cookie\" http://127.0.0.1:\(process.port)\(path)"
+        return try run(["timeout", "20", "ip", "netns", "exec", namespace.name, "bash", "-c", script], check: false).output
     }
 
     func start(arguments: [String]) throws {
@@ -93,11 +100,12 @@ struct HostNetworkDNSTests {
                                                              host: HostInterfaceDraft(ipv6: prefix + "::/64")))
         let scope = try #require(try world.store.read { try $0.dhcpSettings(of: network.id) })
         let hostAddress = IPv4Address(value: scope.network.value + 1).description
-        let tapA = try world.tapVM("alpha", on: network.id)
-        let tapB = try world.tapVM("beta", on: network.id)
+        let (_, tapA) = try world.tapVM("alpha", on: network.id)
+        let (betaID, tapB) = try world.tapVM("beta", on: network.id)
 
         // The upstream: dnsmasq in the "internet" namespace, serving one name from a hosts file.
-        try "203.0.113.77 only-upstream.example\n".write(toFile: folder + "/hosts", atomically: true, encoding: .utf8)
+        let many = (1...40).map { "203.0.113.\($0) many.example\n" }.joined()
+        try ("203.0.113.77 only-upstream.example\n" + many).write(toFile: folder + "/hosts", atomically: true, encoding: .utf8)
         let queryLog = folder + "/dnsmasq.log"
         let upstream = try spawn(["timeout", "-k", "5", "300", "ip", "netns", "exec", world.outside.name, dnsmasq, "--no-daemon", "--no-resolv",
                                   "--no-hosts", "--addn-hosts=\(folder)/hosts", "--listen-address=\(NamespacedVnetd.outsideAddress)",
@@ -139,6 +147,21 @@ struct HostNetworkDNSTests {
         let upstreamQueries = log.split(separator: "\n").filter { $0.contains("query[A] only-upstream.example") }
         #expect(upstreamQueries.count == 1, "the second answer came from vnetd's cache; dnsmasq saw: \(upstreamQueries)")
 
+        // An answer over 512 bytes: over UDP without EDNS the client is told TC, and over TCP it gets all 40.
+        let udpMany = try Self.ask(["udp", hostAddress, "many.example"], in: alpha)
+        #expect(udpMany.count >= 12 && udpMany[2] & 0x02 != 0, "TC over UDP: \(udpMany)")
+        let tcpMany = try Self.ask(["tcp", hostAddress, "many.example"], in: alpha)
+        #expect(tcpMany.count > 512 && Int(tcpMany[6]) << 8 | Int(tcpMany[7]) == 40, "all 40 records over TCP (\(tcpMany.count) bytes)")
+        // Malformed queries: a readable header over a broken body gets FORMERR, a stub of 3 bytes
+        // nothing; the server answers the next query as before.
+        let broken = try Self.ask(["raw", hostAddress, "abcd01000001000000000000" + "3f61"], in: alpha)
+        #expect(broken.count >= 12 && broken[0] == 0xAB && broken[1] == 0xCD && broken[3] & 0x0F == 1, "FORMERR: \(broken)")
+        #expect(try Self.ask(["raw", hostAddress, "000102"], in: alpha).isEmpty, "too short to answer")
+        // No open resolver: a query from an address outside the network's subnet gets nothing.
+        try run(["ip", "-n", alpha.name, "addr", "add", "10.99.0.5/32", "dev", tapA])
+        #expect(try Self.ask(["udp", hostAddress, "only-upstream.example", "10.99.0.5"], in: alpha).isEmpty, "outside the subnet: dropped")
+        #expect(try Self.ask(["udp", hostAddress, "beta.dns-nat.vnetd.internal"], in: alpha).count > 12, "still answering")
+
         // IPv6: the advertised prefix gives the VM an address; the host interface answers at ::1.
         var slaac = ""
         let configured = try eventually(30) {
@@ -156,9 +179,52 @@ struct HostNetworkDNSTests {
                 return aaaa.contains(slaac) || aaaa.contains(Self.compressed(slaac))
             }
             #expect(found, "beta's AAAA from its DAD probe: \(aaaa) (want \(slaac))")
+            // The VM page shows the NIC's IPv6 address beside its DHCP lease.
+            var vmPage = ""
+            #expect(try eventually(5) {
+                vmPage = try world.page("/vms/\(betaID.rawValue)")
+                return vmPage.contains(Self.compressed(slaac) + " (IPv6")
+            }, "the VM page lists \(Self.compressed(slaac)): \(vmPage.prefix(3000))")
         }
         let stopped = try #require(world.process).stop()
         #expect(stopped == "exit 0", "clean stop: \(world.process?.log.suffix(1500) ?? "")")
+    }
+
+    /// One DNS exchange from inside `vm` (python3): `udp SERVER NAME [SOURCE]`, `tcp SERVER NAME`
+    /// or `raw SERVER HEX`; the answer's bytes, empty when none came within 2 s.
+    static func ask(_ arguments: [String], in vm: Namespace) throws -> [UInt8] {
+        let script = """
+        import socket, struct, sys
+        def query(name):
+            out = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+            for label in name.split("."):
+                out += bytes([len(label)]) + label.encode()
+            return out + b"\\0" + struct.pack(">HH", 1, 1)
+        mode, server, what = sys.argv[1], sys.argv[2], sys.argv[3]
+        try:
+            if mode == "tcp":
+                s = socket.create_connection((server, 53), timeout=3)
+                p = query(what)
+                s.sendall(struct.pack(">H", len(p)) + p)
+                data = b""
+                while len(data) < 2 or len(data) < 2 + struct.unpack(">H", data[:2])[0]:
+                    chunk = s.recv(65535)
+                    if not chunk: break
+                    data += chunk
+                print(data[2:].hex())
+            else:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                if len(sys.argv) > 4: s.bind((sys.argv[4], 0))
+                s.settimeout(2)
+                s.sendto(query(what) if mode == "udp" else bytes.fromhex(what), (server, 53))
+                print(s.recv(65535).hex())
+        except (socket.timeout, ConnectionError, OSError):
+            print("")
+        """
+        let output = try run(["timeout", "-k", "2", "15", "ip", "netns", "exec", vm.name, "python3", "-c", script] + arguments, check: false).output
+        let hex = Array(output.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard hex.count % 2 == 0, hex.allSatisfy(\.isHexDigit) else { return [] }
+        return stride(from: 0, to: hex.count, by: 2).compactMap { UInt8(String(hex[$0...$0 + 1]), radix: 16) }
     }
 
     static func compressed(_ text: String) -> String { IPv6Address(bytes: Self.bytes(text)).map(\.description) ?? text }

@@ -40,7 +40,8 @@ struct VMStatusPage: Sendable {
             let current = (leases[nic.mac] ?? []).filter { $0.expires > now && $0.network == nic.networkID }
             var row: [String: Any] = [
                 "counters": Formatting.counters(port.counters),
-                "addresses": current.map { "\($0.address) (DHCP, until \(Formatting.utc($0.expires)))" },
+                "addresses": current.map { "\($0.address) (DHCP, until \(Formatting.utc($0.expires)))" }
+                    + port.ipv6Addresses.map { "\($0) (IPv6, seen on the network)" },
                 "attach": AttachInstructions.lines(for: nic, vmName: found.name, endpoint: port.endpoint),
                 "label": nic.label,
                 "slot": nic.slot,
