@@ -10,14 +10,20 @@ import WebServer
 /// published as that publication (read after it was taken). The same key and versions then
 /// always render the same bytes, so a cached copy is exactly what rendering again would produce.
 /// What changes with time alone (a lease running out) is handled by `expires`: the copy is not
-/// used from that moment on. Pages with forms (per-browser CSRF token) must not use it.
+/// used from that moment on. A page with a form uses `form(...)`: it is rendered with a stand-in
+/// for the CSRF token, and each response gets its browser's own token in the stand-in's place.
 final class RenderCache: Sendable {
     private struct Entry {
         let generation: UInt64
         let publication: UInt64?
         let expires: Date?
         let response: Response
+        /// Where the token stand-in is in the body (forms only).
+        var tokenOffsets: [Int] = []
     }
+
+    /// Random for each vnetd, never sent to a browser, so no stored text can contain it on purpose.
+    let tokenStandIn = RandomToken.hex(bytes: 32)
 
     private let entries = Mutex<[String: Entry]>([:])
     private let capacity: Int
@@ -37,6 +43,56 @@ final class RenderCache: Sendable {
                   render: () throws -> (Response, expires: Date?)) rethrows -> Response {
         guard let publication else { return try render().0 }
         return try cached(key: key, generation: generation, publication: publication, now: now, render: render)
+    }
+
+    /// For a page with a form that shows only stored state: `render` gets the request with the
+    /// stand-in as its CSRF token; a reused page gets this request's token spliced in.
+    func form(key: String, generation: UInt64, request: Request, render: (Request) throws -> Response) rethrows -> Response {
+        let token = Array(request.csrfToken.utf8)
+        if let hit = entries.withLock({ $0[key] }), hit.generation == generation, hit.publication == nil {
+            return Self.splice(hit, token, replacing: tokenStandIn.utf8.count)
+        }
+        var shown = request
+        shown.csrfToken = tokenStandIn
+        let response = try render(shown)
+        guard response.status == 200 else { return try render(request) }
+        let entry = Entry(generation: generation, publication: nil, expires: nil, response: response,
+                          tokenOffsets: Self.offsets(of: Array(tokenStandIn.utf8), in: response.body))
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = entry
+        }
+        return Self.splice(entry, token, replacing: tokenStandIn.utf8.count)
+    }
+
+    private static func offsets(of needle: [UInt8], in body: [UInt8]) -> [Int] {
+        guard let first = needle.first, body.count >= needle.count else { return [] }
+        var found: [Int] = []
+        var index = 0
+        while index <= body.count - needle.count {
+            if body[index] == first && body[index..<(index + needle.count)].elementsEqual(needle) {
+                found.append(index)
+                index += needle.count
+            } else {
+                index += 1
+            }
+        }
+        return found
+    }
+
+    private static func splice(_ entry: Entry, _ token: [UInt8], replacing standIn: Int) -> Response {
+        var response = entry.response
+        var body: [UInt8] = []
+        body.reserveCapacity(response.body.count + entry.tokenOffsets.count * max(0, token.count - standIn))
+        var start = 0
+        for offset in entry.tokenOffsets {
+            body.append(contentsOf: response.body[start..<offset])
+            body.append(contentsOf: token)
+            start = offset + standIn
+        }
+        body.append(contentsOf: response.body[start...])
+        response.body = body
+        return response
     }
 
     private func cached(key: String, generation: UInt64, publication: UInt64?, now: Date,

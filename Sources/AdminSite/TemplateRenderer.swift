@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import WebServer
 
 public struct TemplateError: Error, CustomStringConvertible {
@@ -17,6 +18,8 @@ public struct TemplateError: Error, CustomStringConvertible {
 /// form for user data.
 public struct TemplateRenderer: Sendable {
     private let templates: [String: [TemplateNode]]
+    /// How many bytes each template's last page had, so the next one's buffer is made that size at once.
+    private let sizes: [String: SizeHint]
     public let directory: String
 
     public init(directory: String) throws {
@@ -48,6 +51,7 @@ public struct TemplateRenderer: Sendable {
             }
         }
         self.templates = templates
+        sizes = templates.mapValues { _ in SizeHint() }
         self.directory = directory
     }
 
@@ -58,11 +62,23 @@ public struct TemplateRenderer: Sendable {
 
     /// The page as UTF-8 bytes, for a response body.
     public func renderBytes(_ name: String, _ context: [String: Any]) throws -> [UInt8] {
-        guard let nodes = templates[name] else {
+        guard let nodes = templates[name], let size = sizes[name] else {
             throw TemplateError(description: "no template named \(name)")
         }
-        var rendering = TemplateRendering(templates: templates, root: context, capacity: 16_384)
+        var rendering = TemplateRendering(templates: templates, root: context, capacity: size.last.load(ordering: .relaxed) + 256)
         rendering.render(nodes, blocks: [:])
+        size.last.store(rendering.out.count, ordering: .relaxed)
         return rendering.out
     }
+
+    /// The page as an HTML response, its bytes as rendered (`Response.html` of `render` checks and copies them again).
+    public func page(_ name: String, _ context: [String: Any], status: Int = 200) throws -> Response {
+        var response = Response.html("", status: status)
+        response.body = try renderBytes(name, context)
+        return response
+    }
+}
+
+private final class SizeHint: Sendable {
+    let last = Atomic<Int>(16_384)
 }

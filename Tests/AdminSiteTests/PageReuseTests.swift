@@ -4,6 +4,7 @@ import Foundation
 import Packets
 import Storage
 import Testing
+import WebServer
 
 /// Pages that are reused between changes (RenderCache) show every change: of the store, of the
 /// published runtime status, of the host's adapters, and a lease running out on time.
@@ -52,5 +53,25 @@ struct PageReuseTests {
         #expect(site.get("/vms/\(vm.id.rawValue)").bodyText.contains("192.168.131.20 (DHCP"))
         site.clock.advance(by: 2)
         #expect(!site.get("/vms/\(vm.id.rawValue)").bodyText.contains("192.168.131.20"), "gone at its time, though nothing else changed")
+    }
+
+    @Test func theAdaptersFormIsReusedWithEachBrowsersOwnToken() throws {
+        let site = try SiteFixture()
+        let vm = try site.vms.create(name: "web", notes: "")
+        let path = "/vms/\(vm.id.rawValue)/nics"
+        func token(in page: String) -> String? {
+            page.firstMatch(of: /name="csrf_token" value="([0-9a-f]{64})"/).map { String($0.output.1) }
+        }
+        let first = site.get(path).bodyText
+        let firstToken = try #require(token(in: first))
+        site.forgetCookie(CSRFProtection.cookieName)
+        let secondPage = site.get(path)
+        let secondToken = try #require(token(in: secondPage.bodyText))
+        #expect(secondToken != firstToken, "another browser gets its own token, not the first one's")
+        #expect(secondPage.header("Set-Cookie")?.contains(secondToken) == true, "the one its cookie holds")
+        #expect(secondPage.bodyText.replacingOccurrences(of: secondToken, with: firstToken) == first, "the rest is the same page")
+        let added = site.post(path, [("action", "add"), ("version", "1")])
+        #expect(added.status == 303, "the spliced token is accepted")
+        #expect(site.get(path).bodyText.contains("Virtual network adapter 2"), "a change in the store shows")
     }
 }

@@ -58,6 +58,6 @@ struct NetworkListPage: Sendable {
         context["total"] = total
         paging.apply(to: &context, path: "/networks")
         Notices.apply(request, site, to: &context)
-        return .html(try site.renderer.render("pages/networks", context))
+        return try site.renderer.page("pages/networks", context)
     }
 }

@@ -47,7 +47,16 @@ struct VMNICsPage: Sendable {
         }
     }
 
+    /// The form as stored is reused until the store changes, each browser's token spliced in.
     func show(_ request: Request) throws -> Response {
+        if request.query["remove"] == nil, request.headers[OversizeForms.refusalHeader] == nil {
+            let generation = site.dependencies.changes.generation
+            let key = "nics|\(try PathID.vm(request).rawValue)|\(request.administrator ?? "")|\(Layout.refreshSeconds(request) ?? 0)|\(request.query["done"] ?? "")"
+            return try site.cache.form(key: key, generation: generation, request: request) { shown in
+                let (vm, nics) = try load(shown)
+                return try render(shown, vm: vm, rows: nics.map(Row.init), version: vm.version, errors: FormErrors(), status: 200)
+            }
+        }
         let (vm, nics) = try load(request)
         if let slot = request.query["remove"].flatMap(Int.init), let nic = nics.first(where: { $0.slot == slot }) {
             return try confirmRemoval(request, vm: vm, nic: nic, version: vm.version, carried: [])
@@ -193,7 +202,7 @@ struct VMNICsPage: Sendable {
         if let conflict { context["conflict"] = conflict }
         Notices.apply(request, site, to: &context)
         errors.apply(to: &context)
-        return .html(try site.renderer.render("pages/vm-nics", context), status: status)
+        return try site.renderer.page("pages/vm-nics", context, status: status)
     }
 
     /// The adapters' fields of a posted form, to be posted again from the confirmation page
