@@ -124,3 +124,57 @@ struct JournalTests {
         #expect(bytes.starts(with: Array("MESSAGE\n".utf8) + [9, 0, 0, 0, 0, 0, 0, 0]))
     }
 }
+
+/// sd_notify's protocol with the real binary, as systemd runs a `Type=notify` unit with a
+/// watchdog: READY only once the site answers, watchdog pings while it runs, RELOADING and READY
+/// around a SIGHUP, STOPPING at the stop.
+@Suite("Notifications to systemd, on the real binary", .serialized)
+struct ServiceNotifyTests {
+    /// Receives datagrams on a unix socket for `seconds`; each line of the output file is one
+    /// datagram with its newlines as `|`, and the time it came (monotonic).
+    static let listener = """
+        import socket, sys, time
+        path, out, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(path)
+        open(out + ".ready", "w").close()
+        deadline = time.time() + seconds
+        with open(out, "a") as f:
+            while time.time() < deadline:
+                s.settimeout(max(0.1, deadline - time.time()))
+                try: d = s.recv(65536)
+                except socket.timeout: continue
+                f.write(d.decode().replace("\\n", "|") + "\\n"); f.flush()
+        """
+
+    @Test func readyOnlyWhenServingThenWatchdogReloadAndStop() throws {
+        let binary = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let socket = folder.path + "/notify", received = folder.path + "/notify.txt"
+        let listener = try spawn(["timeout", "40", "/usr/bin/python3", "-c", Self.listener, socket, received, "35"], logFile: folder.path + "/listener.log")
+        defer { kill(listener, SIGKILL); waitpid(listener, nil, 0) }
+        try #require(eventually(10) { FileManager.default.fileExists(atPath: received + ".ready") })
+        let port = UInt16.random(in: 20_000...40_000)
+        let log = folder.path + "/vnetd.log"
+        let pid = try spawn(["env", "NOTIFY_SOCKET=\(socket)", "WATCHDOG_USEC=400000", "timeout", "30", binary, "serve", "--listen", "127.0.0.1:\(port)",
+                             "--data-dir", folder.path + "/data", "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
+                            logFile: log)
+        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        func lines() -> [String] { ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        #expect(eventually(15) { lines().contains { $0.hasPrefix("READY=1|STATUS=serving http://127.0.0.1:\(port)/") } }, "\(lines())")
+        #expect(try HTTPTestClient(port: port).get("/login").status == 200, "READY came once the site answers")
+        #expect(eventually(5) { lines().filter { $0 == "WATCHDOG=1" }.count >= 3 }, "pings every 0.2 s: \(lines())")
+
+        kill(pid, SIGHUP)
+        #expect(eventually(5) { lines().contains { $0.hasPrefix("RELOADING=1|MONOTONIC_USEC=") } && lines().filter { $0.hasPrefix("READY=1") }.count == 2 },
+                "\(lines())")
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(VnetdProcess.describe(status) == "exit 0")
+        #expect(lines().contains("STOPPING=1|STATUS=stopping"))
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("reload: plain HTTP, nothing to read again"))
+    }
+}
