@@ -105,6 +105,7 @@ struct HostNetworkDNSTests {
 
         // The upstream: dnsmasq in the "internet" namespace, serving one name from a hosts file.
         let many = (1...40).map { "203.0.113.\($0) many.example\n" }.joined()
+            + (1...100).map { "198.18.0.\($0) huge.example\n" }.joined()
         try ("203.0.113.77 only-upstream.example\n" + many).write(toFile: folder + "/hosts", atomically: true, encoding: .utf8)
         let queryLog = folder + "/dnsmasq.log"
         let upstream = try spawn(["timeout", "-k", "5", "300", "ip", "netns", "exec", world.outside.name, dnsmasq, "--no-daemon", "--no-resolv",
@@ -152,6 +153,13 @@ struct HostNetworkDNSTests {
         #expect(udpMany.count >= 12 && udpMany[2] & 0x02 != 0, "TC over UDP: \(udpMany)")
         let tcpMany = try Self.ask(["tcp", hostAddress, "many.example"], in: alpha)
         #expect(tcpMany.count > 512 && Int(tcpMany[6]) << 8 | Int(tcpMany[7]) == 40, "all 40 records over TCP (\(tcpMany.count) bytes)")
+        // Over 1,232 bytes even with EDNS: the upstream says TC over UDP, and for a client that
+        // asked over TCP vnetd asks the upstream again over TCP.
+        let tcpHuge = try Self.ask(["tcp", hostAddress, "huge.example"], in: alpha)
+        #expect(tcpHuge.count > 1232 && Int(tcpHuge[6]) << 8 | Int(tcpHuge[7]) == 100, "all 100 records over TCP (\(tcpHuge.count) bytes)")
+        let tcpQueries = ((try? String(contentsOfFile: queryLog, encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { $0.contains("query[A] huge.example") }.count
+        #expect(tcpQueries == 2, "once over UDP (TC), once over TCP: \(tcpQueries)")
         // Malformed queries: a readable header over a broken body gets FORMERR, a stub of 3 bytes
         // nothing; the server answers the next query as before.
         let broken = try Self.ask(["raw", hostAddress, "abcd01000001000000000000" + "3f61"], in: alpha)
