@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-// Batches of datagrams for recvmmsg/sendmmsg: slots of one size, their iovecs and headers,
+// Batches of datagrams for recvmmsg: slots of one size, their iovecs and headers,
 // and room for each sender's address, allocated once.
 struct vnetd_dgram_batch {
     int count;
@@ -89,36 +89,4 @@ void vnetd_dgram_batch_peer(const struct vnetd_dgram_batch *batch, int index, ch
     if (name > peer_size - 1) name = peer_size - 1;
     memcpy(peer, address->sun_path, name);
     peer[name] = '\0';
-}
-
-long vnetd_dgram_send_batch(int fd, const unsigned char *bytes, const long *offsets, const long *lengths, int count, const char *path) {
-    struct sockaddr_un address;
-    memset(&address, 0, sizeof address);
-    address.sun_family = AF_UNIX;
-    // A name of exactly sizeof sun_path bytes is valid on Linux and has no terminating NUL.
-    size_t name = strlen(path);
-    if (name > sizeof address.sun_path) return -ENAMETOOLONG;
-    memcpy(address.sun_path, path, name);
-    socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + name + (name < sizeof address.sun_path ? 1 : 0));
-    enum { most = 64 };
-    struct mmsghdr headers[most];
-    struct iovec vectors[most];
-    int sent_total = 0;
-    while (sent_total < count) {
-        int chunk = count - sent_total < most ? count - sent_total : most;
-        for (int i = 0; i < chunk; i++) {
-            vectors[i].iov_base = (void *)(bytes + offsets[sent_total + i]);
-            vectors[i].iov_len = (size_t)lengths[sent_total + i];
-            memset(&headers[i], 0, sizeof headers[i]);
-            headers[i].msg_hdr.msg_iov = &vectors[i];
-            headers[i].msg_hdr.msg_iovlen = 1;
-            headers[i].msg_hdr.msg_name = &address;
-            headers[i].msg_hdr.msg_namelen = address_length;
-        }
-        int sent = sendmmsg(fd, headers, (unsigned int)chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (sent < 0) return sent_total > 0 ? sent_total : -errno;
-        sent_total += sent;
-        if (sent < chunk) break;
-    }
-    return sent_total;
 }

@@ -10,21 +10,17 @@ import Glibc
 /// address the last datagram came from. A datagram larger than any frame the switch takes is
 /// dropped whole and counted as malformed, never forwarded cut short.
 ///
-/// Batched both ways: a wake-up reads up to 32 datagrams per `recvmmsg` into its loop's batch
-/// (shared by the loop's datagram ports, which run one at a time), and frames for the peer are
-/// queued and leave at the end of the loop round in one `sendmmsg`. A frame the kernel refuses
-/// then is counted as a drop after all (`countLateDrops`).
-public final class DatagramSocketPort: IOPort, Flushable {
+/// Read in batches: a wake-up takes up to 32 datagrams per `recvmmsg` into its loop's batch
+/// (shared by the loop's datagram ports, which run one at a time). Frames for the peer leave one
+/// `sendto` each: batched with `sendmmsg` at the end of the round they measured slower, since the
+/// kernel queues only `net.unix.max_dgram_qlen` (10) datagrams per socket and a burst overflows it
+/// (bench/RESULTS.md).
+public final class DatagramSocketPort: IOPort {
     public let path: String
     private var fd: Int32
     private var peer: [CChar] = [CChar](repeating: 0, count: 128)
     private var scratch: [CChar] = [CChar](repeating: 0, count: 128)
     private var hasPeer = false
-    /// Queued frames, back to back, with where each starts and its length.
-    private var outgoing: [UInt8] = []
-    private var offsets: [Int] = []
-    private var lengths: [Int] = []
-    static let queueBytes = 256 * 1024, queueFrames = 64
     /// Reads per wake-up, in batches, before other ports get a turn.
     static let readBudget = 4
 
@@ -32,9 +28,6 @@ public final class DatagramSocketPort: IOPort, Flushable {
         self.path = path
         fd = Int32(try Syscall.helper("bind \(path)") { Int(vnetd_unix_datagram(path)) })
         super.init(id: id, loop: loop, bufferSize: 0)
-        outgoing.reserveCapacity(Self.queueBytes)
-        offsets.reserveCapacity(Self.queueFrames)
-        lengths.reserveCapacity(Self.queueFrames)
         chmod(path, 0o660)
         try loop.adopt(fd, self)
     }
@@ -69,58 +62,21 @@ public final class DatagramSocketPort: IOPort, Flushable {
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard offload.isPlain else { return .dropped(.needsOffload) }
-        guard hasPeer, fd >= 0 else { return .dropped(.notAttached) }
-        if offsets.count == Self.queueFrames || outgoing.count + frame.count > Self.queueBytes {
-            flushOutput()
-            guard hasPeer else { return .dropped(.notAttached) }
-        }
-        guard outgoing.count + frame.count <= Self.queueBytes else { return .dropped(.congested) }
-        if offsets.isEmpty { loop.markDirty(self) }
-        offsets.append(outgoing.count)
-        lengths.append(frame.count)
-        outgoing.append(contentsOf: frame)
-        return .sent
-    }
-
-    public func flushOutput() {
-        guard !offsets.isEmpty else { return }
-        defer {
-            outgoing.removeAll(keepingCapacity: true)
-            offsets.removeAll(keepingCapacity: true)
-            lengths.removeAll(keepingCapacity: true)
-        }
-        guard fd >= 0, hasPeer else { return lateDrops(from: 0, .notAttached) }
-        let sent = outgoing.withUnsafeBufferPointer { bytes in
-            offsets.withUnsafeBufferPointer { starts in
-                lengths.withUnsafeBufferPointer { sizes in
-                    peer.withUnsafeBufferPointer { name in
-                        vnetd_dgram_send_batch(fd, bytes.baseAddress, starts.baseAddress, sizes.baseAddress, Int32(starts.count), name.baseAddress)
-                    }
-                }
-            }
-        }
-        if sent >= offsets.count { return }
-        guard sent < 0 else { return lateDrops(from: sent, .congested) }
-        switch Int32(-sent) {
-        case EAGAIN, EWOULDBLOCK, ENOBUFS: lateDrops(from: 0, .congested)
+        guard hasPeer else { return .dropped(.notAttached) }
+        let result = peer.withUnsafeBufferPointer { vnetd_unix_sendto(fd, frame.baseAddress, frame.count, $0.baseAddress) }
+        if result >= 0 { return .sent }
+        switch Int32(-result) {
+        case EAGAIN, EWOULDBLOCK, ENOBUFS: return .dropped(.congested)
         case ECONNREFUSED, ENOENT:
             hasPeer = false
             state = .waiting
-            lateDrops(from: 0, .notAttached)
-        default: lateDrops(from: 0, .failed)
+            return .dropped(.notAttached)
+        default: return .dropped(.failed)
         }
-    }
-
-    private func lateDrops(from first: Int, _ reason: DropReason) {
-        guard first < lengths.count else { return }
-        fabric?.countLateDrops(reason, to: id, frames: lengths.count - first, bytes: lengths[first...].reduce(0, +))
     }
 
     public override func close() {
         guard fd >= 0 else { return }
-        outgoing.removeAll()
-        offsets.removeAll()
-        lengths.removeAll()
         loop.unregister(fd)
         Syscall.close(fd)
         fd = -1

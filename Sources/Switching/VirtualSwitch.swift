@@ -195,15 +195,6 @@ public final class VirtualSwitch {
         counters[inSlot].rxDrops.count(reason)
     }
 
-    /// Frames a port took (counted as sent) but could not pass on when it flushed its queue
-    /// later: moved from sent to dropped for `reason`.
-    public func countLateDrops(_ reason: DropReason, to egress: PortID, frames: Int, bytes: Int) {
-        guard frames > 0, let slot = members.firstIndex(of: egress) else { return }
-        counters[slot].txFrames &-= min(counters[slot].txFrames, UInt64(frames))
-        counters[slot].txBytes &-= min(counters[slot].txBytes, UInt64(max(0, bytes)))
-        for _ in 0..<frames { counters[slot].txDrops.count(reason) }
-    }
-
     /// Sends a frame from one member straight to another, without learning or flooding: the
     /// DHCP server answers only the port a request came from, so its broadcasts never reach the
     /// uplink or other VMs.

@@ -104,7 +104,7 @@ size_t vnetd_unix_path_max(void);
 /// The calling thread's kernel id (its /proc/self/task entry).
 int vnetd_thread_id(void);
 
-/// Datagram batches for recvmmsg/sendmmsg (dgram_batch.c): `count` slots of `slot_size` bytes.
+/// Datagram batches for recvmmsg (dgram_batch.c): `count` slots of `slot_size` bytes.
 struct vnetd_dgram_batch;
 struct vnetd_dgram_batch *vnetd_dgram_batch_new(int count, size_t slot_size);
 void vnetd_dgram_batch_free(struct vnetd_dgram_batch *batch);
@@ -115,8 +115,5 @@ const unsigned char *vnetd_dgram_batch_data(const struct vnetd_dgram_batch *batc
 long vnetd_dgram_batch_length(const struct vnetd_dgram_batch *batch, int index);
 /// The sender's path of datagram `index` (empty when it sent from an unbound socket).
 void vnetd_dgram_batch_peer(const struct vnetd_dgram_batch *batch, int index, char *peer, size_t peer_size);
-/// Sends `count` datagrams (`bytes` + `offsets[i]`, `lengths[i]`) to the socket at `path` with
-/// sendmmsg, without waiting; returns how many left (the first ones), or -errno when none did.
-long vnetd_dgram_send_batch(int fd, const unsigned char *bytes, const long *offsets, const long *lengths, int count, const char *path);
 
 #endif
