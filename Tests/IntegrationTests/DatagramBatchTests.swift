@@ -5,7 +5,7 @@ import Switching
 import Testing
 import TestSupport
 
-/// QEMU datagram ports read with recvmmsg and write with sendmmsg: frames in a burst arrive
+/// QEMU datagram ports read with recvmmsg: frames in a burst arrive
 /// whole, each once and in order, both ways. Sockets need no privileges.
 @Suite("Datagram ports in batches")
 struct DatagramBatchTests {
