@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Switch benchmark: two network namespaces talking through (a) vnetd with TAP ports, (b) a Linux
 # kernel bridge with veth pairs, (c) vde_switch with TAP ports, in one run. iperf3 TCP (one
-# stream), iperf3 UDP with 64-byte datagrams, and ping latency. Not a test: prints figures and
-# rewrites the switch section of bench/RESULTS.md. All traffic stays inside namespaces made here;
-# every load run is bounded in time. Needs root.
+# stream), iperf3 UDP with 64-byte datagrams, and ping latency. Then vnetd's QEMU datagram ports
+# driven by bench/dgram-load.c beside the same generator with no switch, and the storm rows:
+# another network's ping while one network carries a broadcast storm, with one data path thread
+# per core and with one for all. Not a test: prints figures and rewrites the switch section of
+# bench/RESULTS.md. All traffic stays inside namespaces made here (the datagram sockets are in the
+# run's own folder); every load run is bounded in time. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TCP_SECONDS=${TCP_SECONDS:-10}
 UDP_SECONDS=${UDP_SECONDS:-5}
 PORT=18484
 [ "$(id -u)" = 0 ] || { echo "bench/switch.sh needs root (namespaces, TAP devices)" >&2; exit 1; }
-for tool in iperf3 vde_switch ip ping; do command -v "$tool" >/dev/null || { echo "needs $tool (make bench installs it)" >&2; exit 1; }; done
+STORM_SECONDS=${STORM_SECONDS:-6}
+for tool in iperf3 vde_switch ip ping gcc python3 sqlite3; do command -v "$tool" >/dev/null || { echo "needs $tool (make bench installs it)" >&2; exit 1; }; done
 
 work=$(mktemp -d /tmp/vnetd-bench-switch.XXXXXX)
 tag=$$
-A=vb-a-$tag B=vb-b-$tag
+A=vb-a-$tag B=vb-b-$tag S=vb-s-$tag
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  ip netns del "$A" 2>/dev/null || true; ip netns del "$B" 2>/dev/null || true
+  ip netns del "$A" 2>/dev/null || true; ip netns del "$B" 2>/dev/null || true; ip netns del "$S" 2>/dev/null || true
   ip link del "vbbr$tag" 2>/dev/null || true
   [ -f "$work/vde.pid" ] && kill "$(cat "$work/vde.pid")" 2>/dev/null || true
   rm -rf "$work"
@@ -85,6 +89,60 @@ attach "$A" "vdt1$tag" 10.99.0.1/24; attach "$B" "vdt2$tag" 10.99.0.2/24
 read -r d_tcp d_udp d_loss d_ping <<<"$(measure)"
 kill "$(cat "$work/vde.pid")"; rm -f "$work/vde.pid"
 
+echo "== vnetd with QEMU datagram ports (bench/dgram-load.c plays both QEMUs), and the generator alone"
+gcc -O2 -o "$work/dgram-load" bench/dgram-load.c -lpthread
+"$bin" populate --data-dir "$work/dgram" --networks 1 --vms 2 --backend dgram --allow-mac-spoofing >/dev/null
+"$bin" --listen 127.0.0.1:$PORT --data-dir "$work/dgram" --log-level warning 2>"$work/vnetd-dgram.log" &
+pids+=($!)
+for _ in $(seq 50); do [ "$(ls "$work/dgram/run" 2>/dev/null | grep -c '\.dgram$')" -ge 2 ] && break; sleep 0.1; done
+sockets=($(ls "$work"/dgram/run/*.dgram))
+g_pps=$(timeout $((UDP_SECONDS + 15)) "$work/dgram-load" vnetd "${sockets[0]}" "${sockets[1]}" 64 "$UDP_SECONDS" 02:00:00:00:00:0a 02:00:00:00:00:0b)
+g_direct=$(timeout $((UDP_SECONDS + 15)) "$work/dgram-load" direct 64 "$UDP_SECONDS")
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+
+# Storm rows: two networks of two TAP VMs each, and on the first a VM attached as a QEMU stream
+# socket that floods it with 60-byte broadcasts (1,000 length-prefixed frames per write, as fast
+# as vnetd takes them, bounded), while the second network's VMs ping each other.
+storm_run() { # threads -> "ping_avg_ms ping_max_ms storm_frames_per_second"
+  local data="$work/storm$1"
+  fresh_namespaces; ip netns del "$S" 2>/dev/null || true; ip netns add "$S"; ip -n "$S" link set lo up
+  "$bin" populate --data-dir "$data" --networks 2 --vms 4 --backend tap --socket-vms 1 >/dev/null
+  "$bin" --listen 127.0.0.1:$PORT --data-dir "$data" --log-level warning --dataplane-threads "$1" 2>"$work/vnetd-storm$1.log" &
+  pids+=($!)
+  for _ in $(seq 50); do [ "$(ip -br link | grep -c '^vnd')" -ge 4 ] && break; sleep 0.1; done
+  local quiet stormy
+  taps() { sqlite3 "$data/vnetd.sqlite" "SELECT 'vnd' || substr(replace(n.id, '-', ''), 1, 12) FROM nic n JOIN network w ON w.id = n.network_id WHERE w.name = '$1' AND n.backend = 'tap' ORDER BY n.id"; }
+  stormy=($(taps 'Network 0000')); quiet=($(taps 'Network 0001'))
+  read -r socket_id socket_mac <<<"$(sqlite3 -separator ' ' "$data/vnetd.sqlite" "SELECT id, mac FROM nic WHERE backend = 'socket'")"
+  attach "$A" "${quiet[0]}" 10.99.0.1/24; attach "$B" "${quiet[1]}" 10.99.0.2/24
+  attach "$S" "${stormy[0]}" 10.99.1.1/24; attach "$S" "${stormy[1]}" 10.99.1.2/24
+  ip netns exec "$A" ping -c 3 -i 0.2 -q 10.99.0.2 >/dev/null || true
+  local counted="$work/storm$1.frames"
+  timeout $((STORM_SECONDS + 5)) python3 - "$data/run/$socket_id.sock" "$socket_mac" "$STORM_SECONDS" >"$counted" <<'PY' &
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+frame = b"\xff" * 6 + bytes.fromhex(sys.argv[2].replace(":", "")) + b"\x88\xb5" + b"\x5a" * 46
+chunk = (struct.pack(">I", len(frame)) + frame) * 1000
+sent, end = 0, time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    s.sendall(chunk)
+    sent += 1000
+print(sent)
+PY
+  local storm=$!
+  sleep 1
+  local ping
+  ping=$(ip netns exec "$A" ping -c 200 -i 0.01 -q 10.99.0.2 | awk -F/ '/rtt/ {print $5, $6}')
+  wait "$storm" || true
+  echo "$ping $(awk -v s="$STORM_SECONDS" '{printf "%.0f", $1 / s}' "$counted")"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'
+}
+echo "== storm: one data path thread per core ($(nproc))"
+read -r s_avg s_max s_rate <<<"$(storm_run "$(nproc)")"
+echo "== storm: one data path thread for every network (as before issue 15)"
+read -r o_avg o_max o_rate <<<"$(storm_run 1)"
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 table=$(cat <<EOT
 | Switch | TCP, 1 stream (Gbit/s) | UDP 64 B received (packets/s) | UDP loss | ping avg (ms) |
@@ -94,6 +152,21 @@ table=$(cat <<EOT
 | vde_switch, TAP ports | $d_tcp | $d_udp | $d_loss% | $d_ping |
 
 vnetd / kernel bridge: TCP $(ratio "$v_tcp" "$k_tcp")×, UDP $(ratio "$v_udp" "$k_udp")×. vnetd / vde_switch: TCP $(ratio "$v_tcp" "$d_tcp")×, UDP $(ratio "$v_udp" "$d_udp")×.
+
+| QEMU datagram ports, 64-byte frames (bench/dgram-load.c) | received (frames/s) |
+|---|---:|
+| vnetd, two datagram ports on one network | $g_pps |
+| the same generator, A's socket straight to B's (no switch) | $g_direct |
+
+vnetd / no switch: $(ratio "$g_pps" "$g_direct")×.
+
+| Broadcast storm on one network (a QEMU stream socket flooding 60-byte broadcasts), another network's ping (200, 10 ms apart) | ping avg (ms) | ping max (ms) | storm taken (frames/s) |
+|---|---:|---:|---:|
+| vnetd, one data path thread per core ($(nproc)) | $s_avg | $s_max | $s_rate |
+| vnetd \`--dataplane-threads 1\` (every network on one thread, as before issue 15) | $o_avg | $o_max | $o_rate |
+| the same ping with no storm (vnetd, TAP ports, above) | $v_ping | | |
+
+Goal: under 1 ms average during the storm.
 EOT
 )
 echo; echo "$table"
