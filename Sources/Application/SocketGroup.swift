@@ -1,3 +1,4 @@
+import Dataplane
 import Foundation
 import Logging
 
@@ -52,5 +53,13 @@ enum SocketGroup {
         }
         if status.st_mode & 0o7777 != 0o750 { _ = chmod(runtimeDirectory, 0o750) }
         return group
+    }
+}
+
+extension Dataplane.Configuration {
+    func withSocketGroup(_ group: gid_t?) -> Self {
+        var configuration = self
+        configuration.socketGroup = group.map { UInt32($0) }
+        return configuration
     }
 }

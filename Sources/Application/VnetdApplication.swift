@@ -134,7 +134,7 @@ private func buildApplication(
     do {
         let leases = SQLiteLeaseStore(database: database)
         dataplane = try Dataplane(
-            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory).withDNS(of: configuration),
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory).withDNS(of: configuration).withSocketGroup(socketGroup),
             leaseStore: leases, clock: clock, logger: logger)
         dataplane.operationalEvents.connect(eventLog, clock: clock, logger: logger)
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in

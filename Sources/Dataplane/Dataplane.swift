@@ -35,6 +35,9 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         /// resolvers from `resolvConfPath`, re-read when it changes.
         public var dnsUpstreams: [String] = []
         public var resolvConfPath = "/etc/resolv.conf"
+        /// Group the QEMU socket files are given (`--socket-group`; mode 0660 lets it connect);
+        /// nil: they keep vnetd's own group.
+        public var socketGroup: UInt32?
 
         public init(runtimeDirectory: String, macTableCapacity: Int = 8192, agingTime: Int64 = 300_000, threads: Int = 1) {
             self.runtimeDirectory = runtimeDirectory
@@ -315,6 +318,18 @@ struct DataplaneServices: @unchecked Sendable {
 
     func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
         (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
+    }
+
+    /// Gives a NIC's new socket file to the socket group; a failure leaves the socket working
+    /// for vnetd's own group and is logged.
+    func shareSocket(of nic: VirtualNIC) {
+        guard let group = configuration.socketGroup, nic.backend != .tap else { return }
+        let path = socketPath(nic, suffix: nic.backend == .vhostUser ? "vhost" : nic.backend == .datagram ? "dgram" : "sock")
+        do {
+            try SocketFile.give(path, toGroup: group)
+        } catch {
+            logger.warning("the socket of \(nic.label) keeps vnetd's group", metadata: ["nic": "\(nic.id.rawValue)", "error": "\(error)"])
+        }
     }
 }
 

@@ -125,6 +125,7 @@ extension DataplaneShard {
                 tap.setAddress(nic.mac.octets)
                 port.backend = tap
             }
+            services.shareSocket(of: nic)
             port.failure = nil
         } catch {
             port.failure = error.isPermissionDenied
