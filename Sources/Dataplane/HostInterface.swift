@@ -109,8 +109,6 @@ final class HostInterface: FrameSink {
             keptFromKernel &+= 1
             return .sent
         }
-        // A query the network's zone answers is answered in the switch (DHCPEndpoint+DNS).
-        if let endpoint, endpoint.answerDNSInSwitch(frame) { return .sent }
         guard let tap else { return .dropped(.notAttached) }
         return tap.send(frame, offload: offload)
     }
