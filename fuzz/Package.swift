@@ -20,6 +20,7 @@ let package = Package(
             .product(name: "VnetdParsers", package: "vnetd"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "FuzzFrames", dependencies: ["FuzzDriver", .product(name: "VnetdParsers", package: "vnetd")], swiftSettings: library),
+        .executableTarget(name: "FuzzVhostRing", dependencies: ["FuzzDriver", .product(name: "VnetdParsers", package: "vnetd")], swiftSettings: library),
         .executableTarget(name: "FuzzDNS", dependencies: ["FuzzDriver", .product(name: "VnetdParsers", package: "vnetd")], swiftSettings: library),
         .executableTarget(name: "FuzzDHCP", dependencies: ["FuzzDriver", .product(name: "VnetdParsers", package: "vnetd")], swiftSettings: library),
         .executableTarget(name: "FuzzFramer", dependencies: ["FuzzDriver", .product(name: "VnetdParsers", package: "vnetd")], swiftSettings: library),
