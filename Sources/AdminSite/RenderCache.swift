@@ -25,11 +25,26 @@ final class RenderCache: Sendable {
     /// Random for each vnetd, never sent to a browser, so no stored text can contain it on purpose.
     let tokenStandIn = RandomToken.hex(bytes: 32)
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<(pages: [String: Entry], bytes: Int)>(([:], 0))
     private let capacity: Int
+    private let byteLimit: Int
 
-    init(capacity: Int = 256) {
+    /// At most `capacity` pages and `byteLimit` bytes of them (a VM's adapters page is 300 kB with
+    /// a thousand networks); when either is reached, everything is dropped and built again as asked.
+    init(capacity: Int = 256, byteLimit: Int = 16 << 20) {
         self.capacity = capacity
+        self.byteLimit = byteLimit
+    }
+
+    private func store(_ entry: Entry, for key: String) {
+        entries.withLock { cache in
+            if cache.pages.count >= capacity || cache.bytes + entry.response.body.count > byteLimit {
+                cache.pages.removeAll(keepingCapacity: true)
+                cache.bytes = 0
+            }
+            cache.bytes += entry.response.body.count - (cache.pages[key]?.response.body.count ?? 0)
+            cache.pages[key] = entry
+        }
     }
 
     func response(key: String, generation: UInt64, render: () throws -> Response) rethrows -> Response {
@@ -49,7 +64,7 @@ final class RenderCache: Sendable {
     /// stand-in as its CSRF token; a reused page gets this request's token spliced in.
     func form(key: String, generation: UInt64, request: Request, render: (Request) throws -> Response) rethrows -> Response {
         let token = Array(request.csrfToken.utf8)
-        if let hit = entries.withLock({ $0[key] }), hit.generation == generation, hit.publication == nil {
+        if let hit = entries.withLock({ $0.pages[key] }), hit.generation == generation, hit.publication == nil {
             return Self.splice(hit, token, replacing: tokenStandIn.utf8.count)
         }
         var shown = request
@@ -58,10 +73,7 @@ final class RenderCache: Sendable {
         guard response.status == 200 else { return try render(request) }
         let entry = Entry(generation: generation, publication: nil, expires: nil, response: response,
                           tokenOffsets: Self.offsets(of: Array(tokenStandIn.utf8), in: response.body))
-        entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = entry
-        }
+        store(entry, for: key)
         return Self.splice(entry, token, replacing: tokenStandIn.utf8.count)
     }
 
@@ -97,16 +109,13 @@ final class RenderCache: Sendable {
 
     private func cached(key: String, generation: UInt64, publication: UInt64?, now: Date,
                         render: () throws -> (Response, expires: Date?)) rethrows -> Response {
-        if let hit = entries.withLock({ $0[key] }), hit.generation == generation, hit.publication == publication,
+        if let hit = entries.withLock({ $0.pages[key] }), hit.generation == generation, hit.publication == publication,
            hit.expires.map({ now < $0 }) ?? true {
             return hit.response
         }
         let (response, expires) = try render()
         guard response.status == 200 else { return response }
-        entries.withLock { entries in
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(generation: generation, publication: publication, expires: expires, response: response)
-        }
+        store(Entry(generation: generation, publication: publication, expires: expires, response: response), for: key)
         return response
     }
 }

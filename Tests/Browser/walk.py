@@ -209,6 +209,22 @@ class Walk:
         check(command.count("-netdev") == 2, f"{self.tag}: the qemu command should name both adapters: {command!r}")
         check(" \\\n" in command, f"{self.tag}: the qemu command is not one option per line")
 
+        # Remove adapter 2 with an edit pending on adapter 1: Remove is a button of the same form, its
+        # confirmation's Back returns to the form as typed, and confirming saves the edit, then removes.
+        self.go(vm_page.replace(self.url, "") + "/nics")
+        check(not self.finds("a[href*='?remove=']"), f"{self.tag}: a Remove link leaves the adapters page")
+        Select(self.find("#nic-1-backend")).select_by_value("socket")
+        self.submit("button[name=action][value=remove-2]")
+        check("Remove Virtual network adapter 2" in self.text(), f"{self.tag}: Remove adapter 2 did not ask first")
+        self.submit("button[name=action][value=edit]")
+        kept = Select(self.find("#nic-1-backend")).first_selected_option.get_attribute("value")
+        check(kept == "socket", f"{self.tag}: Back from Remove lost the pending edit (adapter 1 attaches as {kept})")
+        self.submit("button[name=action][value=remove-2]")
+        self.submit("button[name=action][value=remove]")
+        self.notice("Removed Virtual network adapter 2", "after Remove adapter")
+        self.notice("now attaches as a QEMU stream socket", "after Remove adapter (the pending edit)")
+        check(not self.finds("#nic-2-network"), f"{self.tag}: adapter 2 is still on the page after Remove")
+
         self.go(f"/networks/{network_a}")
         self.shot("network")
         check("no traffic in the last 60 s" in self.text() or "Received from ports" in self.text(), f"{self.tag}: the chart has no caption")
