@@ -82,4 +82,27 @@ extension DHCPEndpoint {
             break
         }
     }
+
+    /// Host and NAT networks: a UDP query from the network to the host interface's address that
+    /// the zone answers is answered here, in the switch, from the host interface's MAC and
+    /// address, so it never crosses into the kernel and back (the guest-only path's speed); a
+    /// query to forward, a malformed one or one from outside the subnet returns false and goes on
+    /// to the host, where `NetworkDNSServer` answers it (and counts what it drops).
+    func answerDNSInSwitch(_ frame: UnsafeRawBufferPointer) -> Bool {
+        guard let address = hostDNSAddress, let hostMAC = hostInterfaceMAC, let ethernet = EthernetFrame(frame), ethernet.etherType == .ipv4,
+            let ip = IPv4Packet(ethernet.payload), ip.protocolNumber == .udp, !ip.isFragment, ip.destination == address,
+            settings.contains(ip.source), let udp = UDPDatagram(ip.payload), udp.destinationPort == 53,
+            let port = fabric?.table.port(of: ethernet.source, now: loop.now)
+        else { return false }
+        let now = self.now
+        if zoneNeedsBuilding(now: now) {
+            zone = buildZone(now: now, forwardsOutside: true).map { DNSResponder(zone: $0) }
+            zoneBuilt = now
+        }
+        guard let responder = zone, case .answer(let bytes) = responder.respond(to: udp.payload) else { return false }
+        dnsQueries &+= 1
+        queue(UDPDatagram.frame(sourceMAC: hostMAC, destinationMAC: ethernet.source, source: address, destination: ip.source,
+                                sourcePort: 53, destinationPort: udp.sourcePort, payload: bytes), to: port)
+        return true
+    }
 }
