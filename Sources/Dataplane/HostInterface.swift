@@ -13,8 +13,8 @@ import Switching
 /// DHCP endpoint does not, see `DHCPEndpoint.hostInterfaceMAC`); the endpoint's replies come from
 /// the interface's MAC, and a unicast request a client sends there (a RENEW) is switched to this
 /// port, which hands it to the endpoint instead of the kernel. Broadcast DHCP reaches the
-/// endpoint directly and is not passed to the kernel (a DHCP server of the host's must not answer
-/// the network's VMs).
+/// endpoint directly and is not passed to the kernel, and the switch drops DHCP server replies
+/// coming from the host's side: a DHCP server of the host's never answers the network's VMs.
 final class HostInterface: FrameSink {
     let name: String
     let id: PortID
@@ -58,7 +58,10 @@ final class HostInterface: FrameSink {
                 return
             }
         }
-        fabric.attach(id, sink: self, role: .service(mac: mac))
+        // The switch treats the host like a VM port: its MAC pinned, frames only from it, and no
+        // DHCP server reply from the host's side (a DHCP server of the host's listening on every
+        // interface) reaches the network's VMs while vnetd's server is on.
+        fabric.attach(id, sink: self, role: .vm(mac: mac, allowsSpoofing: false))
     }
 
     /// Sets the interface's addresses: a new IPv4 address replaces the old (SIOCSIFADDR sets the
