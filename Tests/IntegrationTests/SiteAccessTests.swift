@@ -240,7 +240,7 @@ struct SiteAccessTests {
         #expect {
             try buildApplication(configuration(folder, tls: .files(certificate: folder.path + "/cert.pem", key: folder.path + "/key.pem")), logger: quiet)
         } throws: { error in
-            "\(error)".contains("is the key the certificate's")
+            "\(error)".contains("the key is not the certificate's")
         }
     }
 }

@@ -32,7 +32,7 @@ public struct MetricsSettings: Sendable {
 
 /// GET /metrics — Prometheus text format, outside the session gate: scrapers have no session.
 /// Policy: a stored bearer token or an allowlisted address, otherwise 401 and nothing read.
-struct MetricsEndpoint: HTTPResponder {
+struct MetricsEndpoint: HTTPResponder, ErrorPageRendering {
     static let path = "/metrics"
     let next: any HTTPResponder
     let settings: MetricsSettings
@@ -63,6 +63,10 @@ struct MetricsEndpoint: HTTPResponder {
         } catch {
             return .text("The metrics cannot be read now: the store did not answer.\n", status: 503)
         }
+    }
+
+    func errorPage(status: Int, message: String, for request: Request) -> Response {
+        ((next as? any ErrorPageRendering) ?? PlainErrorPages()).errorPage(status: status, message: message, for: request)
     }
 
     func render() throws -> String {

@@ -16,8 +16,9 @@ public final class RequestCounter: Sendable {
     }
 }
 
-/// The outermost responder: counts what every request got, refusals before the body included.
-struct CountingResponder: HTTPResponder {
+/// The outermost responder: counts what every request got, refusals before the body included,
+/// and the server's own refusals (400, 413, 421), which it renders with the site's error pages.
+struct CountingResponder: HTTPResponder, ErrorPageRendering {
     let next: any HTTPResponder
     let counter: RequestCounter
 
@@ -31,5 +32,10 @@ struct CountingResponder: HTTPResponder {
         let response = next.respond(to: request)
         counter.count(response.status)
         return response
+    }
+
+    func errorPage(status: Int, message: String, for request: Request) -> Response {
+        counter.count(status)
+        return ((next as? any ErrorPageRendering) ?? PlainErrorPages()).errorPage(status: status, message: message, for: request)
     }
 }
