@@ -96,7 +96,7 @@ let package = Package(
             ],
             swiftSettings: strictness
         ),
-        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictness),
+        .target(name: "TestSupport", dependencies: ["VhostUser", "CTestNet"], path: "Tests/TestSupport", swiftSettings: strictness),
         .target(name: "CTestNet", path: "Tests/CTestNet", cSettings: [.define("_GNU_SOURCE")]),
         .testTarget(name: "PacketsTests", dependencies: ["Packets"], swiftSettings: strictness),
         .testTarget(name: "SwitchingTests", dependencies: ["Switching", "Packets"], swiftSettings: strictness),
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "Packets"], swiftSettings: strictness),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport", "CTestNet",
+            dependencies: ["AdminSite", "Application", "Dataplane", "Domain", "Packets", "Switching", "WebServer", "Storage", "DHCP", "TestSupport", "CTestNet", "VhostUser",
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictness
         ),

@@ -114,9 +114,12 @@ public final class VhostUserPort: IOPort, Flushable {
         // Several messages per wake-up, bounded, so a flooding front end cannot hold the loop.
         for _ in 0..<64 {
             guard connection >= 0 else { return }
-            let wanted = messageCount < MessageHeader.size
+            // Exactly the rest of the header, or of the payload it announced (checked against the
+            // limit as soon as the header is complete; bounded by the buffer all the same).
+            let announced = messageCount < MessageHeader.size
                 ? MessageHeader.size - messageCount
                 : MessageHeader.size + Int(message.withUnsafeBytes { MessageHeader($0)?.size ?? 0 }) - messageCount
+            let wanted = max(1, min(announced, message.count - messageCount))
             var fds = [Int32](repeating: -1, count: MemoryTableMessage.maximumRegions)
             var fdCount: Int32 = 0
             let fd = connection, offset = messageCount

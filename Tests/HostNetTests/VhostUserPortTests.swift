@@ -3,6 +3,7 @@ import Logging
 import Packets
 import Switching
 import Testing
+import TestSupport
 import VhostUser
 @testable import HostNet
 

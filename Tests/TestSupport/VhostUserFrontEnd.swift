@@ -6,27 +6,27 @@ import VhostUser
 /// A vhost-user front end written for the tests: it plays QEMU with a virtio-net guest. Its
 /// guest memory is a memfd shared with vnetd; it negotiates like QEMU 7.2, lays out both split
 /// rings in that memory, posts receive buffers, transmits frames and kicks through eventfds.
-final class VhostUserFrontEnd {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+public final class VhostUserFrontEnd {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static let memorySize = 4 << 20
-    static let ringSize = 256
-    static let receiveBufferSize = 2048
+    public static let memorySize = 4 << 20
+    public static let ringSize = 256
+    public static let receiveBufferSize = 2048
     /// Guest physical addresses start at 0; the front end's own addresses are its mapping's.
-    let socket: Int32
-    let memfd: Int32
-    let memory: UnsafeMutableRawPointer
-    let kicks: [Int32]
-    let calls: [Int32]
-    let features: VirtioFeatures
+    public let socket: Int32
+    public let memfd: Int32
+    public let memory: UnsafeMutableRawPointer
+    public let kicks: [Int32]
+    public let calls: [Int32]
+    public let features: VirtioFeatures
     private var transmitAvailable: UInt16 = 0
     private var transmitSlot = 0
     private var receiveSeen: UInt16 = 0
     private var receiveAvailable: UInt16 = 0
 
-    init(path: String, features: VirtioFeatures = VirtioFeatures.offered) throws {
+    public init(path: String, features: VirtioFeatures = VirtioFeatures.offered) throws {
         self.features = features
         var connected: Int32 = -1
         for _ in 0..<100 {
@@ -51,18 +51,18 @@ final class VhostUserFrontEnd {
         (kicks + calls).forEach { _ = Glibc.close($0) }
     }
 
-    func close() {
+    public func close() {
         _ = Glibc.shutdown(socket, Int32(SHUT_RDWR))
     }
 
-    var userBase: UInt64 { UInt64(UInt(bitPattern: memory)) }
+    public var userBase: UInt64 { UInt64(UInt(bitPattern: memory)) }
 
     /// Ring q: descriptors at q * 0x8000, available ring at +0x2000, used ring at +0x4000.
-    func ringOffset(_ queue: Int) -> Int { queue * 0x8000 }
+    public func ringOffset(_ queue: Int) -> Int { queue * 0x8000 }
 
     // MARK: messages
 
-    func send(_ request: Request, _ payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws {
+    public func send(_ request: Request, _ payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws {
         let flags = MessageHeader.version | (needReply ? MessageHeader.needReplyFlag : 0)
         try sendRaw(MessageEncoding.message(request.rawValue, flags: flags, payload: payload), fds: fds)
         if needReply {
@@ -71,12 +71,12 @@ final class VhostUserFrontEnd {
         }
     }
 
-    func sendRaw(_ bytes: [UInt8], fds: [Int32] = []) throws {
+    public func sendRaw(_ bytes: [UInt8], fds: [Int32] = []) throws {
         let sent = bytes.withUnsafeBytes { raw in fds.withUnsafeBufferPointer { testnet_send_with_fds(socket, raw.baseAddress, raw.count, $0.baseAddress, Int32(fds.count)) } }
         guard sent == bytes.count else { throw Failure(description: "send failed: \(sent)") }
     }
 
-    func receiveReply() throws -> [UInt8] {
+    public func receiveReply() throws -> [UInt8] {
         var header = [UInt8](repeating: 0, count: 12)
         guard header.withUnsafeMutableBytes({ testnet_recv_exact(socket, $0.baseAddress, 12, 2000) }) == 12,
               let parsed = header.withUnsafeBytes({ MessageHeader($0) }), parsed.size <= 64
@@ -88,14 +88,14 @@ final class VhostUserFrontEnd {
 
     /// True when vnetd closed the connection within `milliseconds` (end of stream, or a reset
     /// when it left part of our message unread).
-    func wasDisconnected(within milliseconds: Int32 = 2000) -> Bool {
+    public func wasDisconnected(within milliseconds: Int32 = 2000) -> Bool {
         var byte: UInt8 = 0
         let result = testnet_recv_exact(socket, &byte, 1, milliseconds)
         return result == 0 || result == -Int(ECONNRESET)
     }
 
     /// QEMU 7.2's start-up of a vhost-user net device, every step acknowledged (REPLY_ACK).
-    func start() throws {
+    public func start() throws {
         try send(.setOwner)
         try send(.getFeatures)
         let offered = try receiveReply().withUnsafeBytes { Payload.u64($0) ?? 0 }
@@ -118,13 +118,13 @@ final class VhostUserFrontEnd {
 
     // MARK: memory
 
-    func store16(_ value: UInt16, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self) }
-    func store32(_ value: UInt32, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self) }
-    func store64(_ value: UInt64, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
-    func load16(_ offset: Int) -> UInt16 { UInt16(littleEndian: memory.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
-    func load32(_ offset: Int) -> UInt32 { UInt32(littleEndian: memory.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+    public func store16(_ value: UInt16, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self) }
+    public func store32(_ value: UInt32, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self) }
+    public func store64(_ value: UInt64, _ offset: Int) { memory.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self) }
+    public func load16(_ offset: Int) -> UInt16 { UInt16(littleEndian: memory.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
+    public func load32(_ offset: Int) -> UInt32 { UInt32(littleEndian: memory.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
 
-    func descriptor(queue: Int, _ index: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16 = 0) {
+    public func descriptor(queue: Int, _ index: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16 = 0) {
         let at = ringOffset(queue) + 16 * index
         store64(address, at)
         store32(length, at + 8)
@@ -144,7 +144,7 @@ final class VhostUserFrontEnd {
     // MARK: frames
 
     /// Posts `count` receive buffers of 2,048 bytes, one descriptor each (mergeable buffers).
-    func postReceiveBuffers(_ count: Int = 128) {
+    public func postReceiveBuffers(_ count: Int = 128) {
         for _ in 0..<count {
             let slot = Int(receiveAvailable) % Self.ringSize
             descriptor(queue: 0, slot, address: UInt64(0x100000 + slot * Self.receiveBufferSize), length: UInt32(Self.receiveBufferSize), flags: 2)
@@ -154,7 +154,7 @@ final class VhostUserFrontEnd {
 
     /// Sends one frame behind its virtio-net header (12 bytes; zeros: a plain frame) as a chain
     /// of two descriptors, and kicks.
-    func transmit(_ frame: [UInt8], header: [UInt8] = [UInt8](repeating: 0, count: 12)) {
+    public func transmit(_ frame: [UInt8], header: [UInt8] = [UInt8](repeating: 0, count: 12)) {
         // A slot is written again only once the device gave it back.
         let deadline = Date().addingTimeInterval(2)
         while transmitAvailable &- transmitUsed >= 16 && Date() < deadline { usleep(500) }
@@ -171,17 +171,17 @@ final class VhostUserFrontEnd {
     }
 
     /// Makes a hand-written chain available on the transmit queue (head `head`) and kicks.
-    func transmitChain(head: UInt16) {
+    public func transmitChain(head: UInt16) {
         publish(queue: 1, head: head, index: &transmitAvailable)
         _ = testnet_eventfd_kick(kicks[1])
     }
 
     /// Chains the device returned on the transmit queue so far.
-    var transmitUsed: UInt16 { load16(ringOffset(1) + 0x4000 + 2) }
+    public var transmitUsed: UInt16 { load16(ringOffset(1) + 0x4000 + 2) }
 
     /// Frames the device wrote into receive buffers, with their headers (joined across merged
     /// buffers by `num_buffers`), waiting up to `milliseconds` for at least `count`.
-    func receive(atLeast count: Int = 1, milliseconds: Int = 2000) -> [(header: [UInt8], frame: [UInt8])] {
+    public func receive(atLeast count: Int = 1, milliseconds: Int = 2000) -> [(header: [UInt8], frame: [UInt8])] {
         var frames: [(header: [UInt8], frame: [UInt8])] = []
         let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
         let used = ringOffset(0) + 0x4000
@@ -216,5 +216,5 @@ final class VhostUserFrontEnd {
     }
 
     /// The driver's interrupt count on a queue since the last look.
-    func interrupts(_ queue: Int) -> UInt64 { testnet_eventfd_take(calls[queue]) }
+    public func interrupts(_ queue: Int) -> UInt64 { testnet_eventfd_take(calls[queue]) }
 }
