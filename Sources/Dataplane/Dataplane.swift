@@ -328,7 +328,7 @@ struct DataplaneServices: @unchecked Sendable {
         do {
             try SocketFile.give(path, toGroup: group)
         } catch {
-            logger.warning("the socket of \(nic.label) keeps vnetd's group", metadata: ["nic": "\(nic.id.rawValue)", "error": "\(error)"])
+            logger.warning("the socket of \(nic.label) keeps vnetd's group", metadata: nic.logMetadata(["error": "\(error)"]))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import HostNet
+import Logging
 import Switching
 
 /// A VM's network adapter in the data path: its backend (socket or TAP) and the switch it is a
@@ -96,7 +97,7 @@ extension DataplaneShard {
             do {
                 try backend.joinLoop(loop)
             } catch {
-                services.logger.warning("port for \(nic.label) lost moving to another loop", metadata: ["error": "\(error)"])
+                services.logger.warning("port for \(nic.label) lost moving to another loop", metadata: nic.logMetadata(["error": "\(error)"]))
                 backend.close()
                 port.backend = nil
             }
@@ -133,7 +134,7 @@ extension DataplaneShard {
                     ? "Needs CAP_NET_ADMIN: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to create TAP devices."
                     : "Permission denied for \(services.socketPath(nic, suffix: nic.backend == .vhostUser ? "vhost" : "sock")).")
                 : "Could not be created: \(error)."
-            services.logger.warning("port for \(nic.label) unavailable", metadata: ["error": "\(error)"])
+            services.logger.warning("port for \(nic.label) unavailable", metadata: nic.logMetadata(["error": "\(error)"]))
         }
     }
 
@@ -164,5 +165,16 @@ extension DataplaneShard {
             port.history = history
         }
         runtime.refreshUplinkFilter()
+    }
+}
+
+extension VirtualNIC {
+    /// The ids a log record about this NIC carries (journal fields NIC_ID, VM_ID, NETWORK_ID).
+    func logMetadata(_ more: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = more
+        metadata["nic"] = "\(id.rawValue)"
+        metadata["vm"] = "\(vmID.rawValue)"
+        if let networkID { metadata["network"] = "\(networkID.rawValue)" }
+        return metadata
     }
 }
