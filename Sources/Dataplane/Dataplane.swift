@@ -127,7 +127,10 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
 
     /// Waits until every change applied so far has taken effect (tests, clean shutdown).
     public func settle() {
-        for shard in shards { shard.loop.sync { shard.publish() } }
+        for shard in shards {
+            shard.loop.sync { shard.publish() }
+            shard.statusQueue.sync {}
+        }
     }
 
     /// Closes every port and socket, removes the socket files, and stops the loop threads.

@@ -4,8 +4,9 @@ import HostNet
 import Packets
 import Switching
 
-/// The status pages' view of the data path: a snapshot of this loop's networks and ports, built
-/// on the loop thread and published for request threads to read without waiting for it.
+/// The status pages' view of the data path: a snapshot of this loop's networks and ports, made
+/// from counters copied on the loop thread and published for request threads to read without
+/// waiting for it.
 extension DataplaneShard {
     // MARK: snapshot
 
@@ -29,46 +30,42 @@ extension DataplaneShard {
         }
     }
 
+    /// Copies what the snapshot needs (counters, states, a bounded part of each MAC table) on the
+    /// loop thread, and leaves making the snapshot (labels, texts, dictionaries) and comparing it
+    /// with the last one to the shard's status queue, off the frame path.
     func publish() {
         lastPublished = Syscall.monotonicMilliseconds()
+        let copy = collect()
+        statusQueue.async { [self] in build(copy) }
+    }
+
+    func collect() -> StatusCopy {
         let now = loop.now == 0 ? Syscall.monotonicMilliseconds() : loop.now
-        var next = StatusSnapshot()
-        var labels: [PortID: String] = [:]
-        var nicByPort: [PortID: NICPort] = [:]
+        var copy = StatusCopy()
         for port in nics.values {
-            nicByPort[port.id] = port
-            labels[port.id] = "\(vmNames[port.nic.vmID] ?? "VM"), adapter \(port.nic.slot)"
             let fabric = port.nic.networkID.flatMap { runtimes[$0]?.fabric }
-            let counters = fabric?.counters(of: port.id) ?? port.counters
-            next.ports[port.nic.id] = portStatus(port, counters: counters)
-        }
-        for runtime in runtimes.values {
-            if let uplink = runtime.uplink { labels[uplink.id] = "uplink \(uplink.adapter)" }
+            let backend = port.backend
+            let seen = port.nic.networkID.flatMap { runtimes[$0]?.endpoint?.ipv6Addresses[port.nic.mac] } ?? []
+            copy.ports.append(StatusCopy.Port(
+                id: port.id, nic: port.nic, vmName: vmNames[port.nic.vmID], failure: port.failure, state: backend?.state,
+                protocolErrors: backend?.protocolErrors ?? 0, endpoint: backend?.endpoint,
+                counters: fabric?.counters(of: port.id) ?? port.counters, ipv6Addresses: seen))
         }
         for (id, runtime) in runtimes {
             let fabric = runtime.fabric
-            var ports: [PortRuntimeStatus] = []
-            for member in fabric.members {
-                if let port = nicByPort[member], let status = next.ports[port.nic.id] {
-                    ports.append(status)
-                }
-            }
-            if let uplink = runtime.uplink {
-                let counters = fabric.counters(of: uplink.id) ?? PortCounters()
-                ports.append(PortRuntimeStatus(
-                    kind: .uplink(adapter: uplink.adapter), isAttached: uplink.port?.isOpen == true,
-                    detail: uplink.port?.isOpen == true ? "Attached to \(uplink.adapter)" + Self.kernelDropNote(uplink.port?.kernelDrops ?? 0)
-                        : (uplink.failure ?? stateText(uplink.port?.state)),
-                    endpoint: uplink.adapter, counters: Self.traffic(counters)))
-            }
             let table = fabric.table
-            let entries = table.entries(now: now, limit: 256)
-            var tableCounters = TableCounters()
-            tableCounters.learned = table.counters.learned
-            tableCounters.moved = table.counters.moved
-            tableCounters.expired = table.counters.expired
-            tableCounters.evicted = table.counters.evicted
-            var dhcp: DHCPRuntimeStatus?
+            var network = StatusCopy.Network(
+                id: id, name: runtime.network.name, members: fabric.members, entries: table.entries(now: now, limit: 256),
+                addressCount: table.count, history: fabric.history.perSecond, sent: fabric.sentHistory.perSecond, totals: fabric.totals)
+            network.tableCounters.learned = table.counters.learned
+            network.tableCounters.moved = table.counters.moved
+            network.tableCounters.expired = table.counters.expired
+            network.tableCounters.evicted = table.counters.evicted
+            if let uplink = runtime.uplink {
+                network.uplink = StatusCopy.Uplink(
+                    id: uplink.id, adapter: uplink.adapter, isOpen: uplink.port?.isOpen == true, kernelDrops: uplink.port?.kernelDrops ?? 0,
+                    failure: uplink.failure, state: uplink.port?.state, counters: fabric.counters(of: uplink.id) ?? PortCounters())
+            }
             if let endpoint = runtime.endpoint {
                 let counters = endpoint.server.counters
                 var status = DHCPRuntimeStatus()
@@ -89,56 +86,82 @@ extension DataplaneShard {
                 status.shed = endpoint.shedDiscovers
                 status.addressesInUse = endpoint.server.addressesInUse(now: Int64(services.clock.now().timeIntervalSince1970))
                 status.poolSize = endpoint.server.poolSize
-                dhcp = status
-                labels[endpoint.id] = "DHCP server"
+                network.dhcp = status
+                network.dhcpPort = endpoint.id
             }
-            next.networks[id] = NetworkRuntimeStatus(
+            copy.networks.append(network)
+        }
+        return copy
+    }
+
+    /// Makes the snapshot from a copy and publishes it (status queue).
+    func build(_ copy: StatusCopy) {
+        var next = StatusSnapshot()
+        var labels: [PortID: String] = [:]
+        var byPort: [PortID: PortRuntimeStatus] = [:]
+        for port in copy.ports {
+            labels[port.id] = "\(port.vmName ?? "VM"), adapter \(port.nic.slot)"
+            let status = Self.portStatus(port)
+            next.ports[port.nic.id] = status
+            if port.nic.networkID != nil { byPort[port.id] = status }
+        }
+        for network in copy.networks {
+            if let uplink = network.uplink { labels[uplink.id] = "uplink \(uplink.adapter)" }
+            if let dhcpPort = network.dhcpPort { labels[dhcpPort] = "DHCP server" }
+        }
+        for network in copy.networks {
+            var ports = network.members.compactMap { byPort[$0] }
+            if let uplink = network.uplink {
+                ports.append(PortRuntimeStatus(
+                    kind: .uplink(adapter: uplink.adapter), isAttached: uplink.isOpen,
+                    detail: uplink.isOpen ? "Attached to \(uplink.adapter)" + Self.kernelDropNote(uplink.kernelDrops)
+                        : (uplink.failure ?? Self.stateText(uplink.state)),
+                    endpoint: uplink.adapter, counters: Self.traffic(uplink.counters)))
+            }
+            next.networks[network.id] = NetworkRuntimeStatus(
                 isRunning: true,
-                detail: "Switching \(fabric.members.count) port\(fabric.members.count == 1 ? "" : "s").",
+                detail: "Switching \(network.members.count) port\(network.members.count == 1 ? "" : "s").",
                 ports: ports,
-                addresses: entries.map { LearnedAddress(mac: $0.address, port: labels[$0.port] ?? "\($0.port)", ageSeconds: Int($0.age / 1000)) },
-                addressCount: table.count,
-                tableCounters: tableCounters,
-                history: fabric.history.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
-                totals: Self.traffic(fabric.totals),
-                dhcp: dhcp)
-            next.networks[id]?.sentHistory = fabric.sentHistory.perSecond.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
+                addresses: network.entries.map { LearnedAddress(mac: $0.address, port: labels[$0.port] ?? "\($0.port)", ageSeconds: Int($0.age / 1000)) },
+                addressCount: network.addressCount,
+                tableCounters: network.tableCounters,
+                history: network.history.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) },
+                totals: Self.traffic(network.totals),
+                dhcp: network.dhcp)
+            next.networks[network.id]?.sentHistory = network.sent.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
         }
         let previous = snapshot.withLock { current in
             next.publication = current.publication &+ 1
             defer { current = next }
             return current
         }
-        noticeTransitions(from: previous, to: next)
+        noticeTransitions(from: previous, to: next, copy)
     }
 
     static func kernelDropNote(_ drops: UInt64) -> String {
         drops == 0 ? "" : " · the kernel dropped \(drops) frame\(drops == 1 ? "" : "s") from the LAN (vnetd's receive queue was full)"
     }
 
-    func portStatus(_ port: NICPort, counters: PortCounters) -> PortRuntimeStatus {
-        let backend = port.backend
-        let attached = backend?.state == .attached
+    static func portStatus(_ port: StatusCopy.Port) -> PortRuntimeStatus {
+        let attached = port.state == .attached
         var detail: String
         if let failure = port.failure {
             detail = failure
         } else if port.nic.networkID == nil {
             detail = "Not connected to a network" + (attached ? " (a VM is attached)" : "")
         } else {
-            detail = stateText(backend?.state)
+            detail = stateText(port.state)
         }
-        if let backend, backend.protocolErrors > 0 {
-            detail += " · \(backend.protocolErrors) peer\(backend.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
+        if port.protocolErrors > 0 {
+            detail += " · \(port.protocolErrors) peer\(port.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
         }
         var status = PortRuntimeStatus(
-            kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: backend?.endpoint, counters: Self.traffic(counters))
-        if let network = port.nic.networkID, let seen = runtimes[network]?.endpoint?.ipv6Addresses[port.nic.mac] {
-            status.ipv6Addresses = seen.map(\.description)
-        }
+            kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: port.endpoint, counters: traffic(port.counters))
+        if !port.ipv6Addresses.isEmpty { status.ipv6Addresses = port.ipv6Addresses.map(\.description) }
         return status
     }
 
-    func stateText(_ state: PortState?) -> String {
+    static func stateText(_ state: PortState?) -> String {
         switch state {
         case .attached: "Attached"
         case .waiting: "Waiting for the VM to connect"
@@ -159,4 +182,47 @@ extension DataplaneShard {
         }
         return traffic
     }
+}
+
+/// What a snapshot is made from, copied on the loop thread: values only, no port or switch.
+struct StatusCopy: @unchecked Sendable {
+    struct Port {
+        var id: PortID
+        var nic: VirtualNIC
+        var vmName: String?
+        var failure: String?
+        var state: PortState?
+        var protocolErrors: UInt64
+        var endpoint: String?
+        var counters: PortCounters
+        var ipv6Addresses: [IPv6Address]
+    }
+
+    struct Uplink {
+        var id: PortID
+        var adapter: String
+        var isOpen: Bool
+        var kernelDrops: UInt64
+        var failure: String?
+        var state: PortState?
+        var counters: PortCounters
+    }
+
+    struct Network {
+        var id: NetworkID
+        var name: String
+        var members: [PortID]
+        var entries: [MACTable.Entry]
+        var addressCount: Int
+        var history: [TrafficHistory.Sample]
+        var sent: [TrafficHistory.Sample]
+        var totals: PortCounters
+        var tableCounters = TableCounters()
+        var uplink: Uplink?
+        var dhcp: DHCPRuntimeStatus?
+        var dhcpPort: PortID?
+    }
+
+    var ports: [Port] = []
+    var networks: [Network] = []
 }

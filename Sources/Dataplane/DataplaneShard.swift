@@ -18,6 +18,8 @@ final class DataplaneShard: @unchecked Sendable {
     let services: DataplaneServices
     var persister: LeasePersister!
     let snapshot = Mutex(StatusSnapshot())
+    /// Where snapshots are made from the copies the loop takes (`publish`).
+    let statusQueue: DispatchQueue
 
     // Loop-thread state.
     var runtimes: [NetworkID: NetworkRuntime] = [:]
@@ -32,6 +34,7 @@ final class DataplaneShard: @unchecked Sendable {
     init(index: Int, services: DataplaneServices) throws {
         self.index = index
         self.services = services
+        statusQueue = DispatchQueue(label: "vnetd.status.\(index)")
         loop = try EventLoop(logger: services.logger)
         loop.tick = { [unowned self] now in tick(now) }
     }

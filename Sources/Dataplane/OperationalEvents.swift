@@ -84,11 +84,14 @@ public final class OperationalEventLimiter: Sendable {
 }
 
 extension DataplaneShard {
-    /// Compares the snapshot just built with the one pages read until now (on the loop thread).
-    func noticeTransitions(from old: StatusSnapshot, to new: StatusSnapshot) {
+    /// Compares the snapshot just made with the one pages read until now (status queue), with
+    /// the names from the copy it was made from.
+    func noticeTransitions(from old: StatusSnapshot, to new: StatusSnapshot, _ copy: StatusCopy) {
+        let nics = Dictionary(copy.ports.map { ($0.nic.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let names = Dictionary(copy.networks.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         for (id, port) in new.ports {
             guard let before = old.ports[id], let nic = nics[id]?.nic else { continue }
-            let vmName = vmNames[nic.vmID] ?? "VM"
+            let vmName = nics[id]?.vmName ?? "VM"
             let subject = EventSubject(kind: .virtualMachine, id: nic.vmID.rawValue, name: vmName)
             let what = "\(nic.label) of “\(vmName)”"
             if nic.backend != .tap, before.isAttached != port.isAttached, before.endpoint == port.endpoint, port.endpoint != nil {
@@ -104,7 +107,7 @@ extension DataplaneShard {
         }
         for (network, status) in new.networks {
             guard let before = old.networks[network] else { continue }
-            let name = runtimes[network]?.network.name ?? "?"
+            let name = names[network] ?? "?"
             let subject = EventSubject(kind: .network, id: network.rawValue, name: name)
             for uplink in status.ports {
                 guard case .uplink(let adapter) = uplink.kind,
