@@ -134,7 +134,7 @@ private func buildApplication(
     do {
         let leases = SQLiteLeaseStore(database: database)
         dataplane = try Dataplane(
-            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory).withDNS(of: configuration).withSocketGroup(socketGroup),
+            configuration: Dataplane.Configuration(runtimeDirectory: configuration.runtimeDirectory, threads: configuration.dataplaneThreads).withDNS(of: configuration).withSocketGroup(socketGroup),
             leaseStore: leases, clock: clock, logger: logger)
         dataplane.operationalEvents.connect(eventLog, clock: clock, logger: logger)
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in
@@ -142,7 +142,7 @@ private func buildApplication(
         }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
                         vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
-                        dhcp: dhcp, forwards: try store.read { try $0.allPortForwards() })
+                        stormControl: try store.read { try $0.allStormControl() }, dhcp: dhcp, forwards: try store.read { try $0.allPortForwards() })
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }
