@@ -220,6 +220,37 @@ struct HostNATTests {
         #expect(try Self.nft(host, ["list", "table", "inet", "vnetd"]).status != 0)
     }
 
+    /// A DHCP server of the host's own, listening on the host interface (dnsmasq, as a host
+    /// running libvirt has), is kept from the network's VMs while vnetd's server is on: their
+    /// requests never reach the kernel (and the switch would drop its replies from the host's
+    /// port), so the VM's lease comes from vnetd's range, never from dnsmasq's.
+    @Test func aDHCPServerOfTheHostsNeverAnswersTheNetworksVMs() throws {
+        _ = try #require(busybox, "busybox is missing: `make test` installs it")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let prepared = try Self.prepare(data: folder.path + "/data", kind: .host)
+        let (host, _) = try Self.world()
+        let vnetd = try Self.start(folder.path + "/data", in: host, prepared, log: folder.path + "/vnetd.log")
+        defer { vnetd.stop() }
+        _ = eventually(10) {
+            ((try? run(["ip", "-n", host.name, "-o", "addr", "show", "dev", prepared.hostInterface]).output) ?? "").contains("inet \(prepared.hostAddress)/")
+        }
+        let base = prepared.scope.network.value
+        let rogueStart = IPv4Address(value: base + 2), rogueEnd = IPv4Address(value: base + 9)
+        let dnsmasq = try spawn(["timeout", "60", "ip", "netns", "exec", host.name, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+                                 "--interface=\(prepared.hostInterface)", "--bind-interfaces", "--dhcp-range=\(rogueStart),\(rogueEnd),255.255.255.0,1h",
+                                 "--dhcp-leasefile=\(folder.path)/rogue.leases", "--log-dhcp", "--user=root", "--pid-file="], logFile: folder.path + "/dnsmasq.log")
+        defer { kill(dnsmasq, SIGTERM); var status: Int32 = 0; waitpid(dnsmasq, &status, 0) }
+        sleep(1)
+        let (_, address) = try Self.vm(prepared, from: host, folder: folder.path)
+        let value = try #require(IPv4Address(parsing: address)).value
+        #expect(value >= prepared.scope.rangeStart.value && value <= prepared.scope.rangeEnd.value, "the lease is vnetd's: \(address)")
+        #expect(!(rogueStart.value...rogueEnd.value).contains(value))
+        let rogue = (try? String(contentsOfFile: folder.path + "/dnsmasq.log", encoding: .utf8)) ?? ""
+        #expect(rogue.contains("sockets bound exclusively to interface \(prepared.hostInterface)"), "dnsmasq served the host interface: \(rogue.suffix(500))")
+        #expect(!rogue.contains("DHCPDISCOVER") && !rogue.contains("DHCPOFFER"), "the VMs' requests never reached it: \(rogue.suffix(500))")
+    }
+
     static func tag(_ prepared: Prepared) -> String {
         String(prepared.network.id.rawValue.filter(\.isHexDigit).prefix(11)).lowercased()
     }
