@@ -179,6 +179,9 @@ struct HostNetworkDNSTests {
         }
         #expect(configured, "beta took a SLAAC address from \(prefix)::/64: \(world.process?.log.suffix(1500) ?? "")")
         #expect(try eventually(10) { try beta.canPing("\(prefix)::1") }, "beta pings the host interface's IPv6 address")
+        // A NAT network's advertisements carry a router lifetime: the VM routes out through the host.
+        let routes = try run(["ip", "-n", beta.name, "-6", "route", "show", "default"], check: false).output
+        #expect(routes.contains("via fe80:"), "a default route through the host interface's link-local address: \(routes)")
         if configured {
             // The zone is rebuilt at most once a second.
             var aaaa = ""
