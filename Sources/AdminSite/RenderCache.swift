@@ -20,6 +20,8 @@ final class RenderCache: Sendable {
         let response: Response
         /// Where the token stand-in is in the body (forms only).
         var tokenOffsets: [Int] = []
+        /// What else the page was made from, when it says (see `response(...condition:...)`).
+        var condition: String?
     }
 
     /// Random for each vnetd, never sent to a browser, so no stored text can contain it on purpose.
@@ -58,6 +60,23 @@ final class RenderCache: Sendable {
                   render: () throws -> (Response, expires: Date?)) rethrows -> Response {
         guard let publication else { return try render().0 }
         return try cached(key: key, generation: generation, publication: publication, now: now, render: render)
+    }
+
+    /// As above, for a page that depends on something outside the store and the status only
+    /// sometimes (the host adapters, for a list that shows an external network): `render` returns it
+    /// as `condition` when it does, and a reused page must have been made under `current()`, which
+    /// is asked only then.
+    func response(key: String, generation: UInt64, publication: UInt64?, now: Date, current: () -> String,
+                  render: () throws -> (Response, expires: Date?, condition: String?)) rethrows -> Response {
+        guard let publication else { return try render().0 }
+        if let hit = entries.withLock({ $0.pages[key] }), hit.generation == generation, hit.publication == publication,
+           hit.expires.map({ now < $0 }) ?? true, hit.condition.map({ $0 == current() }) ?? true {
+            return hit.response
+        }
+        let (response, expires, condition) = try render()
+        guard response.status == 200 else { return response }
+        store(Entry(generation: generation, publication: publication, expires: expires, response: response, condition: condition), for: key)
+        return response
     }
 
     /// For a page with a form that shows only stored state: `render` gets the request with the

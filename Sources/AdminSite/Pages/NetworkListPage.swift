@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import WebServer
 
 /// GET /networks — Virtual Networks ▸ View All: what an administrator scans for, per network: kind
@@ -8,20 +9,21 @@ struct NetworkListPage: Sendable {
     static let pageSize = 100
 
     /// Reused while neither the store nor the published runtime status changed (the data path
-    /// publishes every second and after each change), and the host adapters present are the same.
+    /// publishes every second and after each change), and, when it lists an external network,
+    /// while the host adapters present are the same.
     func respond(to request: Request) throws -> Response {
         let dependencies = site.dependencies
         let generation = dependencies.changes.generation, publication = dependencies.status.publication
-        let external = try site.inventory.snapshot(dependencies).networks.contains { $0.kind.adapterName != nil }
-        let present = external ? dependencies.adapters.presentAdapterNames() : []
-        let key = "networks|\(request.administrator ?? "")|\(Paging.requestedPage(request))|\(Layout.refreshSeconds(request) ?? 0)|"
-            + "\(request.query["done"] ?? "")|\(present.sorted().joined(separator: "/"))"
-        return try site.cache.response(key: key, generation: generation, publication: publication, now: dependencies.clock.now()) {
-            (try render(request, present: present), nil)
+        let key = "networks|\(request.administrator ?? "")|\(Paging.requestedPage(request))|\(Layout.refreshSeconds(request) ?? 0)|\(request.query["done"] ?? "")"
+        return try site.cache.response(key: key, generation: generation, publication: publication, now: dependencies.clock.now(),
+                                       current: { Self.digest(dependencies.adapters.presentAdapterNames()) }) {
+            try render(request)
         }
     }
 
-    private func render(_ request: Request, present: Set<String>) throws -> Response {
+    private static func digest(_ adapters: Set<String>) -> String { adapters.sorted().joined(separator: "/") }
+
+    private func render(_ request: Request) throws -> (Response, expires: Date?, condition: String?) {
         let dependencies = site.dependencies
         let (total, paging, rows, scopes) = try dependencies.store.read { db in
             let total = try db.networkCount()
@@ -29,6 +31,8 @@ struct NetworkListPage: Sendable {
             let scopes = Dictionary(try db.allDHCPSettings().filter { $0.1.isEnabled }, uniquingKeysWith: { first, _ in first })
             return (total, paging, try db.networks(offset: paging.offset, limit: paging.pageSize), scopes)
         }
+        let external = rows.contains { $0.network.kind.adapterName != nil }
+        let present = external ? dependencies.adapters.presentAdapterNames() : []
         var context = site.layout.context(title: "Virtual Networks", section: .networks, request: request)
         context["networks"] = rows.map { row -> [String: Any] in
             let runtime = dependencies.status.status(of: row.network.id)
@@ -58,6 +62,6 @@ struct NetworkListPage: Sendable {
         context["total"] = total
         paging.apply(to: &context, path: "/networks")
         Notices.apply(request, site, to: &context)
-        return try site.renderer.page("pages/networks", context)
+        return (try site.renderer.page("pages/networks", context), nil, external ? Self.digest(present) : nil)
     }
 }
