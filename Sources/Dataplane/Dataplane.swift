@@ -77,7 +77,8 @@ public final class Dataplane: DataplaneApplying, RuntimeStatusReading, @unchecke
         let services = DataplaneServices(
             configuration: configuration, logger: logger, clock: clock, leaseStore: leaseStore,
             operationalEvents: operationalEvents, portIDs: PortIDAllocator(), hostNetworks: hostNetworks)
-        nat = NATController(logger: logger, leaseStore: leaseStore)
+        nat = NATController(logger: logger, leaseStore: leaseStore,
+                            stateFile: (configuration.runtimeDirectory as NSString).appendingPathComponent("nat-forwarding"))
         shards = try (0..<max(1, configuration.threads)).map { try DataplaneShard(index: $0, services: services) }
         persister = LeasePersister(
             store: leaseStore,

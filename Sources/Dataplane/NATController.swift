@@ -40,9 +40,17 @@ final class NATController: @unchecked Sendable {
 
     static let refreshSeconds = 3
 
-    init(logger: Logger, leaseStore: any LeaseStore) {
+    /// The switches turned on, one `family|forwarding|interface` a line, so a vnetd that follows
+    /// a killed one still turns them back off at its clean stop.
+    private let stateFile: String?
+
+    init(logger: Logger, leaseStore: any LeaseStore, stateFile: String? = nil) {
         self.logger = logger
         self.leaseStore = leaseStore
+        self.stateFile = stateFile
+        if let stateFile, let text = try? String(contentsOfFile: stateFile, encoding: .utf8) {
+            for line in text.split(separator: "\n") where line.split(separator: "|").count == 3 { turnedOn[String(line)] = false }
+        }
         nft = Nftables()
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + .seconds(Self.refreshSeconds), repeating: .seconds(Self.refreshSeconds))
@@ -117,6 +125,7 @@ final class NATController: @unchecked Sendable {
                 }
             }
             turnedOn.removeAll()
+            if let stateFile { try? FileManager.default.removeItem(atPath: stateFile) }
             installed = nil
         }
     }
@@ -207,7 +216,12 @@ final class NATController: @unchecked Sendable {
         let key = "\(family.rawValue)|forwarding|\(interface)"
         guard let current = HostRouting.forwarding(family, interface: interface) else { return false }
         if current { return true }
-        if turnedOn[key] == nil { turnedOn[key] = current }
+        if turnedOn[key] == nil {
+            turnedOn[key] = current
+            if let stateFile {
+                try? turnedOn.filter { !$0.value }.keys.sorted().joined(separator: "\n").write(toFile: stateFile, atomically: true, encoding: .utf8)
+            }
+        }
         return HostRouting.setForwarding(family, interface: interface, true)
     }
 

@@ -218,6 +218,8 @@ struct HostNATTests {
         #expect(try Self.nft(host, ["list", "tables"]).output.trimmingCharacters(in: .whitespacesAndNewlines) == "table inet vnetd")
         #expect(vnetd.stop() == "exit 0")
         #expect(try Self.nft(host, ["list", "table", "inet", "vnetd"]).status != 0)
+        #expect(try run(["ip", "netns", "exec", host.name, "sysctl", "-n", "net.ipv4.conf.up0.forwarding"]).output.hasPrefix("0"),
+                "the switch a killed vnetd turned on is turned off by the next one's clean stop")
     }
 
     /// A DHCP server of the host's own, listening on the host interface (dnsmasq, as a host
