@@ -128,6 +128,20 @@ struct HostNetworkRulesTests {
         #expect(try service.forwards(of: imported.id).map(\.hostPort) == [8080])
     }
 
+    @Test func aGuestOnlyNetworkBecomingNATGetsAScopeAndBackKeepsIt() throws {
+        let fx = try DomainFixture()
+        let lab = try fx.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        #expect(try fx.store.read { try $0.dhcpSettings(of: lab.id) } == nil)
+        let nat = try fx.networks.update(lab.id, version: lab.version, NetworkDraft(name: "Lab", adapter: nil, notes: "", kind: .nat))
+        let scope = try #require(try fx.store.read { try $0.dhcpSettings(of: lab.id) })
+        #expect(scope.isEnabled, "its VMs get addresses from the host's network at once")
+        #expect(fx.dataplane.changes.contains(.dhcpChanged(lab.id, scope)))
+        #expect(try fx.events().first?.message.contains("is now NAT through the default route's interface") == true)
+        let back = try fx.networks.update(lab.id, version: nat.version, NetworkDraft(name: "Lab", adapter: nil, notes: "", kind: .guestOnly))
+        #expect(back.kind == .guestOnly)
+        #expect(try fx.store.read { try $0.dhcpSettings(of: lab.id) } == scope, "the scope stays as it is")
+    }
+
     @Test func onlyNATNetworksForward() throws {
         let fx = try DomainFixture()
         let host = try fx.networks.create(NetworkDraft(name: "H", adapter: nil, notes: "", kind: .host))
