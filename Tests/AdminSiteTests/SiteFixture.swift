@@ -66,7 +66,7 @@ final class SiteFixture: @unchecked Sendable {
         try administrators.add(name: Self.administrator, password: Self.password)
         access = AccessControl(
             administrators: administrators, sessions: AccessControl.sessions(for: administrators, policy: sessionPolicy), secureCookies: false)
-        dependencies = SiteDependencies(
+        var dependencies = SiteDependencies(
             eventLog: eventLog, store: store, networks: networks, vms: vms, adapters: bindings,
             dhcp: dhcp,
             status: status, changes: database, clock: clock, info: info, access: access)
