@@ -157,10 +157,10 @@ struct ServiceNotifyTests {
         try #require(eventually(10) { FileManager.default.fileExists(atPath: received + ".ready") })
         let port = UInt16.random(in: 20_000...40_000)
         let log = folder.path + "/vnetd.log"
-        let pid = try spawn(["env", "NOTIFY_SOCKET=\(socket)", "WATCHDOG_USEC=400000", "timeout", "30", binary, "serve", "--listen", "127.0.0.1:\(port)",
+        let pid = try spawn(["env", "NOTIFY_SOCKET=\(socket)", "WATCHDOG_USEC=400000", binary, "serve", "--listen", "127.0.0.1:\(port)",
                              "--data-dir", folder.path + "/data", "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
                             logFile: log)
-        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }
+        defer { kill(pid, SIGKILL); waitpid(pid, nil, 0) }  // bounded: killed whatever happens
         func lines() -> [String] { ((try? String(contentsOfFile: received, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
         #expect(eventually(15) { lines().contains { $0.hasPrefix("READY=1|STATUS=serving http://127.0.0.1:\(port)/") } }, "\(lines())")
         #expect(try HTTPTestClient(port: port).get("/login").status == 200, "READY came once the site answers")
