@@ -21,6 +21,7 @@ public final class RouterAdvertisementSocket: IOHandler {
 
     public init(loop: EventLoop, interface: String) throws(SystemError) {
         self.loop = loop
+        interfaceName = interface
         let index = if_nametoindex(interface)
         guard index != 0 else { throw SystemError("if_nametoindex \(interface)", ENODEV) }
         interfaceIndex = index
@@ -77,9 +78,47 @@ public final class RouterAdvertisementSocket: IOHandler {
         }
     }
 
-    /// Sends an ICMPv6 message (checksum zero) to every node on the link; false when it failed.
+    private var boundToLinkLocal = false
+    private let interfaceName: String
+
+    /// Binds the socket to the interface's link-local address, once it has one that is no longer
+    /// tentative (bind refuses a tentative address). Until then the kernel would pick the global
+    /// address as source, and hosts discard a router advertisement not from a link-local address
+    /// (RFC 4861 §6.1.2): seen in the tests as the first advertisements being ignored.
+    private func bindLinkLocal() -> Bool {
+        if boundToLinkLocal { return true }
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0, let first = list else { return false }
+        defer { freeifaddrs(list) }
+        var entry: UnsafeMutablePointer<ifaddrs>? = first
+        while let current = entry {
+            defer { entry = current.pointee.ifa_next }
+            guard let address = current.pointee.ifa_addr, Int32(address.pointee.sa_family) == AF_INET6,
+                String(cString: current.pointee.ifa_name) == interfaceName else { continue }
+            var raw = UnsafeRawPointer(address).load(as: sockaddr_in6.self)
+            let bytes = withUnsafeBytes(of: &raw.sin6_addr) { Array($0) }
+            guard let v6 = IPv6Address(bytes: bytes), v6.isLinkLocal else { continue }
+            raw.sin6_scope_id = interfaceIndex
+            raw.sin6_port = 0
+            let result = withUnsafePointer(to: &raw) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+            if result == 0 {
+                boundToLinkLocal = true
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Sends an ICMPv6 message (checksum zero) to every node on the link from the interface's
+    /// link-local address; false when it failed or the interface has none yet.
     @discardableResult
     public func sendToAllNodes(_ message: [UInt8]) -> Bool {
+        guard bindLinkLocal() else {
+            sendFailures &+= 1
+            return false
+        }
         var destination = sockaddr_in6()
         destination.sin6_family = sa_family_t(AF_INET6)
         destination.sin6_scope_id = interfaceIndex

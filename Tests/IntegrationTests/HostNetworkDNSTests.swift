@@ -201,6 +201,42 @@ struct HostNetworkDNSTests {
         #expect(stopped == "exit 0", "clean stop: \(world.process?.log.suffix(1500) ?? "")")
     }
 
+    /// On a host network (no way out) outside names are refused, not forwarded, and the router
+    /// advertisements give the prefix without a router lifetime: the VM configures an address and
+    /// reaches the host, but gets no default route through it.
+    @Test func hostNetworkRefusesOutsideNamesAndIsNoDefaultRouter() throws {
+        let world = try NamespacedVnetd()
+        let folder = world.folder.path
+        let prefix = "fd42:14:15:1"
+        let network = try world.networks.create(NetworkDraft(name: "Dns Host", adapter: nil, notes: "", kind: .host,
+                                                             host: HostInterfaceDraft(ipv6: prefix + "::/64")))
+        let scope = try #require(try world.store.read { try $0.dhcpSettings(of: network.id) })
+        let hostAddress = IPv4Address(value: scope.network.value + 1).description
+        let (_, tap) = try world.tapVM("gamma", on: network.id)
+        try world.start(arguments: ["--dns-upstream", NamespacedVnetd.outsideAddress])
+        let gamma = try world.vm(tap, role: "dnsg")
+        let script = try udhcpcScript(in: folder)
+        let address = try #require(try gamma.leaseAddress(tap, script: script))
+
+        let own = try Self.ask(["udp", hostAddress, "gamma.dns-host.vnetd.internal"], in: gamma)
+        #expect(own.count >= 12 && own[3] & 0x0F == 0 && Int(own[6]) << 8 | Int(own[7]) == 1, "its own name: \(own)")
+        #expect(own.suffix(4).map { String($0) }.joined(separator: ".") == address, "the A record is its lease")
+        let outside = try Self.ask(["udp", hostAddress, "only-upstream.example"], in: gamma)
+        #expect(outside.count >= 12 && outside[3] & 0x0F == 5, "REFUSED, not forwarded: \(outside)")
+
+        // Within 10 s: the first advertisements count (they come from the link-local address;
+        // sent from the global one, as before, hosts ignored them and waited for the third, ~15 s).
+        let configured = try eventually(10) {
+            try run(["ip", "-n", gamma.name, "-6", "-o", "addr", "show", "dev", tap, "scope", "global"], check: false).output.contains("inet6 \(prefix):")
+        }
+        #expect(configured, "SLAAC from \(prefix)::/64")
+        #expect(try eventually(10) { try gamma.canPing("\(prefix)::1") }, "the host interface answers at ::1")
+        let routes = try run(["ip", "-n", gamma.name, "-6", "route", "show", "default"], check: false).output
+        #expect(!routes.contains("via"), "no default route through a host network: \(routes)")
+        let stopped = try #require(world.process).stop()
+        #expect(stopped == "exit 0")
+    }
+
     /// One DNS exchange from inside `vm` (python3): `udp SERVER NAME [SOURCE]`, `tcp SERVER NAME`
     /// or `raw SERVER HEX`; the answer's bytes, empty when none came within 2 s.
     static func ask(_ arguments: [String], in vm: Namespace) throws -> [UInt8] {
