@@ -124,7 +124,7 @@ struct HostNetworkDNSTests {
         try """
         #!/bin/sh
         case "$1" in
-          bound|renew) ip addr flush dev "$interface" scope global; ip addr add "$ip/$subnet" dev "$interface"; echo "$dns|$domain" > "\(folder)/dns-$interface" ;;
+          bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface"; echo "$dns|$domain" > "\(folder)/dns-$interface" ;;
         esac
         """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
@@ -215,7 +215,15 @@ struct HostNetworkDNSTests {
         let (_, tap) = try world.tapVM("gamma", on: network.id)
         try world.start(arguments: ["--dns-upstream", NamespacedVnetd.outsideAddress])
         let gamma = try world.vm(tap, role: "dnsg")
-        let script = try udhcpcScript(in: folder)
+        // IPv4 only: a flush of every address would take a SLAAC address that came first with it.
+        let script = folder + "/udhcpc-v4.sh"
+        try """
+        #!/bin/sh
+        case "$1" in
+          bound|renew) ip -4 addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface" ;;
+        esac
+        """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
         let address = try #require(try gamma.leaseAddress(tap, script: script))
 
         let own = try Self.ask(["udp", hostAddress, "gamma.dns-host.vnetd.internal"], in: gamma)
