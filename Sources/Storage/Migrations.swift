@@ -151,17 +151,7 @@ enum Migrations {
                 CREATE INDEX port_forward_by_network ON port_forward(network_id);
                 """)
         }
-        migrator.registerMigration("v11-metrics-tokens") { db in
-            // Bearer tokens for GET /metrics: only a SHA-256 of each is kept (the token is shown once).
-            try db.execute(sql: """
-                CREATE TABLE metrics_token (
-                    name TEXT NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
-                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 71 AND token_hash LIKE 'sha256:%'),
-                    created_at INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                """)
-        }
-        migrator.registerMigration("v10-storm-control") { db in
+        migrator.registerMigration("v9-storm-control") { db in
             // Per-port limits of a network, frames per second; NULL: no limit. No row: off.
             try db.execute(sql: """
                 CREATE TABLE storm_control (
@@ -169,6 +159,16 @@ enum Migrations {
                     broadcast INTEGER CHECK (broadcast IS NULL OR broadcast BETWEEN 1 AND 10000000),
                     multicast INTEGER CHECK (multicast IS NULL OR multicast BETWEEN 1 AND 10000000),
                     unknown_unicast INTEGER CHECK (unknown_unicast IS NULL OR unknown_unicast BETWEEN 1 AND 10000000)
+                ) WITHOUT ROWID;
+                """)
+        }
+        migrator.registerMigration("v10-metrics-tokens") { db in
+            // Bearer tokens for GET /metrics: only a SHA-256 of each is kept (the token is shown once).
+            try db.execute(sql: """
+                CREATE TABLE metrics_token (
+                    name TEXT NOT NULL PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 71 AND token_hash LIKE 'sha256:%'),
+                    created_at INTEGER NOT NULL
                 ) WITHOUT ROWID;
                 """)
         }

@@ -80,7 +80,11 @@ struct MigrationFixtureTests {
         INSERT INTO port_forward (network_id, proto, host_address, host_port, mac, guest_port)
             VALUES ('5f0c2a8e-1b2c-4d3e-8f40-000000000002', 'tcp', NULL, 8022, '00:03:ff:00:00:07', 22);
         """),
-        ("v11-metrics-tokens", """
+        ("v9-storm-control", """
+        INSERT INTO storm_control (network_id, broadcast, multicast, unknown_unicast)
+            VALUES ('5f0c2a8e-1b2c-4d3e-8f40-000000000002', 200, NULL, 1000);
+        """),
+        ("v10-metrics-tokens", """
         INSERT INTO metrics_token (name, token_hash, created_at)
             VALUES ('prometheus', 'sha256:00000000000000000000000000000000000000000000000000000000000000aa', 1800000005000);
         """),
@@ -205,8 +209,11 @@ struct MigrationFixtureTests {
         #expect(holds.count == (applied.contains("v7-dhcp-holds") ? 1 : 0))
         let forwards = try store.read { try $0.allPortForwards() }
         #expect(forwards.map(\.hostPort) == (applied.contains("v8-host-networks") ? [8022] : []))
+        let storms = try store.read { try $0.allStormControl() }
+        #expect(storms.map(\.0) == (applied.contains("v9-storm-control") ? [Self.guests] : []))
+        #expect(storms.map(\.1) == (applied.contains("v9-storm-control") ? [StormControlSettings(broadcast: 200, unknownUnicast: 1000)] : []))
         let tokens = try SQLiteMetricsTokenStore(database: database).list()
-        #expect(tokens.map(\.name) == (applied.contains("v11-metrics-tokens") ? ["prometheus"] : []))
+        #expect(tokens.map(\.name) == (applied.contains("v10-metrics-tokens") ? ["prometheus"] : []))
     }
 
     /// A file a newer vnetd migrated must not be opened (and written) by this older code.
