@@ -140,9 +140,11 @@ private func buildApplication(
         let (networks, nics, bindings, vms, dhcp) = try store.read { db in
             (try db.allNetworks(), try db.allNICs(), try db.adapterBindings(), try db.vms(offset: 0, limit: Int.max), try db.allDHCPSettings())
         }
+        let stormControl = try store.read { try $0.allStormControl() }
+        let forwards = try store.read { try $0.allPortForwards() }
         dataplane.start(networks: networks, nics: nics, bindings: bindings,
                         vmNames: Dictionary(uniqueKeysWithValues: vms.map { ($0.vm.id, $0.vm.name) }),
-                        stormControl: try store.read { try $0.allStormControl() }, dhcp: dhcp, forwards: try store.read { try $0.allPortForwards() })
+                        stormControl: stormControl, dhcp: dhcp, forwards: forwards)
     } catch {
         throw StartupError(description: "cannot start the switching core in \(configuration.runtimeDirectory): \(error)")
     }
