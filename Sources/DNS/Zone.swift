@@ -68,6 +68,22 @@ public struct Zone: Sendable {
         self.skippedNames = skipped
     }
 
+    /// The names with addresses, sorted, at most `limit` of them (for a status page), and how many
+    /// there are in all. Names without the final dot.
+    public func listing(limit: Int) -> (names: [(name: String, addresses: [String])], count: Int) {
+        let sorted = addresses.keys.map { ($0, $0.description) }.sorted { $0.1 < $1.1 }
+        let names = sorted.prefix(max(0, limit)).map { key, text in
+            (name: text.hasSuffix(".") ? String(text.dropLast()) : text,
+             addresses: (addresses[key] ?? []).map { address -> String in
+                switch address {
+                case .ipv4(let v4): v4.description
+                case .ipv6(let v6): v6.description
+                }
+             })
+        }
+        return (names, sorted.count)
+    }
+
     /// The zone's SOA; its owner is the domain as the zone spells it.
     var startOfAuthority: DNSRecord {
         let mailbox = DNSName(checkedLabels: [Array("hostmaster".utf8)] + domain.labels)

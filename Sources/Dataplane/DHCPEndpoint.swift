@@ -49,9 +49,17 @@ final class DHCPEndpoint: FrameSink, Flushable {
     var vmNames: [MACAddress: String] = [:] { didSet { zoneBuilt = nil } }
     var zone: DNSResponder?
     var zoneBuilt: Int64?
+    /// The zone as the network page lists it: built at most every 5 seconds when a status
+    /// snapshot is copied (`DataplaneShard+Status`), whether or not anyone asked for a name.
+    var listedZone: Zone?
+    var listedZoneBuilt: Int64?
     var dnsQueries: UInt64 = 0
     /// IPv6 addresses each VM NIC claimed (DHCPEndpoint+IPv6), newest last.
     var ipv6Addresses: [MACAddress: [IPv6Address]] = [:] { didSet { zoneBuilt = nil } }
+    /// The network's /64 (its upper 64 bits) on host and NAT networks: only addresses in it name a VM.
+    var ipv6Prefix: UInt64? {
+        didSet { if ipv6Prefix != oldValue { ipv6Addresses = ipv6Addresses.mapValues { $0.filter { NeighborDiscovery.isNameable($0, prefix: ipv6Prefix) } } } }
+    }
     /// On host and NAT networks: the host interface's address, the network's DNS server.
     var hostDNSAddress: IPv4Address? {
         didSet { if hostDNSAddress != oldValue { update(settings, authoritative: isAuthoritative) } }

@@ -1,3 +1,4 @@
+import DNS
 import Domain
 import Foundation
 import HostNet
@@ -88,6 +89,18 @@ extension DataplaneShard {
                 status.poolSize = endpoint.server.poolSize
                 network.dhcp = status
                 network.dhcpPort = endpoint.id
+                if endpoint.servesNames || runtime.dns != nil {
+                    let seconds = endpoint.now
+                    if endpoint.listedZoneBuilt.map({ seconds - $0 >= 5 || seconds < $0 }) ?? true {
+                        endpoint.listedZone = endpoint.buildZone(now: seconds, forwardsOutside: runtime.network.kind.isNAT)
+                        endpoint.listedZoneBuilt = seconds
+                    }
+                    network.zone = endpoint.listedZone
+                    network.dnsCounters = StatusCopy.DNSCounters(
+                        queries: endpoint.dnsQueries &+ (runtime.dns?.queries ?? 0), outside: runtime.dns?.outsideQueries ?? 0,
+                        forwarded: runtime.dns?.forwarderCounters.forwarded ?? 0, cached: runtime.dns?.forwarderCounters.cached ?? 0,
+                        failures: runtime.dns?.forwarderCounters.failures ?? 0)
+                }
             }
             copy.networks.append(network)
         }
@@ -129,6 +142,7 @@ extension DataplaneShard {
                 totals: Self.traffic(network.totals),
                 dhcp: network.dhcp)
             next.networks[network.id]?.sentHistory = network.sent.map { TrafficSample(frames: $0.frames, bytes: $0.bytes) }
+            next.networks[network.id]?.dns = network.zone.map { Self.zoneStatus($0, network.dnsCounters) }
         }
         let previous = snapshot.withLock { current in
             next.publication = current.publication &+ 1
@@ -221,8 +235,32 @@ struct StatusCopy: @unchecked Sendable {
         var uplink: Uplink?
         var dhcp: DHCPRuntimeStatus?
         var dhcpPort: PortID?
+        var zone: Zone?
+        var dnsCounters = DNSCounters()
+    }
+
+    struct DNSCounters {
+        var queries: UInt64 = 0, outside: UInt64 = 0, forwarded: UInt64 = 0, cached: UInt64 = 0, failures: UInt64 = 0
     }
 
     var ports: [Port] = []
     var networks: [Network] = []
+}
+
+extension DataplaneShard {
+    /// The network page's view of the zone (status queue, off the frame path).
+    static func zoneStatus(_ zone: Zone, _ counters: StatusCopy.DNSCounters) -> DNSZoneStatus {
+        let listing = zone.listing(limit: DNSZoneStatus.listLimit)
+        let domain = zone.domain.description
+        var status = DNSZoneStatus(
+            domain: domain.hasSuffix(".") ? String(domain.dropLast()) : domain,
+            names: listing.names.map { DNSZoneStatus.Name(name: $0.name, addresses: $0.addresses) },
+            nameCount: listing.count, skippedNames: Array(zone.skippedNames.prefix(20)), forwardsOutside: zone.forwardsOutside)
+        status.queries = counters.queries
+        status.outsideQueries = counters.outside
+        status.forwarded = counters.forwarded
+        status.cached = counters.cached
+        status.upstreamFailures = counters.failures
+        return status
+    }
 }

@@ -186,6 +186,8 @@ public struct NetworkRuntimeStatus: Sendable, Equatable {
     /// Host and NAT networks: the host's interface, and (NAT) what vnetd installed in nftables.
     public var hostInterface: HostInterfaceStatus?
     public var nat: NATStatus?
+    /// The names the network's DNS server answers, when it serves any.
+    public var dns: DNSZoneStatus?
 
     public init(isRunning: Bool, detail: String, ports: [PortRuntimeStatus] = [], addresses: [LearnedAddress] = [], addressCount: Int = 0,
                 tableCounters: TableCounters = TableCounters(), history: [TrafficSample] = [], totals: TrafficCounters = TrafficCounters(),
@@ -219,6 +221,43 @@ public struct DHCPRuntimeStatus: Sendable, Equatable {
     /// Addresses in use now (leases and offers) and the pool's size, for "nearly full".
     public var addressesInUse = 0, poolSize = 0
     public init() {}
+}
+
+/// What a network's DNS server answers and how much it was asked: the zone's names (at most
+/// `DNSZoneStatus.listLimit`, sorted) and the counters of both ways it answers (inside the switch,
+/// and the host interface's server on host and NAT networks).
+public struct DNSZoneStatus: Sendable, Equatable {
+    public static let listLimit = 200
+
+    public struct Name: Sendable, Equatable {
+        /// Fully qualified, without the final dot: `web.lab.vnetd.internal`.
+        public var name: String
+        public var addresses: [String]
+        public init(name: String, addresses: [String]) {
+            self.name = name
+            self.addresses = addresses
+        }
+    }
+
+    public var domain: String
+    public var names: [Name]
+    public var nameCount: Int
+    /// Names of VMs, leases or reservations that are no DNS name (left out of the zone).
+    public var skippedNames: [String]
+    public var queries: UInt64 = 0
+    /// Queries from outside the network's own addresses, dropped (no open resolver).
+    public var outsideQueries: UInt64 = 0
+    /// NAT networks: names sent to the upstream resolvers, answered from the cache, failed upstream.
+    public var forwarded: UInt64 = 0, cached: UInt64 = 0, upstreamFailures: UInt64 = 0
+    public var forwardsOutside: Bool
+
+    public init(domain: String, names: [Name], nameCount: Int, skippedNames: [String] = [], forwardsOutside: Bool = false) {
+        self.domain = domain
+        self.names = names
+        self.nameCount = nameCount
+        self.skippedNames = skippedNames
+        self.forwardsOutside = forwardsOutside
+    }
 }
 
 public struct TableCounters: Sendable, Equatable {

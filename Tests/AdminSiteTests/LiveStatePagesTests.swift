@@ -50,6 +50,36 @@ struct LiveStatePagesTests {
         #expect(html.contains("9001 frames"), "the network's totals")
     }
 
+    /// Issue 14, pages: the network page lists the names its DNS server answers, with their
+    /// addresses and what the server did; a network whose server serves no names shows no section.
+    @Test func theNetworkPageListsTheNamesItsDNSServerAnswers() throws {
+        let site = try SiteFixture()
+        let network = try site.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        site.status.set(NetworkRuntimeStatus(isRunning: true, detail: "Running"), for: network.id)
+        #expect(!site.get("/networks/\(network.id.rawValue)").bodyText.contains("Names (DNS)"), "control: no DNS server, no section")
+
+        var running = NetworkRuntimeStatus(isRunning: true, detail: "Running")
+        var dns = DNSZoneStatus(
+            domain: "lab.vnetd.internal",
+            names: [DNSZoneStatus.Name(name: "db.lab.vnetd.internal", addresses: ["192.168.131.50"]),
+                    DNSZoneStatus.Name(name: "web.lab.vnetd.internal", addresses: ["192.168.131.16", "fd00:1:2:3:203:ffff:fe00:7"])],
+            nameCount: 203, skippedNames: ["<b>x</b>"], forwardsOutside: true)
+        dns.queries = 77
+        dns.forwarded = 12
+        dns.cached = 30
+        dns.outsideQueries = 4
+        running.dns = dns
+        site.status.set(running, for: network.id)
+        let html = site.get("/networks/\(network.id.rawValue)").bodyText
+        #expect(html.contains("<h2>Names (DNS)</h2>"))
+        #expect(html.contains("answers for <strong>lab.vnetd.internal</strong> and sends other names to the host's resolvers"))
+        #expect(html.contains("Queries so far: 77 (12 sent upstream, 30 answered from the cache, 0 failed upstream); 4 from outside the network dropped."))
+        #expect(html.contains("<td data-label=\"Name\"><code>web.lab.vnetd.internal</code></td><td data-label=\"Addresses\">192.168.131.16, fd00:1:2:3:203:ffff:fe00:7</td>"))
+        #expect(html.contains("<code>db.lab.vnetd.internal</code>"))
+        #expect(html.contains("The first 2 of 203 names."), "a long zone says what is left out")
+        #expect(html.contains("Not served, not being DNS names: &lt;b&gt;x&lt;/b&gt;"), "escaped")
+    }
+
     @Test func theProposedDHCPNetworkAvoidsTheHostsNetwork() throws {
         let host = (network: IPv4Address(192, 168, 131, 0), mask: IPv4Address(255, 255, 255, 0))
         let plain = try SiteFixture()

@@ -130,6 +130,10 @@ struct HostNetworkDNSTests {
         chmod(script, 0o755)
         _ = try #require(try alpha.leaseAddress(tapA, script: script), "alpha leases an address: \(world.process?.log.suffix(2000) ?? "")")
         let addressB = try #require(try beta.leaseAddress(tapB, script: script))
+        // beta also announces (DAD probes) an outside address and the host interface's ::1: no
+        // name is given to either (checked with its AAAA records below).
+        try run(["ip", "-n", beta.name, "addr", "add", "2001:db8:99::5/64", "dev", tapB])
+        try run(["ip", "-n", beta.name, "addr", "add", prefix + "::1/64", "dev", tapB])
         let handedOut = try String(contentsOfFile: folder + "/dns-\(tapA)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(handedOut == "\(hostAddress)|dns-nat.vnetd.internal", "DHCP hands out the host interface as DNS server, and the domain")
 
@@ -139,6 +143,13 @@ struct HostNetworkDNSTests {
         }
         let forward = try lookup("beta.dns-nat.vnetd.internal", in: alpha)
         #expect(forward.contains(addressB), "another VM by name: \(forward) \(world.process?.log.suffix(3000) ?? "")")
+        // The network page lists the names its server answers (within the 5 s it lists them by).
+        var networkPage = ""
+        #expect(try eventually(8) {
+            networkPage = try world.page("/networks/\(network.id.rawValue)")
+            return networkPage.contains("<code>beta.dns-nat.vnetd.internal</code></td><td data-label=\"Addresses\">\(addressB)")
+        }, "the network page lists beta's name and address: \(networkPage.prefix(4000))")
+        #expect(networkPage.contains("answers for <strong>dns-nat.vnetd.internal</strong> and sends other names to the host"))
 
         let outsideName = try lookup("only-upstream.example", in: alpha, type: "a")
         #expect(outsideName.contains("203.0.113.77"), "a name only the upstream knows: \(outsideName)")
@@ -169,7 +180,26 @@ struct HostNetworkDNSTests {
         try run(["ip", "-n", alpha.name, "addr", "add", "10.99.0.5/32", "dev", tapA])
         #expect(try Self.ask(["udp", hostAddress, "only-upstream.example", "10.99.0.5"], in: alpha).isEmpty, "outside the subnet: dropped")
         #expect(try Self.ask(["udp", hostAddress, "beta.dns-nat.vnetd.internal"], in: alpha).count > 12, "still answering")
+        // Nor over TCP: a host outside that can route to the host interface's address is not
+        // accepted (the listener is bound to the host interface), so it holds none of the slots.
+        try run(["ip", "-n", world.outside.name, "route", "add", "\(scope.network)/\(scope.prefixLength)", "via", NamespacedVnetd.insideAddress])
+        let held = try run(["timeout", "-k", "2", "10", "ip", "netns", "exec", world.outside.name, "python3", "-c", """
+            import socket, time
+            try:
+                s = socket.create_connection(("\(hostAddress)", 53), timeout=3)
+                s.sendall(b"\\x00")
+                time.sleep(1.5)
+                s.settimeout(0.5)
+                print("closed" if s.recv(10) == b"" else "answered")
+            except socket.timeout:
+                print("held open")
+            except OSError as error:
+                print("refused", error)
+            """], check: false).output
+        #expect(held.hasPrefix("refused") || held.hasPrefix("closed"), "an outside TCP peer gets no connection: \(held)")
 
+        // Its probe for the host's ::1 went long ago; the address (DAD failed) goes, so the ping below is to the host.
+        _ = try run(["ip", "-n", beta.name, "addr", "del", prefix + "::1/64", "dev", tapB], check: false)
         // IPv6: the advertised prefix gives the VM an address; the host interface answers at ::1.
         var slaac = ""
         let configured = try eventually(30) {
@@ -190,12 +220,16 @@ struct HostNetworkDNSTests {
                 return aaaa.contains(slaac) || aaaa.contains(Self.compressed(slaac))
             }
             #expect(found, "beta's AAAA from its DAD probe: \(aaaa) (want \(slaac))")
+            let listed = aaaa.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(!aaaa.contains("2001:db8:99::5"), "no record for an address outside the network's /64: \(aaaa)")
+            #expect(!listed.contains { $0.hasSuffix(" \(prefix)::1") }, "nor for the host interface's ::1: \(aaaa)")
             // The VM page shows the NIC's IPv6 address beside its DHCP lease.
             var vmPage = ""
             #expect(try eventually(5) {
                 vmPage = try world.page("/vms/\(betaID.rawValue)")
                 return vmPage.contains(Self.compressed(slaac) + " (IPv6")
             }, "the VM page lists \(Self.compressed(slaac)): \(vmPage.prefix(3000))")
+            #expect(!vmPage.contains("2001:db8:99::5"), "and not the outside address it announced")
         }
         let stopped = try #require(world.process).stop()
         #expect(stopped == "exit 0", "clean stop: \(world.process?.log.suffix(1500) ?? "")")

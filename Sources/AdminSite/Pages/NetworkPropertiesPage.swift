@@ -74,6 +74,7 @@ struct NetworkPropertiesPage: Sendable {
         context["nicCount"] = nics.count
         context["leases"] = try markLeft(try LeaseRows.rows(Array(leases.prefix(LeaseRows.pageLimit)), store: dependencies.store, now: dependencies.clock.now()),
                                          leases: Array(leases.prefix(LeaseRows.pageLimit)), network: id)
+        if let dns = runtime.dns { context["dns"] = Self.names(dns) }
         context["hasLeases"] = !leases.isEmpty
         context["leaseCount"] = leases.count
         context["moreLeases"] = leases.count > LeaseRows.pageLimit
@@ -91,6 +92,18 @@ struct NetworkPropertiesPage: Sendable {
         if uplinks > 0 { text += " and the uplink" }
         if runtime.dhcp != nil { text += "; the DHCP server is one more port on the switch" }
         return text + "."
+    }
+
+    /// The names the network's DNS server answers, and its counters.
+    static func names(_ dns: DNSZoneStatus) -> [String: Any] {
+        [
+            "domain": dns.domain, "forwards": dns.forwardsOutside, "queries": dns.queries,
+            "forwarded": dns.forwarded, "cached": dns.cached, "failures": dns.upstreamFailures,
+            "outside": dns.outsideQueries, "hasOutside": dns.outsideQueries > 0,
+            "names": dns.names.map { ["name": $0.name, "addresses": $0.addresses.joined(separator: ", ")] as [String: Any] },
+            "more": dns.nameCount > dns.names.count, "shown": dns.names.count, "count": dns.nameCount,
+            "hasSkipped": !dns.skippedNames.isEmpty, "skipped": dns.skippedNames.joined(separator: ", "),
+        ]
     }
 
     /// Marks leases whose adapter has left this network since it got them.
