@@ -30,6 +30,22 @@ struct HostNetworkPagesTests {
         #expect(page.contains("NAT (out through the default route&#39;s interface)") || page.contains("NAT (out through the default route's interface)"))
     }
 
+    /// The DHCP page of a host or NAT network must not offer a server address as if it were used:
+    /// the server answers from the host interface's address, which is also router and DNS server.
+    @Test func theDHCPPageOfANATNetworkSaysTheHostInterfaceIsServerRouterAndDNS() throws {
+        let site = try SiteFixture()
+        let guests = try site.networks.create(NetworkDraft(name: "Guests", adapter: nil, notes: ""))
+        #expect(!site.get("/networks/\(guests.id.rawValue)/dhcp").bodyText.contains("Not used on this network"), "control: guest-only")
+        let nat = try site.networks.create(NetworkDraft(name: "NAT", adapter: nil, notes: "", kind: .nat))
+        let stored = try #require(try site.store.read { try $0.network(nat.id) })
+        let address = stored.hostInterface.effectiveAddress(in: try site.dhcp.settings(of: nat.id)).description
+        let page = site.get("/networks/\(nat.id.rawValue)/dhcp").bodyText
+        #expect(page.contains("Not used on this network: its server answers from the host interface&#39;s address, \(address)")
+                || page.contains("Not used on this network: its server answers from the host interface's address, \(address)"), "\(address)")
+        #expect(page.contains("Left empty, guests get the host interface, \(address), as their router."))
+        #expect(page.contains("name server on the host interface, \(address),"))
+    }
+
     @Test func portForwardsAreAddedRefusedWithInputKeptAndRemoved() throws {
         let site = try SiteFixture()
         let nat = try site.networks.create(NetworkDraft(name: "NAT", adapter: nil, notes: "", kind: .nat))

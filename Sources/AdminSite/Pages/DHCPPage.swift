@@ -68,6 +68,9 @@ struct DHCPPage: Sendable {
         var context = site.layout.context(title: "DHCP Server: \(owner.name)", section: .networks, request: request)
         context["network"] = ["id": id.rawValue, "name": owner.name]
         context["networkID"] = id.rawValue
+        // Host and NAT networks: the server answers from the host interface's address, which is
+        // also the guests' router and DNS server unless set here; the page says so at the fields.
+        if owner.kind.hasHostInterface { context["hostAddress"] = owner.hostInterface.effectiveAddress(in: settings).description }
         var form: [String: Any] = ["enabled": draft.isEnabled]
         for (name, value) in Self.values(draft) { form[name] = value }
         context["form"] = form
