@@ -1,6 +1,10 @@
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Copies of the store, for `vnetd backup` and `vnetd restore`.
 ///
 /// A backup is SQLite's online backup of the whole file in one step, under one read
@@ -77,6 +81,16 @@ public enum DatabaseBackup {
         } catch {
             try? FileManager.default.removeItem(atPath: incoming)
             throw Failure(description: "cannot read the backup \(file): \(error)")
+        }
+        // A restore run as root (sudo) into the service's folder must leave a file the service,
+        // which owns the folder, can open: the copy takes the folder's owner and group.
+        var folder = stat()
+        if stat(dataDirectory, &folder) == 0, folder.st_uid != getuid() || folder.st_gid != getgid() {
+            guard chown(incoming, folder.st_uid, folder.st_gid) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(atPath: incoming)
+                throw Failure(description: "cannot give the restored database to the data folder's owner (uid \(folder.st_uid), gid \(folder.st_gid)): \(reason)")
+            }
         }
         var kept: String?
         if FileManager.default.fileExists(atPath: target) {

@@ -69,6 +69,30 @@ struct BackupCommandTests {
         #expect(final.stop() == "exit 0")
     }
 
+    /// `sudo vnetd restore` into the service's folder (owned by its user) must leave a database
+    /// that user can open: before, the restored file was root's, 0600, and the service could not start.
+    @Test(.enabled(if: rootTestsRun, Comment(rawValue: needsRoot)))
+    func aRestoreByRootLeavesTheDatabaseToTheDataFoldersOwner() throws {
+        let binary = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = folder.path + "/data"
+        let vnetd = try VnetdProcess(data: data, logFile: folder.path + "/vnetd.log")
+        #expect(vnetd.stop() == "exit 0")
+        let copy = folder.path + "/copy.sqlite"
+        #expect(try run([binary, "backup", copy, "--data-dir", data]).status == 0)
+        try run(["chmod", "755", folder.path])
+        try run(["chown", "-R", "65534:65534", data])
+        let asService = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", binary]
+
+        #expect(try run([binary, "restore", copy, "--data-dir", data]).status == 0, "root restores")
+        var restored = stat()
+        #expect(stat(data + "/vnetd.sqlite", &restored) == 0)
+        #expect(restored.st_uid == 65534 && restored.st_gid == 65534, "the restored database is the folder owner's: \(restored.st_uid):\(restored.st_gid)")
+        let opened = try run(asService + ["backup", data + "/by-service.sqlite", "--data-dir", data], check: false)
+        #expect(opened.status == 0, "the service's user opens it: \(opened.output)")
+    }
+
     /// Networks the site lists, from its JSON.
     static func networkCount(_ browser: SignedInClient) throws -> Int {
         let reply = try browser.client.get("/networks", headers: ["Cookie": browser.cookieHeader, "Accept": "application/json"])
