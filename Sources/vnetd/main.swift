@@ -203,7 +203,7 @@ struct Populate: ParsableCommand {
     @Option(help: "Network adapters per VM (1 to 4), each connected to a network.")
     var nicsPerVM: Int = 1
 
-    @Option(help: "How the adapters attach: socket, dgram or tap.")
+    @Option(help: "How the adapters attach: vhost-user, socket, dgram or tap.")
     var backend: String = "socket"
 
     @Flag(help: "Let every adapter send from other MAC addresses (load generators, nested VMs).")
@@ -218,7 +218,7 @@ struct Populate: ParsableCommand {
     func validate() throws {
         guard networks >= 0, vms >= 0 else { throw ValidationError("counts cannot be negative") }
         guard (1...4).contains(nicsPerVM) else { throw ValidationError("--nics-per-vm must be between 1 and 4") }
-        guard NICBackend(rawValue: backend) != nil else { throw ValidationError("--backend must be socket, dgram or tap") }
+        guard NICBackend(rawValue: backend) != nil else { throw ValidationError("--backend must be vhost-user, socket, dgram or tap") }
         guard socketVMs >= 0 else { throw ValidationError("--socket-vms cannot be negative") }
     }
 

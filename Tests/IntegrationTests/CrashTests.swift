@@ -33,7 +33,7 @@ struct CrashTests {
         var acknowledgedLeases: [MACAddress: IPv4Address] = [:]
         var roundsWithSaves = 0, roundsWithLeases = 0
         for round in 0..<Self.rounds {
-            let port = UInt16.random(in: 20_000...40_000)
+            let port = unusedLoopbackPort()
             let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "error",
                                  "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
                                 logFile: folder.path + "/vnetd.log")

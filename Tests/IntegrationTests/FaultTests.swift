@@ -91,7 +91,7 @@ struct FaultTests {
         defer { folder.remove() }
         let data = folder.path + "/data"
         try run([vnetd, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--allow-mac-spoofing"])
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "error",
                              "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
                             logFile: folder.path + "/vnetd.log")

@@ -29,6 +29,27 @@ struct CommandFailure: Error, CustomStringConvertible {
 /// waitpid directly: Foundation's Process can miss the exit of a child whose own child
 /// daemonizes (udhcpc -b), and then waits forever.
 @discardableResult
+/// A TCP port for a vnetd under test to listen on: below the kernel's ephemeral range (32768 and
+/// up here), so no outgoing connection of another test holds it, and seen free by binding it
+/// first. A random port in 20,000–40,000 once collided ("address already in use") in CI.
+func unusedLoopbackPort() -> UInt16 {
+    for _ in 0..<200 {
+        let port = UInt16.random(in: 20_000...32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { continue }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr = in_addr(s_addr: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    return UInt16.random(in: 20_000...32_000)
+}
+
 func run(_ arguments: [String], check: Bool = true) throws -> (status: Int32, output: String) {
     var fds: [Int32] = [0, 0]
     guard pipe(&fds) == 0 else { throw CommandFailure(description: "pipe failed") }

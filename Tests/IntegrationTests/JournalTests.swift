@@ -75,7 +75,7 @@ struct JournalTests {
         let received = folder.path + "/journal.bin"
         let stderrFile = folder.path + "/stderr.log"
         FileManager.default.createFile(atPath: stderrFile, contents: nil)
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let script = """
             set -e
             mount -t tmpfs tmpfs /run/systemd
@@ -155,7 +155,7 @@ struct ServiceNotifyTests {
         let listener = try spawn(["timeout", "40", "/usr/bin/python3", "-c", Self.listener, socket, received, "35"], logFile: folder.path + "/listener.log")
         defer { kill(listener, SIGKILL); waitpid(listener, nil, 0) }
         try #require(eventually(10) { FileManager.default.fileExists(atPath: received + ".ready") })
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let log = folder.path + "/vnetd.log"
         let pid = try spawn(["env", "NOTIFY_SOCKET=\(socket)", "WATCHDOG_USEC=400000", binary, "serve", "--listen", "127.0.0.1:\(port)",
                              "--data-dir", folder.path + "/data", "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],

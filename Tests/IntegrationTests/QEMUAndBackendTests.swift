@@ -145,7 +145,7 @@ struct QEMUAndBackendTests {
         let data = folder.path + "/data"
         let unprivileged = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
         try run(unprivileged + [binary, "populate", "--data-dir", data, "--networks", "1", "--vms", "2", "--backend", "tap"])
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = unprivileged + [binary, "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "error",
@@ -187,7 +187,7 @@ struct QEMUAndBackendTests {
         try FileManager.default.createDirectory(atPath: writable, withIntermediateDirectories: true)
         chown(writable, 65534, 65534)
         try run(asVnetd + [binary, "populate", "--data-dir", writable + "/data", "--networks", "1", "--vms", "1"])
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let server = try spawn(asVnetd + [binary, "--listen", "127.0.0.1:\(port)", "--data-dir", writable + "/data", "--runtime-dir", writable + "/run",
                                          "--log-level", "error", "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
                                logFile: folder.path + "/vnetd.log")

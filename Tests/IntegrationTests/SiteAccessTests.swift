@@ -207,7 +207,7 @@ struct SiteAccessTests {
         try FileManager.default.createDirectory(atPath: owned, withIntermediateDirectories: true)
         chown(owned, 65534, 65534)
         let asService = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let serve = asService + [vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", owned + "/data", "--log-level", "error",
                                  "--tls-cert", cert, "--tls-key", key,
                                  "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"]

@@ -33,7 +33,7 @@ struct SoakTests {
         defer { folder.remove() }
         let data = folder.path + "/data"
         try run([vnetd, "populate", "--data-dir", data, "--networks", "100", "--vms", "100", "--nics-per-vm", "2"])
-        let port = UInt16.random(in: 20_000...40_000)
+        let port = unusedLoopbackPort()
         let pid = try spawn([vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "warning",
                              "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"],
                             logFile: folder.path + "/vnetd.log")

@@ -28,7 +28,7 @@ struct TLSFilesTests {
             let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
             self.host = host
             self.logFile = logFile
-            port = UInt16.random(in: 20_000...40_000)
+            port = unusedLoopbackPort()
             pid = try spawn([vnetd, "serve", "--listen", "\(host):\(port)", "--data-dir", data, "--log-level", "info",
                              "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"] + tls, logFile: logFile)
             let (host, port) = (host, port)

@@ -24,7 +24,7 @@ final class VnetdProcess {
         let vnetd = try #require(vnetdExecutable, "the vnetd executable is built by `swift build`")
         self.data = data
         self.logFile = logFile
-        port = UInt16.random(in: 20_000...40_000)
+        port = unusedLoopbackPort()
         pid = try spawn(launcher + [vnetd, "serve", "--listen", "127.0.0.1:\(port)", "--data-dir", data, "--log-level", "info",
                          "--templates", repositoryRoot + "/Templates", "--public", repositoryRoot + "/Public"] + arguments,
                         logFile: logFile)
