@@ -7,6 +7,11 @@ import Packets
 /// exist so `delete table` never fails, then the new table is declared), so applying it again is
 /// harmless and a table left by a killed vnetd is taken over. No other table is named. Counters
 /// are named objects carrying their values across replacements.
+///
+/// Anti-spoofing: a packet arriving on a network's host interface whose source is not the
+/// network's (its IPv4 subnet, or 0.0.0.0 for a DHCP client; its /64, link-local or :: for
+/// IPv6) is dropped and counted before anything else sees it (prerouting, raw priority), so no
+/// VM can pose as an upstream resolver or any other host to the host's sockets or to the NAT.
 public struct NATRuleset: Sendable, Equatable {
     public static let family = "inet"
     public static let table = "vnetd"
@@ -76,12 +81,16 @@ public struct NATRuleset: Sendable, Equatable {
     /// Connections masqueraded: a nat chain sees only the first packet of each.
     public static func connectionCounter(_ tag: String, ipv6: Bool) -> String { "conn\(ipv6 ? 6 : 4)_\(tag)" }
     public static func forwardCounter(_ id: Int64) -> String { "fwd_\(id)" }
+    /// Packets dropped on the host interface for a source address that is not the network's.
+    public static func spoofCounter(_ tag: String, ipv6: Bool) -> String { "spoof\(ipv6 ? 6 : 4)_\(tag)" }
 
     /// Every counter the table declares.
     public var counterNames: [String] {
         networks.flatMap { network -> [String] in
-            guard network.outbound != nil else { return [] }
-            var names = [Self.masqueradeCounter(network.tag, ipv6: false), Self.connectionCounter(network.tag, ipv6: false)]
+            let spoofed = [Self.spoofCounter(network.tag, ipv6: false), Self.spoofCounter(network.tag, ipv6: true)]
+            guard network.outbound != nil else { return spoofed }
+            var names = spoofed
+            names += [Self.masqueradeCounter(network.tag, ipv6: false), Self.connectionCounter(network.tag, ipv6: false)]
             if network.ipv6Prefix != nil {
                 names += [Self.masqueradeCounter(network.tag, ipv6: true), Self.connectionCounter(network.tag, ipv6: true)]
             }
@@ -96,10 +105,13 @@ public struct NATRuleset: Sendable, Equatable {
             let value = counters[name] ?? Counter(packets: 0, bytes: 0)
             lines.append("\tcounter \(name) { packets \(value.packets) bytes \(value.bytes) }")
         }
-        var postrouting: [String] = [], prerouting: [String] = [], output: [String] = [], forward: [String] = []
+        var postrouting: [String] = [], prerouting: [String] = [], output: [String] = [], forward: [String] = [], screen: [String] = []
         for network in networks {
             let inside = quoted(network.interface)
             let subnet = "\(network.subnet)/\(network.prefixLength)"
+            screen.append("iifname \(inside) ip saddr != { 0.0.0.0, \(subnet) } counter name \(Self.spoofCounter(network.tag, ipv6: false)) drop")
+            let own6 = ["::", "fe80::/10"] + (network.ipv6Prefix.map { [$0] } ?? [])
+            screen.append("iifname \(inside) ip6 saddr != { \(own6.joined(separator: ", ")) } counter name \(Self.spoofCounter(network.tag, ipv6: true)) drop")
             // Nothing from outside enters a network except replies and forwarded ports.
             forward.append("oifname \(inside) ct state established,related accept")
             if let outbound = network.outbound {
@@ -129,6 +141,7 @@ public struct NATRuleset: Sendable, Equatable {
             lines += rules.map { "\t\t" + $0 }
             lines.append("\t}")
         }
+        chain("screen", "type filter hook prerouting priority raw; policy accept;", screen)
         chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;", prerouting)
         chain("output", "type nat hook output priority -100; policy accept;", output)
         chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;", postrouting)

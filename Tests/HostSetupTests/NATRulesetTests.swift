@@ -36,6 +36,24 @@ struct NATRulesetTests {
         #expect(text.hasSuffix("}\n"))
     }
 
+    @Test func packetsFromAHostInterfaceWithASourceNotTheNetworksAreDroppedAndCountedFirst() {
+        let text = NATRuleset(networks: [nat, host]).commands(counters: ["spoof4_ffff0000111": .init(packets: 3, bytes: 180)])
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        // Before any other hook (raw priority in prerouting), on every network, host networks too.
+        guard let start = lines.firstIndex(of: "chain screen {") else {
+            Issue.record("no screening chain: \(text)")
+            return
+        }
+        #expect(lines[start + 1] == "type filter hook prerouting priority raw; policy accept;")
+        #expect(lines.contains(#"iifname "vndn0a1b2c3d4e5" ip saddr != { 0.0.0.0, 192.168.131.0/24 } counter name spoof4_0a1b2c3d4e5 drop"#))
+        #expect(lines.contains(#"iifname "vndn0a1b2c3d4e5" ip6 saddr != { ::, fe80::/10, fd12:3456:789a:1::/64 } counter name spoof6_0a1b2c3d4e5 drop"#))
+        #expect(lines.contains(#"iifname "vndnffff0000111" ip saddr != { 0.0.0.0, 10.131.0.0/24 } counter name spoof4_ffff0000111 drop"#))
+        // Without a /64, only link-local (and DAD's ::) IPv6 comes in from the network.
+        #expect(lines.contains(#"iifname "vndnffff0000111" ip6 saddr != { ::, fe80::/10 } counter name spoof6_ffff0000111 drop"#))
+        #expect(lines.contains("counter spoof4_ffff0000111 { packets 3 bytes 180 }"), "the count survives a replacement")
+        #expect(lines.contains("counter spoof6_0a1b2c3d4e5 { packets 0 bytes 0 }"))
+    }
+
     @Test func countersAreReadBackFromTheListing() {
         let listing = """
             table inet vnetd {

@@ -253,6 +253,65 @@ struct HostNATTests {
         #expect(!rogue.contains("DHCPDISCOVER") && !rogue.contains("DHCPOFFER"), "the VMs' requests never reached it: \(rogue.suffix(500))")
     }
 
+    /// A VM cannot pose as another host to the host: datagrams it sends with a source that is not
+    /// the network's (here the outside's resolver, 203.0.113.2, and its IPv6 address) are dropped
+    /// on the host interface and counted, and never reach a socket of the host's bound to the
+    /// wildcard address (as a DNS forwarder's upstream sockets are); the same datagrams from the
+    /// VM's own addresses do. (Before, they reached it: the namespace's rp_filter is off, as
+    /// Debian's default is loose, which lets such a source in.)
+    @Test func aVMSendingWithAForgedSourceIsDroppedAndCountedAndReachesNoHostSocket() throws {
+        let folder = try TemporaryDirectory()
+        defer { folder.remove() }
+        let data = folder.path + "/data"
+        let prepared = try Self.prepare(data: data, kind: .nat)
+        let (host, _) = try Self.world()
+        let vnetd = try Self.start(data, in: host, prepared, log: folder.path + "/vnetd.log")
+        defer { vnetd.stop() }
+        let (vm, address) = try Self.vm(prepared, from: host, folder: folder.path)
+        #expect(eventually(10) { (try? Self.nft(host, ["list", "table", "inet", "vnetd"]).output.contains("spoof4_")) == true },
+                "the table screens the host interface: \((try? Self.nft(host, ["list", "table", "inet", "vnetd"]).output) ?? "")")
+        try run(["ip", "-n", vm.name, "addr", "add", "fd00:14:1:1::20/64", "dev", prepared.tap, "nodad"])
+        try run(["ip", "-n", vm.name, "addr", "add", "203.0.113.2/32", "dev", prepared.tap])
+        try run(["ip", "-n", vm.name, "addr", "add", "2001:db8:14::2/128", "dev", prepared.tap, "nodad"])
+
+        // The host's socket: every datagram's text and source, one a line.
+        let seen = folder.path + "/seen.txt"
+        let listener = try spawn(["timeout", "20", "ip", "netns", "exec", host.name, "python3", "-c", """
+            import socket, select
+            s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s4.bind(("0.0.0.0", 5454))
+            s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s6.bind(("::", 5454))
+            out = open("\(seen)", "a", buffering=1)
+            while True:
+                ready, _, _ = select.select([s4, s6], [], [])
+                for s in ready:
+                    data, peer = s.recvfrom(2048)
+                    out.write(data.decode(errors="replace") + " " + peer[0] + "\\n")
+            """], logFile: folder.path + "/listener.log")
+        defer { kill(listener, SIGKILL); var status: Int32 = 0; waitpid(listener, &status, 0) }
+        sleep(1)
+        func send(_ text: String, from source: String, to destination: String) throws {
+            let family = source.contains(":") ? "AF_INET6" : "AF_INET"
+            try run(["timeout", "5", "ip", "netns", "exec", vm.name, "python3", "-c", """
+                import socket
+                s = socket.socket(socket.\(family), socket.SOCK_DGRAM); s.bind(("\(source)", 0))
+                for _ in range(5): s.sendto(b"\(text)", ("\(destination)", 5454))
+                """])
+        }
+        try send("genuine4", from: address, to: prepared.hostAddress)
+        try send("forged4", from: "203.0.113.2", to: prepared.hostAddress)
+        try send("genuine6", from: "fd00:14:1:1::20", to: "fd00:14:1:1::1")
+        try send("forged6", from: "2001:db8:14::2", to: "fd00:14:1:1::1")
+        try send("genuine4", from: address, to: prepared.hostAddress)
+        func lines() -> String { (try? String(contentsOfFile: seen, encoding: .utf8)) ?? "" }
+        #expect(eventually(5) { lines().contains("genuine4 \(address)") && lines().contains("genuine6 fd00:14:1:1::20") },
+                "the VM's own addresses reach the host: \(lines())")
+        #expect(!lines().contains("forged"), "a forged source reaches no socket of the host's: \(lines())")
+        let counters = try Self.nft(host, ["list", "counters", "table", "inet", "vnetd"]).output
+        #expect(counters.range(of: "spoof4_\(Self.tag(prepared)) \\{\\s+packets ([5-9]|[1-9][0-9]+)\\b", options: .regularExpression) != nil, "dropped and counted: \(counters)")
+        #expect(counters.range(of: "spoof6_\(Self.tag(prepared)) \\{\\s+packets ([5-9]|[1-9][0-9]+)\\b", options: .regularExpression) != nil, "IPv6 too: \(counters)")
+        #expect(vnetd.errorLines().isEmpty, "\(vnetd.errorLines())")
+    }
+
     static func tag(_ prepared: Prepared) -> String {
         String(prepared.network.id.rawValue.filter(\.isHexDigit).prefix(11)).lowercased()
     }
