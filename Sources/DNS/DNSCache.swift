@@ -16,12 +16,16 @@ public struct DNSCache: Sendable {
         public var questionClass: DNSClass
         /// Answers for DO queries carry signatures the others do not want; kept apart.
         public var dnssecOK: Bool
+        /// A CD (checking disabled) answer is not validated upstream: it may hold what validation
+        /// would have refused (RFC 4035 §3.2.2), so it is never given to a client that did not set CD.
+        public var checkingDisabled: Bool
 
-        public init(name: DNSName, type: DNSType, questionClass: DNSClass, dnssecOK: Bool) {
+        public init(name: DNSName, type: DNSType, questionClass: DNSClass, dnssecOK: Bool, checkingDisabled: Bool = false) {
             self.name = name
             self.type = type
             self.questionClass = questionClass
             self.dnssecOK = dnssecOK
+            self.checkingDisabled = checkingDisabled
         }
     }
 

@@ -8,7 +8,7 @@
 ///   binds each to a port the kernel picks at random and may reopen them), carrying RD, the
 ///   client's CD and DO bits and our own EDNS size, and nothing else of the client's (no options,
 ///   no cookies): the answer is the same for every client, so it can be cached and shared.
-/// - The same question (name ignoring case, type, class, DO) already in flight is not sent again:
+/// - The same question (name ignoring case, type, class, DO, CD) already in flight is not sent again:
 ///   the client waits for that answer (at most `maximumWaiters` clients per question).
 /// - An answer is taken only when its id, its question and the upstream address (and socket) are
 ///   those of a query in flight; anything else is counted (`unmatchedAnswers`, `malformedAnswers`)
@@ -93,6 +93,8 @@ public struct DNSForwarder<Client: Hashable & Sendable>: Sendable {
     public var pendingCount: Int { pending.count }
     /// The upstream ids in flight (for the fuzz target, which answers them).
     public var pendingIDs: [UInt16] { Array(pending.keys) }
+    /// Whether upstream id `id` is still waited for (the caller keeps a query's socket until not).
+    public func isPending(_ id: UInt16) -> Bool { pending[id] != nil }
 
     /// The earliest time `expire(now:)` has work, if any query is in flight.
     public var nextDeadline: Int64? { pending.values.map(\.deadline).min() }
@@ -113,7 +115,7 @@ public struct DNSForwarder<Client: Hashable & Sendable>: Sendable {
         let waiter = Waiter(client: client, id: query.header.id, question: question, recursionDesired: query.header.recursionDesired,
                             checkingDisabled: query.header.checkingDisabled, edns: query.edns, overTCP: overTCP)
         let key = DNSCache.Key(name: question.name, type: question.type, questionClass: question.questionClass,
-                               dnssecOK: query.edns?.dnssecOK ?? false)
+                               dnssecOK: query.edns?.dnssecOK ?? false, checkingDisabled: query.header.checkingDisabled)
         if let cached = cache.lookup(key, now: now) {
             answeredFromCache &+= 1
             return [deliver(cached, to: waiter)]
@@ -226,7 +228,7 @@ public struct DNSForwarder<Client: Hashable & Sendable>: Sendable {
         var query = DNSMessage()
         query.header.id = id
         query.header.recursionDesired = true
-        query.header.checkingDisabled = entry.waiters.contains(where: \.checkingDisabled)
+        query.header.checkingDisabled = entry.key.checkingDisabled
         query.questions = [entry.question]
         query.edns = EDNS(udpPayloadSize: UInt16(configuration.maximumUDPSize), dnssecOK: entry.key.dnssecOK)
         return .send(query: query.serialized(), to: entry.server, socket: entry.socket, transport: entry.transport)

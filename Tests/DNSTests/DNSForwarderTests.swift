@@ -171,6 +171,35 @@ struct DNSForwarderTests {
         #expect(forwarder.forwarded == 1)
     }
 
+    @Test func checkingDisabledQueriesAreKeptApartInFlightAndInTheCache() throws {
+        var forwarder = forwarder()
+        var random = SplitMix(state: 11)
+        var unchecked = query("signed.example", id: 1)
+        unchecked.header.checkingDisabled = true
+        // A CD query first, then the same question without CD: two queries upstream, each with its own CD.
+        let cd = try sent(forwarder.query(unchecked, from: "a", overTCP: false, now: 0, using: &random))
+        let plain = try sent(forwarder.query(query("signed.example", id: 2), from: "b", overTCP: false, now: 1, using: &random))
+        #expect(try message(cd.bytes).header.checkingDisabled)
+        #expect(try !message(plain.bytes).header.checkingDisabled, "a validating client's query does not go out with CD")
+        // The CD answer (what validation might refuse) is cached for CD clients only.
+        let bogus = IPv4Address(192, 0, 2, 66)
+        let toCD = try answers(try upstreamAnswer(to: cd.bytes) { $0.answers[0].data = .a(bogus) }.withUnsafeBytes {
+            forwarder.answer($0, from: cd.server, socket: cd.socket, transport: .udp, now: 2, using: &random)
+        })
+        #expect(toCD.map(\.client) == ["a"], "the CD answer goes to the CD client alone")
+        let toPlain = try answers(try upstreamAnswer(to: plain.bytes).withUnsafeBytes {
+            forwarder.answer($0, from: plain.server, socket: plain.socket, transport: .udp, now: 3, using: &random)
+        })
+        #expect(toPlain.map(\.client) == ["b"] && toPlain[0].message.answers.map(\.data) == [.a(example)])
+        let later = try answers(forwarder.query(query("signed.example", id: 3), from: "c", overTCP: false, now: 10, using: &random))
+        #expect(later.first?.message.answers.map(\.data) == [.a(example)], "a non-CD client never gets the CD answer from the cache")
+        var again = query("signed.example", id: 4)
+        again.header.checkingDisabled = true
+        let laterCD = try answers(forwarder.query(again, from: "d", overTCP: false, now: 10, using: &random))
+        #expect(laterCD.first?.message.answers.map(\.data) == [.a(bogus)] && laterCD.first?.message.header.checkingDisabled == true)
+        #expect(forwarder.forwarded == 2 && forwarder.answeredFromCache == 2)
+    }
+
     @Test func aSecondQueryComesFromTheCacheWithItsTTLLowered() throws {
         var forwarder = forwarder()
         var random = SplitMix(state: 6)
