@@ -94,12 +94,20 @@ public struct RouterAdvertisement: Equatable, Sendable {
             out.append(u32: 0)
             out += IPv6Address(high: info.prefix, low: 0).bytes
         }
-        if !dnsServers.isEmpty {
-            out += [25, UInt8(1 + 2 * dnsServers.count), 0, 0]
+        // An option's length is one byte of 8-octet units: the lists are cut to what fits
+        // (127 servers; 2,032 bytes of names), the first ones kept.
+        let servers = dnsServers.prefix(Self.maximumDNSServers)
+        if !servers.isEmpty {
+            out += [25, UInt8(1 + 2 * servers.count), 0, 0]
             out.append(u32: dnsServersLifetime)
-            for server in dnsServers { out += server.bytes }
+            for server in servers { out += server.bytes }
         }
-        let names = searchDomains.compactMap(Self.wireName)
+        var names: [[UInt8]] = []
+        var nameBytes = 0
+        for name in searchDomains.compactMap(Self.wireName) where nameBytes + name.count <= Self.maximumSearchListBytes {
+            names.append(name)
+            nameBytes += name.count
+        }
         if !names.isEmpty {
             var data = names.flatMap { $0 }
             while (8 + data.count) % 8 != 0 { data.append(0) }
@@ -109,6 +117,11 @@ public struct RouterAdvertisement: Equatable, Sendable {
         }
         return out
     }
+
+    /// The most servers an RDNSS option holds: (255 - 1) / 2 units of 16 bytes.
+    public static let maximumDNSServers = 127
+    /// The most bytes of names a DNSSL option holds: 255 units of 8 bytes less its 8-byte head.
+    public static let maximumSearchListBytes = 255 * 8 - 8
 
     /// A name in DNS wire form without compression (RFC 8106 §5.2), or nil.
     static func wireName(_ text: String) -> [UInt8]? {
@@ -129,6 +142,17 @@ public enum NeighborDiscovery {
         public var mac: MACAddress
         public var address: IPv6Address
         public var isProbe: Bool
+    }
+
+    /// Whether a VM's claim to `address` may name it (an AAAA record, the VM page) on a network
+    /// whose /64 is `prefix`: only an address inside it, and not its ::0 (subnet-router anycast)
+    /// or ::1 (the host interface's). Without a known /64: any unicast address beyond the link
+    /// (not link-local, loopback, multicast or unspecified). A VM announces what it likes; only
+    /// the network's own addresses are believed.
+    public static func isNameable(_ address: IPv6Address, prefix: UInt64?) -> Bool {
+        guard !address.isLinkLocal, !address.isMulticast, !address.isUnspecified, !(address.high == 0 && address.low == 1) else { return false }
+        guard let prefix else { return true }
+        return address.high == prefix && address.low > 1
     }
 
     /// The claim a frame makes, or nil for anything else (including a malformed or a spoofed-hop one).
@@ -198,7 +222,8 @@ public struct RouterAdvertisementSchedule: Sendable {
     public mutating func sent<R: RandomNumberGenerator>(now: Int64, using random: inout R) {
         lastSent = now
         sentCount += 1
-        var interval = Int64.random(in: minimumInterval...maximumInterval, using: &random)
+        // A minimum above the maximum (bad settings) is taken as the two swapped, never a trap.
+        var interval = Int64.random(in: min(minimumInterval, maximumInterval)...max(minimumInterval, maximumInterval), using: &random)
         if sentCount < Self.initialCount { interval = min(interval, Self.initialInterval) }
         nextDue = now + interval
     }

@@ -109,4 +109,54 @@ struct NDPTests {
         schedule.solicited(now: 10_100_000, using: &random)
         #expect((10_100_000...10_100_500).contains(schedule.nextDue))
     }
+
+    /// The options of a serialized advertisement as (type, bytes), read by their length fields;
+    /// nil when a length does not add up to the message.
+    func options(_ message: [UInt8]) -> [(type: UInt8, bytes: Int)]? {
+        var found: [(type: UInt8, bytes: Int)] = []
+        var offset = 16
+        while offset < message.count {
+            guard offset + 2 <= message.count, message[offset + 1] > 0 else { return nil }
+            let bytes = Int(message[offset + 1]) * 8
+            guard offset + bytes <= message.count else { return nil }
+            found.append((message[offset], bytes))
+            offset += bytes
+        }
+        return found
+    }
+
+    @Test func tooManyServersOrNamesAreCutToWhatTheOptionLengthCanSayNotATrap() throws {
+        var ra = RouterAdvertisement(routerLifetime: 0)
+        ra.dnsServers = (1...300).map { IPv6Address(high: prefix, low: UInt64($0)) }
+        // 200 names of 17 bytes on the wire: 3,400 bytes, more than one option holds.
+        ra.searchDomains = (1...200).map { "n\(100_000 + $0).example" }
+        let message = ra.serialized()
+        let found = try #require(options(message), "every option's length adds up")
+        #expect(found.map(\.type) == [25, 31])
+        #expect(found.first?.bytes == 8 + 16 * RouterAdvertisement.maximumDNSServers, "the first 127 servers")
+        #expect(Array(message[24..<40]) == IPv6Address(high: prefix, low: 1).bytes)
+        let names = try #require(found.last)
+        #expect(names.bytes <= 255 * 8 && names.bytes > 255 * 8 - 17 - 8, "as many whole names as fit: \(names.bytes)")
+    }
+
+    @Test func aMinimumIntervalAboveTheMaximumIsNoTrap() {
+        var random = SystemRandomNumberGenerator()
+        var schedule = RouterAdvertisementSchedule(now: 0)
+        schedule.minimumInterval = 900_000
+        schedule.maximumInterval = 200_000
+        for _ in 0..<4 { schedule.sent(now: 0, using: &random) }
+        #expect((200_000...900_000).contains(schedule.nextDue))
+    }
+
+    @Test func onlyTheNetworksOwnAddressesNameAVM() {
+        let own = IPv6Address(high: prefix, low: 0x20)
+        #expect(NeighborDiscovery.isNameable(own, prefix: prefix))
+        for claimed in [IPv6Address(high: 0, low: 1), IPv6Address(high: 0xFE80_0000_0000_0000, low: 0x20),
+                        IPv6Address(high: 0x2001_0DB8_0000_0001, low: 0x20), IPv6Address(high: prefix, low: 1), IPv6Address(high: prefix, low: 0),
+                        IPv6Address(high: 0xFF02_0000_0000_0000, low: 1)] {
+            #expect(!NeighborDiscovery.isNameable(claimed, prefix: prefix), "\(claimed) is not the network's")
+        }
+        #expect(NeighborDiscovery.isNameable(IPv6Address(high: 0x2001_0DB8_0000_0001, low: 0x20), prefix: nil), "no /64 known: any global address")
+        #expect(!NeighborDiscovery.isNameable(IPv6Address(high: 0, low: 1), prefix: nil))
+    }
 }
