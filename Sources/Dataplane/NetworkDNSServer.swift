@@ -10,9 +10,20 @@ import Packets
 /// It answers the network's zone (`DHCPEndpoint.buildZone`: VM, reservation and lease names, A
 /// and AAAA, PTR) with authority; on NAT networks every other name goes to the host's resolvers
 /// through `DNSForwarder` and its cache; on host networks other names are REFUSED. Queries from
-/// outside the network's IPv4 subnet or IPv6 prefix (or link-local) are dropped and counted, so
-/// the server is no open resolver even where the host interface is reachable from elsewhere.
-/// Sockets bind with IP_FREEBIND: the server can start before the interface has its address.
+/// outside the network's IPv4 subnet or IPv6 prefix are dropped and counted (TCP peers closed at
+/// accept), so the server is no open resolver even where the host interface is reachable from
+/// elsewhere. The listeners are bound to the host interface (SO_BINDTODEVICE): what reaches the
+/// same addresses by another interface never gets to them, and a link-local source is trusted only
+/// then (it says nothing about the link otherwise). Sockets bind with IP_FREEBIND: the server can
+/// start before the interface has its address.
+///
+/// Upstream queries go each from a socket of its own, on a port the kernel picks at random and
+/// connected to the upstream (RFC 5452 §9.2): a forged answer must hit the id and one port out of
+/// ~28,000 at once, and the kernel drops datagrams from any other address. Binding to the outbound
+/// address would not help: Linux delivers to a local address whatever interface a packet came in
+/// by, and the upstream is often the host's own stub resolver on 127.0.0.53. The socket closes
+/// when its query is answered or its attempt times out. (vnetd's nftables table also drops packets
+/// from the network whose source is not the network's, so a VM cannot pose as the upstream.)
 final class NetworkDNSServer {
     struct Setup: Equatable {
         var address: IPv4Address
@@ -20,10 +31,12 @@ final class NetworkDNSServer {
         var ipv6: IPv6Address?
         var forwards: Bool
         var upstreams: [UpstreamServer]
+        /// The host interface the listeners are bound to.
+        var interface: String? = nil
 
         static func == (lhs: Setup, rhs: Setup) -> Bool {
             lhs.address == rhs.address && lhs.subnet.network == rhs.subnet.network && lhs.subnet.mask == rhs.subnet.mask
-                && lhs.ipv6 == rhs.ipv6 && lhs.forwards == rhs.forwards && lhs.upstreams == rhs.upstreams
+                && lhs.ipv6 == rhs.ipv6 && lhs.forwards == rhs.forwards && lhs.upstreams == rhs.upstreams && lhs.interface == rhs.interface
         }
     }
 
@@ -48,7 +61,12 @@ final class NetworkDNSServer {
     private var random = SystemRandomNumberGenerator()
     private var listeners: [UDPSocket] = []
     private var streamListeners: [DNSStreamListener] = []
-    private var upstreamSockets: [SocketAddress.Family: [UDPSocket]] = [:]
+    /// Upstream UDP queries in flight, by upstream id: one connected socket each.
+    private var exchanges: [UInt16: UDPSocket] = [:]
+    /// Whether every listener is bound to the host interface (else link-local sources are not trusted).
+    private var boundToInterface = false
+    /// The interface was not there when the listeners opened: they open again when it may be.
+    private var retryBinding = false
     private var connections: [UInt64: DNSStreamConnection] = [:]
     private var nextConnection: UInt64 = 0
     private var expiryArmed = false
@@ -56,6 +74,7 @@ final class NetworkDNSServer {
     private(set) var queries: UInt64 = 0
     private(set) var outsideQueries: UInt64 = 0
     private(set) var dropped: UInt64 = 0
+    private(set) var upstreamSocketFailures: UInt64 = 0
     private(set) var problems: [String] = []
 
     init(setup: Setup, loop: EventLoop, logger: Logger, zone: @escaping () -> Zone?) {
@@ -63,7 +82,9 @@ final class NetworkDNSServer {
         self.loop = loop
         self.logger = logger
         self.zone = zone
-        forwarder = DNSForwarder(configuration: .init(upstreams: setup.upstreams))
+        var configuration = DNSForwarder<Client>.Configuration(upstreams: setup.upstreams)
+        configuration.socketCount = 1
+        forwarder = DNSForwarder(configuration: configuration)
         open()
     }
 
@@ -73,8 +94,9 @@ final class NetworkDNSServer {
 
     /// New addresses reopen the sockets; new upstreams only replace them (and empty the cache).
     func update(_ new: Setup) {
-        guard new != setup else { return }
-        let reopen = new.address != setup.address || new.ipv6 != setup.ipv6
+        guard new != setup || retryBinding else { return }
+        // A listener that could not be bound to the interface (not there yet) is tried again.
+        let reopen = new.address != setup.address || new.ipv6 != setup.ipv6 || new.interface != setup.interface || retryBinding
         setup = new
         forwarder.replaceUpstreams(new.upstreams)
         responderBuilt = nil
@@ -88,13 +110,29 @@ final class NetworkDNSServer {
         problems = []
         var addresses: [SocketAddress] = [.v4(setup.address, port: 53)]
         if let v6 = setup.ipv6 { addresses.append(.v6(v6, port: 53)) }
+        boundToInterface = setup.interface != nil
+        retryBinding = false
         for address in addresses {
             let index = listeners.count
             do {
-                let udp = try UDPSocket(loop: loop, bindTo: address, freeBind: true)
+                let udp: UDPSocket, tcp: DNSStreamListener
+                do {
+                    (udp, tcp) = try listen(at: address, device: setup.interface)
+                } catch where setup.interface != nil && error.call.hasPrefix("SO_BINDTODEVICE") {
+                    // The interface is not there yet (or the kernel refuses): listen on the address
+                    // alone, trusting no link-local source; tried again while the interface is missing.
+                    logger.warning("the network's DNS server is not bound to its host interface", metadata: ["address": "\(address)", "error": "\(error)"])
+                    boundToInterface = false
+                    retryBinding = retryBinding || error.errno == ENODEV
+                    (udp, tcp) = try listen(at: address, device: nil)
+                }
                 udp.onDatagram = { [unowned self] bytes, source in received(bytes, from: source, listener: index) }
                 listeners.append(udp)
-                let tcp = try DNSStreamListener(loop: loop, bindTo: address, freeBind: true)
+                tcp.admits = { [unowned self] peer in
+                    let admitted = isFromNetwork(peer)
+                    if !admitted { outsideQueries &+= 1 }
+                    return admitted
+                }
                 tcp.onMessage = { [unowned self] bytes, source, connection in received(bytes, from: source, over: connection) }
                 streamListeners.append(tcp)
             } catch {
@@ -104,10 +142,20 @@ final class NetworkDNSServer {
         }
     }
 
+    private func listen(at address: SocketAddress, device: String?) throws(SystemError) -> (UDPSocket, DNSStreamListener) {
+        let udp = try UDPSocket(loop: loop, bindTo: address, freeBind: true, device: device)
+        do {
+            return (udp, try DNSStreamListener(loop: loop, bindTo: address, freeBind: true, device: device))
+        } catch {
+            udp.close()
+            throw error
+        }
+    }
+
     func close() {
         closeSockets()
-        for sockets in upstreamSockets.values { sockets.forEach { $0.close() } }
-        upstreamSockets = [:]
+        exchanges.values.forEach { $0.close() }
+        exchanges = [:]
     }
 
     private func closeSockets() {
@@ -123,7 +171,8 @@ final class NetworkDNSServer {
         case .v4(let address, _):
             return address.value & setup.subnet.mask.value == setup.subnet.network.value & setup.subnet.mask.value
         case .v6(let address, _):
-            return address.isLinkLocal || setup.ipv6.map { $0.high == address.high } ?? false
+            if address.isLinkLocal { return boundToInterface }
+            return setup.ipv6.map { $0.high == address.high } ?? false
         }
     }
 
@@ -199,9 +248,8 @@ final class NetworkDNSServer {
             switch action {
             case .answer(let bytes, let client):
                 deliver(bytes, to: client)
-            case .send(let query, let server, let socket, .udp):
-                guard let sockets = upstreamSockets(for: server), sockets.indices.contains(socket) else { continue }
-                sockets[socket].send(query, to: server.socketAddress)
+            case .send(let query, let server, _, .udp):
+                sendUpstream(query, to: server)
             case .send(let query, let server, _, .tcp):
                 DNSStreamExchange(loop: loop, to: server.socketAddress, query: query) { [weak self] answer in
                     guard let self, let answer else { return }
@@ -215,26 +263,37 @@ final class NetworkDNSServer {
         armExpiry()
     }
 
-    /// The forwarder's sockets for the server's family, opened on first use on ports the kernel
-    /// picks at random; every one listens for answers.
-    private func upstreamSockets(for server: UpstreamServer) -> [UDPSocket]? {
-        let family = server.socketAddress.family
-        if let open = upstreamSockets[family] { return open }
-        var sockets: [UDPSocket] = []
-        for index in 0..<forwarder.configuration.socketCount {
-            guard let socket = try? UDPSocket(loop: loop, bindTo: nil, family: family.rawValue) else { break }
-            socket.onDatagram = { [unowned self] bytes, source in
-                guard let from = UpstreamServer(source) else { return }
-                perform(forwarder.answer(bytes, from: from, socket: index, transport: .udp, now: loop.now, using: &random))
-            }
-            sockets.append(socket)
+    /// Sends one upstream query from a socket of its own, connected to `server`.
+    private func sendUpstream(_ query: [UInt8], to server: UpstreamServer) {
+        guard query.count >= 2 else { return }
+        let id = UInt16(query[0]) << 8 | UInt16(query[1])
+        exchanges.removeValue(forKey: id)?.close()
+        let address = server.socketAddress
+        guard let socket = try? UDPSocket(loop: loop, bindTo: nil, family: address.family.rawValue) else {
+            upstreamSocketFailures &+= 1
+            return
         }
-        guard sockets.count == forwarder.configuration.socketCount else {
-            sockets.forEach { $0.close() }
-            return nil
+        guard socket.connect(to: address) else {
+            socket.close()
+            upstreamSocketFailures &+= 1
+            return
         }
-        upstreamSockets[family] = sockets
-        return sockets
+        socket.onDatagram = { [unowned self, weak socket] bytes, source in
+            guard let from = UpstreamServer(source) else { return }
+            perform(forwarder.answer(bytes, from: from, socket: 0, transport: .udp, now: loop.now, using: &random))
+            if let socket, !forwarder.isPending(id) { retire(id, socket) }
+        }
+        exchanges[id] = socket
+        socket.send(query, to: address)
+        loop.runAfter(milliseconds: forwarder.configuration.attemptTimeout + 100) { [weak self, weak socket] in
+            guard let self, let socket else { return }
+            self.retire(id, socket)
+        }
+    }
+
+    private func retire(_ id: UInt16, _ socket: UDPSocket) {
+        if exchanges[id] === socket { exchanges[id] = nil }
+        socket.close()
     }
 
     private func armExpiry() {

@@ -76,10 +76,20 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
 enum InternetSocket {
     /// A non-blocking socket bound to `address`. `freeBind` allows an address no interface has
     /// yet (the host interface gets its address a moment later, or again after a restart).
-    static func open(type: Int32, bindTo address: SocketAddress?, freeBind: Bool, family: Int32? = nil) throws(SystemError) -> Int32 {
+    /// `device`: SO_BINDTODEVICE, so only what arrives on that interface reaches the socket
+    /// (Linux 5.7 and later allow it without CAP_NET_RAW on a socket not yet bound to a device).
+    static func open(type: Int32, bindTo address: SocketAddress?, freeBind: Bool, family: Int32? = nil, device: String? = nil) throws(SystemError) -> Int32 {
         let domain = address?.family.rawValue ?? family ?? AF_INET
         let fd = Int32(try Syscall.check("socket") { Int(socket(domain, type | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)) })
         var one: Int32 = 1
+        if let device {
+            let result = device.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+            if result != 0 {
+                let code = errno
+                Syscall.close(fd)
+                throw SystemError("SO_BINDTODEVICE \(device)", code)
+            }
+        }
         if freeBind {
             // IPV6_FREEBIND (78, Linux 4.15) for IPv6 sockets, IP_FREEBIND for IPv4 ones.
             if domain == AF_INET6 { setsockopt(fd, Int32(IPPROTO_IPV6), 78, &one, socklen_t(MemoryLayout<Int32>.size)) }
@@ -109,12 +119,20 @@ public final class UDPSocket: IOHandler {
     private var buffer = [UInt8](repeating: 0, count: 65_536)
     private var storage = sockaddr_storage()
 
-    /// Bound to `address`, or to port 0 of the family's any-address (the kernel picks a random port).
-    public init(loop: EventLoop, bindTo address: SocketAddress?, family: Int32 = AF_INET, freeBind: Bool = false) throws(SystemError) {
+    /// Bound to `address`, or to port 0 of the family's any-address (the kernel picks a random
+    /// port); to `device` when given (see `InternetSocket.open`).
+    public init(loop: EventLoop, bindTo address: SocketAddress?, family: Int32 = AF_INET, freeBind: Bool = false, device: String? = nil) throws(SystemError) {
         self.loop = loop
         let any: SocketAddress = family == AF_INET6 ? .v6(.unspecified, port: 0) : .v4(.any, port: 0)
-        fd = try InternetSocket.open(type: Int32(SOCK_DGRAM.rawValue), bindTo: address ?? any, freeBind: freeBind)
+        fd = try InternetSocket.open(type: Int32(SOCK_DGRAM.rawValue), bindTo: address ?? any, freeBind: freeBind, device: device)
         try loop.adopt(fd, self)
+    }
+
+    /// Connects the socket to `peer`: the kernel then hands it only datagrams from that address
+    /// and port. False when the kernel refuses.
+    public func connect(to peer: SocketAddress) -> Bool {
+        guard fd >= 0 else { return false }
+        return peer.withSockaddr { Glibc.connect(fd, $0, $1) } == 0
     }
 
     public func handle(events: UInt32) {
@@ -159,22 +177,29 @@ public final class UDPSocket: IOHandler {
 
 /// A TCP listener for DNS over TCP (RFC 7766): each message is preceded by its length, 2 bytes
 /// big-endian. A connection's messages go to `onMessage` with a reply function; a connection
-/// that sends a length of 0, stays idle for `idleTimeout` ms, or has more than 64 KiB of replies
-/// waiting is closed. At most `maximumConnections` at once; more are accepted and closed at once.
+/// that sends a length of 0, does not complete a whole message within `idleTimeout` ms of the
+/// last one (or of its start; bytes that trickle in do not extend it), or has more than 64 KiB
+/// of replies waiting is closed. A peer `admits` refuses is closed at accept, before it takes one
+/// of the `maximumConnections` slots; beyond those, connections are accepted and closed at once.
 public final class DNSStreamListener: IOHandler {
     public private(set) var fd: Int32
     public let loop: EventLoop
     public var onMessage: (UnsafeRawBufferPointer, SocketAddress, DNSStreamConnection) -> Void = { _, _, _ in }
+    /// Whether a peer may talk to the server at all; asked once, at accept.
+    public var admits: (SocketAddress) -> Bool = { _ in true }
     public let maximumConnections: Int
     public let idleTimeout: Int64
     public private(set) var refusedConnections: UInt64 = 0
+    /// Connections closed at accept because `admits` refused their peer.
+    public private(set) var refusedPeers: UInt64 = 0
     var connections: [Int32: DNSStreamConnection] = [:]
 
-    public init(loop: EventLoop, bindTo address: SocketAddress, freeBind: Bool, maximumConnections: Int = 64, idleTimeout: Int64 = 10_000) throws(SystemError) {
+    public init(loop: EventLoop, bindTo address: SocketAddress, freeBind: Bool, device: String? = nil, maximumConnections: Int = 64,
+                idleTimeout: Int64 = 10_000) throws(SystemError) {
         self.loop = loop
         self.maximumConnections = maximumConnections
         self.idleTimeout = idleTimeout
-        fd = try InternetSocket.open(type: Int32(SOCK_STREAM.rawValue), bindTo: address, freeBind: freeBind)
+        fd = try InternetSocket.open(type: Int32(SOCK_STREAM.rawValue), bindTo: address, freeBind: freeBind, device: device)
         do {
             try Syscall.check("listen") { Int(listen(fd, 32)) }
             try loop.adopt(fd, self)
@@ -199,9 +224,12 @@ public final class DNSStreamListener: IOHandler {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
-            guard connections.count < maximumConnections,
-                let peer = withUnsafePointer(to: &storage, { SocketAddress(storage: UnsafeRawPointer($0)) })
-            else {
+            guard let peer = withUnsafePointer(to: &storage, { SocketAddress(storage: UnsafeRawPointer($0)) }), admits(peer) else {
+                refusedPeers &+= 1
+                Syscall.close(client)
+                continue
+            }
+            guard connections.count < maximumConnections else {
                 refusedConnections &+= 1
                 Syscall.close(client)
                 continue
@@ -236,7 +264,9 @@ public final class DNSStreamConnection: IOHandler {
     unowned let listener: DNSStreamListener
     private var input: [UInt8] = []
     private var output: [UInt8] = []
-    private var lastActivity: Int64 = 0
+    /// When the last whole message arrived (or the connection was accepted): the next one must be
+    /// complete within the listener's `idleTimeout` of it.
+    private var lastMessage: Int64 = 0
     static let maximumOutput = 65_537 * 2
 
     init(fd: Int32, peer: SocketAddress, listener: DNSStreamListener) {
@@ -248,10 +278,15 @@ public final class DNSStreamConnection: IOHandler {
     public var isOpen: Bool { fd >= 0 }
 
     func armIdleTimer() {
-        lastActivity = Syscall.monotonicMilliseconds()
-        listener.loop.runAfter(milliseconds: listener.idleTimeout) { [weak self] in
+        lastMessage = Syscall.monotonicMilliseconds()
+        watch()
+    }
+
+    private func watch() {
+        let due = lastMessage + listener.idleTimeout
+        listener.loop.runAfter(milliseconds: max(1, due - Syscall.monotonicMilliseconds())) { [weak self] in
             guard let self, self.isOpen else { return }
-            if Syscall.monotonicMilliseconds() - self.lastActivity >= self.listener.idleTimeout { self.close() } else { self.armIdleTimer() }
+            if Syscall.monotonicMilliseconds() - self.lastMessage >= self.listener.idleTimeout { self.close() } else { self.watch() }
         }
     }
 
@@ -265,7 +300,6 @@ public final class DNSStreamConnection: IOHandler {
                 if errno != EAGAIN && errno != EWOULDBLOCK { close() }
                 break
             }
-            lastActivity = Syscall.monotonicMilliseconds()
             input += chunk[0..<count]
             // The length bounds what is kept: at most one message of 65,535 bytes and its prefix.
             while input.count >= 2 {
@@ -274,6 +308,7 @@ public final class DNSStreamConnection: IOHandler {
                 guard input.count >= 2 + length else { break }
                 let message = Array(input[2..<(2 + length)])
                 input.removeFirst(2 + length)
+                lastMessage = Syscall.monotonicMilliseconds()
                 message.withUnsafeBytes { listener.onMessage($0, peer, self) }
                 if !isOpen { return }
             }
