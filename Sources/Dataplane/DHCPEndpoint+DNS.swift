@@ -53,7 +53,7 @@ extension DHCPEndpoint {
         for lease in server.leases(now: now) {
             add(vmNames[lease.mac], lease.address)
             add(lease.hostName, lease.address)
-            for v6 in ipv6Addresses[lease.mac] ?? [] where !v6.isLinkLocal {
+            for v6 in ipv6Addresses[lease.mac] ?? [] where NeighborDiscovery.isNameable(v6, prefix: ipv6Prefix) {
                 guard let bytes = IPv6AddressBytes(bytes: v6.bytes) else { continue }
                 add(vmNames[lease.mac], .ipv6(bytes))
                 add(lease.hostName, .ipv6(bytes))

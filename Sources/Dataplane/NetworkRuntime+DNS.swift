@@ -24,11 +24,13 @@ extension NetworkRuntime {
         let scope = endpoint.settings
         let address = network.hostInterface.effectiveAddress(in: scope)
         endpoint.hostDNSAddress = address
+        endpoint.ipv6Prefix = network.hostInterface.ipv6Prefix?.high
         let forwards = network.kind.isNAT
         let setup = NetworkDNSServer.Setup(
             address: address, subnet: (scope.network, scope.mask),
             ipv6: network.hostInterface.ipv6Prefix.map { IPv6Address(high: $0.high, low: 1) },
-            forwards: forwards, upstreams: forwards ? HostResolvers.shared.upstreams(services.configuration) : [])
+            forwards: forwards, upstreams: forwards ? HostResolvers.shared.upstreams(services.configuration) : [],
+            interface: hostInterface?.isOpen == true ? hostInterface?.name : nil)
         if let dns {
             dns.update(setup)
         } else {
@@ -43,6 +45,7 @@ extension NetworkRuntime {
         dns?.close()
         dns = nil
         endpoint?.hostDNSAddress = nil
+        endpoint?.ipv6Prefix = nil
     }
 }
 
