@@ -384,11 +384,8 @@ struct Token: ParsableCommand {
     }
 
     static func perform(_ location: User.Location, _ body: (MetricsTokens) throws -> Void) throws {
-        do {
+        try reportingFailure {
             try StoreCommands.withDatabase(location.folder) { database in try body(MetricsTokens(database: database)) }
-        } catch {
-            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
     }
 }
@@ -401,12 +398,9 @@ struct Backup: ParsableCommand {
     @Argument(help: "The file to write (replaced if it exists).") var file: String
 
     func run() throws {
-        do {
+        try reportingFailure {
             let summary = try StoreCommands.backup(dataDirectory: location.folder, to: file)
             print("wrote \(file): \(summary.bytes) bytes, schema \(summary.migrations.last ?? "empty")")
-        } catch {
-            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
     }
 }
@@ -419,13 +413,22 @@ struct Restore: ParsableCommand {
     @Argument(help: "The backup file.") var file: String
 
     func run() throws {
-        do {
+        try reportingFailure {
             let kept = try StoreCommands.restore(dataDirectory: location.folder, from: file)
             print("restored \(file) into \(location.folder)" + (kept.map { "; the database it replaced is \($0)" } ?? ""))
-        } catch {
-            FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
-            throw ExitCode.failure
         }
+    }
+}
+
+/// Runs a command's work: an error becomes one line on standard error and exit status 1.
+func reportingFailure(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("vnetd: error: \(error)\n".utf8))
+        throw ExitCode.failure
     }
 }
 
@@ -433,3 +436,4 @@ struct Restore: ParsableCommand {
 // log pipe) is an error the writer handles, never a signal that ends vnetd.
 signal(SIGPIPE, SIG_IGN)
 Vnetd.main()
+
