@@ -170,7 +170,7 @@ struct HostNATTests {
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 7000)); s.listen(1)
             c, a = s.accept(); open("\(seen)", "w").write(a[0]); c.sendall(b"hello from outside"); c.close()
             """], logFile: folder.path + "/server.log")
-        defer { kill(server, SIGKILL); var status: Int32 = 0; waitpid(server, &status, 0) }
+        defer { kill(server, SIGTERM); var status: Int32 = 0; waitpid(server, &status, 0) }
         var answer = ""
         _ = eventually(8) {
             answer = (try? run(["timeout", "5", "ip", "netns", "exec", vm.name, box, "nc", "203.0.113.2", "7000"], check: false).output) ?? ""
@@ -193,7 +193,7 @@ struct HostNATTests {
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 80)); s.listen(1)
             c, a = s.accept(); c.sendall(b"hello from the VM"); c.close()
             """], logFile: folder.path + "/vm-server.log")
-        defer { kill(vmServer, SIGKILL); var status: Int32 = 0; waitpid(vmServer, &status, 0) }
+        defer { kill(vmServer, SIGTERM); var status: Int32 = 0; waitpid(vmServer, &status, 0) }
         var fromVM = ""
         _ = eventually(8) {
             fromVM = (try? run(["timeout", "5", "ip", "netns", "exec", inet.name, box, "nc", "203.0.113.1", "8080"], check: false).output) ?? ""
@@ -287,7 +287,8 @@ struct HostNATTests {
                     data, peer = s.recvfrom(2048)
                     out.write(data.decode(errors="replace") + " " + peer[0] + "\\n")
             """], logFile: folder.path + "/listener.log")
-        defer { kill(listener, SIGKILL); var status: Int32 = 0; waitpid(listener, &status, 0) }
+        // SIGTERM: `timeout` passes it on to python; a SIGKILL would end only `timeout` and leave python (and the build lock it inherited) behind.
+        defer { kill(listener, SIGTERM); var status: Int32 = 0; waitpid(listener, &status, 0) }
         sleep(1)
         func send(_ text: String, from source: String, to destination: String) throws {
             let family = source.contains(":") ? "AF_INET6" : "AF_INET"
