@@ -119,6 +119,27 @@ struct VhostUserVMTests {
         #expect(eventually(20) { vnetd.services.status.status(of: nic.id).isAttached }, "QEMU connected to the vhost-user socket")
         try isBack(after: 0, "first boot")
 
+        // A QEMU stream-socket peer on the same network talks to the vhost-user VM: an ARP request
+        // for the VM's address gets the VM's answer through the switch.
+        let streamVM = try vnetd.services.vms.create(name: "stream", notes: "", connectingTo: lab.id)
+        let streamNIC = try vnetd.nic(of: streamVM)
+        vnetd.settle()
+        let streamPath = try #require(vnetd.services.status.status(of: streamNIC.id).endpoint)
+        let peer = try StreamPeer(path: streamPath)
+        defer { peer.close() }
+        let vmAddress = try #require(leased())
+        let request = ARPPacket.frame(
+            operation: .request, senderMAC: streamNIC.mac, senderIP: IPv4Address(value: settings.network.value + 11),
+            targetMAC: .zero, targetIP: vmAddress, destination: .broadcast)
+        let answered = try peer.exchange(request) { frame in
+            frame.withUnsafeBytes { bytes in
+                guard let ethernet = EthernetFrame(bytes), ethernet.etherType == .arp, let arp = ARPPacket(ethernet.payload) else { return false }
+                return arp.operation == .reply && arp.senderIP == vmAddress && arp.senderMAC == nic.mac && arp.targetMAC == streamNIC.mac
+            }
+        }
+        #expect(answered, "the vhost-user VM answers a stream-socket peer's ARP request")
+        peer.close()
+
         // QEMU killed and started again: it connects again and boots again.
         vmProcess.stop()
         #expect(eventually(10) { !vnetd.services.status.status(of: nic.id).isAttached }, "vnetd saw QEMU go")
