@@ -135,6 +135,10 @@ public enum SoftwareOffload {
         guard header.gsoType == VirtioNetHeader.GSOType.tcpv4.rawValue || header.gsoType == VirtioNetHeader.GSOType.tcpv6.rawValue else { throw .unsupported }
         let layout = try tcpLayout(frame)
         guard layout.isIPv6 == (header.gsoType == VirtioNetHeader.GSOType.tcpv6.rawValue) else { throw .malformed }
+        // The lengths written below are 16-bit fields (IPv4 total length, IPv6 payload length,
+        // the pseudo-header's TCP length): a frame whose IP part is larger is no IP packet at
+        // all, whatever gso_size says (an untagged 65,550-65,553-byte frame is one).
+        guard frame.count - layout.ip - (layout.isIPv6 ? 40 : 0) <= 65_535 else { throw .malformed }
         let mss = Int(header.gsoSize)
         let payload = frame.count - layout.payload
         guard mss > 0, payload > 0 else { throw .malformed }
@@ -187,7 +191,7 @@ public enum SoftwareOffload {
         } else {
             checksum.add(UnsafeRawBufferPointer(rebasing: frame[(layout.ip + 12)..<(layout.ip + 20)]))
             checksum.add(word: 6)
-            checksum.add(word: UInt16(tcpBytes))
+            checksum.add(word: UInt16(truncatingIfNeeded: tcpBytes))  // ≤ 65,515: segmentTCP refuses larger
         }
         checksum.add(UnsafeRawBufferPointer(rebasing: frame[layout.tcp...]))
         return checksum.value

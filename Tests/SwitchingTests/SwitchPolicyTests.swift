@@ -167,4 +167,46 @@ struct MixedOffloadTests {
         #expect(fabric.counters(of: PortID(3))?.txFrames == 3)
         #expect(fabric.counters(of: PortID(3))?.txDrops.needsOffload == 0)
     }
+
+    /// The largest frame the switch takes (65,553 bytes) as one TCP segment with gso_size above
+    /// its payload, for a port that needs it finished in software. Untagged IPv4 it has an IP
+    /// part of 65,539 bytes, which no total-length field holds: dropped and counted (it used to
+    /// trap, taking vnetd and every VM with it). Tagged, or IPv6, it is a real packet and crosses.
+    @Test func aTSOFrameTooLongForItsIPLengthFieldIsDroppedAndCounted() throws {
+        let fabric = VirtualSwitch(name: "long")
+        let sender = OffloadingPort(), socket = MemoryPort()
+        fabric.attach(PortID(1), sink: sender)
+        fabric.attach(PortID(2), sink: socket)
+        let length = fabric.maximumFrameSize
+        #expect(length == 65_553)
+        let tcp: [UInt8] = [0x9C, 0x40, 0x14, 0x51, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0x01, 0xF5, 0, 0, 0, 0]
+        func send(_ frame: [UInt8], gso: UInt8, ip: Int) {
+            #expect(frame.count == length)
+            let header: [UInt8] = [1, gso, UInt8(ip + 40), 0, 0xFF, 0xFF, UInt8(ip + (gso == 4 ? 40 : 20)), 0, 16, 0]  // gso_size 65,535
+            frame.withUnsafeBytes { bytes in
+                header.withUnsafeBytes { raw in fabric.receive(bytes, offload: OffloadInfo(header: raw), from: PortID(1), now: 0) }
+            }
+        }
+        let ethernet = EthernetBuilder.header(destination: MACAddress(value: 0x0200_0000_0002), source: MACAddress(value: a), type: .ipv4)
+        // Total length 0xFFFF (the most the field says); the frame holds 4 bytes more.
+        var untagged = ethernet + [0x45, 0, 0xFF, 0xFF, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2] + tcp
+        untagged += [UInt8](repeating: 0x5A, count: length - untagged.count)
+        send(untagged, gso: 1, ip: 14)
+        #expect(socket.frames.isEmpty)
+        #expect(fabric.counters(of: PortID(2))?.txDrops.malformed == 1)
+
+        var tagged = Array(ethernet[0..<12]) + [0x81, 0x00, 0x00, 0x0A, 0x08, 0x00] + [0x45, 0, 0xFF, 0xFF, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2] + tcp
+        tagged += [UInt8](repeating: 0x5A, count: length - tagged.count)
+        send(tagged, gso: 1, ip: 18)
+        #expect(socket.frames.map(\.count) == [length], "tagged, its IP part is 65,535 bytes: one segment")
+        #expect(socket.frames.first.map { Int($0[20]) << 8 | Int($0[21]) } == 65_535, "IP total length")
+
+        let payload = length - 14 - 40
+        var ipv6 = Array(ethernet[0..<12]) + [0x86, 0xDD, 0x60, 0, 0, 0, UInt8(payload >> 8), UInt8(payload & 0xFF), 6, 64]
+        ipv6 += [0xFD] + [UInt8](repeating: 0, count: 14) + [1] + [0xFD] + [UInt8](repeating: 0, count: 14) + [2] + tcp
+        ipv6 += [UInt8](repeating: 0x5A, count: length - ipv6.count)
+        send(ipv6, gso: 4, ip: 14)
+        #expect(socket.frames.count == 2 && socket.frames.last?.count == length, "IPv6: payload length 65,499, one segment")
+        #expect(fabric.counters(of: PortID(2))?.txDrops.malformed == 1)
+    }
 }
