@@ -14,6 +14,7 @@
 // after a one-second warm-up. Bounded: gives up after SECONDS + 10 s whatever happens.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -106,8 +107,11 @@ static volatile uint8_t *used_of(struct frontend *f, int q) { return f->mem + q 
 static void setup(struct frontend *f, const char *path, uint64_t wanted) {
     memset(f, 0, sizeof(*f));
     f->sock = connect_unix(path);
-    f->memfd = memfd_create("guest", MFD_CLOEXEC);
+    // Sealed against resizing, as QEMU's memory-backend-memfd is (vnetd refuses memory it
+    // could see shrink under it).
+    f->memfd = memfd_create("guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (f->memfd < 0 || ftruncate(f->memfd, MEMSIZE) < 0) die("memfd");
+    if (fcntl(f->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) die("memfd seals");
     f->mem = mmap(NULL, MEMSIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->memfd, 0);
     if (f->mem == MAP_FAILED) die("mmap");
     for (int q = 0; q < 2; q++) {

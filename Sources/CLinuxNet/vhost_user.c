@@ -58,6 +58,10 @@ long vnetd_send_all(int fd, const void *buffer, size_t size) {
 }
 
 int vnetd_map_region(int fd, uint64_t offset, uint64_t size, void **base, void **mapping, size_t *mapping_length) {
+    // Sealed first, so the size checked next is the size for good (a file that is no memfd
+    // has no seals: EINVAL).
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) return VNETD_MAP_NOT_SEALED;
     struct stat info;
     if (fstat(fd, &info) < 0) return -errno;
     if (size == 0 || offset > UINT64_MAX - size || (uint64_t)info.st_size < offset + size) return -EINVAL;
@@ -75,6 +79,13 @@ int vnetd_map_region(int fd, uint64_t offset, uint64_t size, void **base, void *
 
 int vnetd_unmap(void *mapping, size_t length) {
     return munmap(mapping, length) < 0 ? -errno : 0;
+}
+
+int vnetd_peer_hung_up(int fd) {
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+    int ready;
+    do ready = poll(&p, 1, 0); while (ready < 0 && errno == EINTR);
+    return ready > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 int vnetd_set_nonblocking(int fd) {

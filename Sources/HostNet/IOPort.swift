@@ -25,7 +25,7 @@ public class IOPort: FrameSink, IOHandler {
     public internal(set) var state: PortState = .waiting
     /// Frames that arrived while the port belonged to no switch.
     public internal(set) var unswitchedFrames: UInt64 = 0
-    /// Peers disconnected for breaking the framing, or reconnections replacing a peer.
+    /// Peers disconnected for breaking the framing, or connections refused while a peer was attached.
     public internal(set) var protocolErrors: UInt64 = 0
     var buffer: [UInt8]
     private var inTransit: [EventLoop.Registration] = []

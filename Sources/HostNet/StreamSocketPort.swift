@@ -10,8 +10,10 @@ import Glibc
 /// length, 4 bytes big-endian.
 ///
 /// vnetd listens before any QEMU starts (QEMU 7.2 connects once and never retries) and accepts a
-/// new connection at any time: a QEMU that restarts simply connects again, replacing the old
-/// connection. A peer that sends a length of 0 or over QEMU's own limit (69,632) is disconnected
+/// new connection whenever no peer is attached: a QEMU that restarts simply connects again (the
+/// old one's hang-up is taken first). While a peer is attached, another connection is closed at
+/// once and counted (`protocolErrors`): nobody else in the socket's group can take the VM's
+/// place. A peer that sends a length of 0 or over QEMU's own limit (69,632) is disconnected
 /// and counted; a frame within that limit but larger than the switch takes is dropped and
 /// counted as malformed, and the peer stays connected (a guest with a large MTU is not cut off). Output is buffered and flushed once per loop round (one `write` for many
 /// frames); when the buffer is full, frames are dropped as congested rather than blocking.
@@ -27,6 +29,8 @@ public final class StreamSocketPort: IOPort, Flushable {
     private var outputEnd = 0
     private var flushScheduled = false
     private var waitingForWritable = false
+    /// One log line per attached peer for the connections refused meanwhile.
+    private var refusalLogged = false
     static let outputCapacity = 1 << 20
     static let readBudgetBytes = 64 << 10
 
@@ -57,10 +61,26 @@ public final class StreamSocketPort: IOPort, Flushable {
                 if -fd == EINTR || -fd == ECONNABORTED { continue }
                 return
             }
-            if connection >= 0 {
-                protocolErrors &+= 1
-                disconnect()
+            // A QEMU that exited or restarted has closed its end already, but its hang-up may
+            // wait in the same batch of events as this connection: read what it sent before it
+            // went (bounded) and let it go first.
+            var drains = 0
+            while connection >= 0 && drains < 16 && vnetd_peer_hung_up(connection) != 0 {
+                handle(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+                drains += 1
             }
+            // A live peer keeps its VM's NIC: anyone else in the socket's group connecting now
+            // is refused and counted, never allowed to knock the VM off and take its traffic.
+            if connection >= 0 {
+                Syscall.close(fd)
+                protocolErrors &+= 1
+                if !refusalLogged {
+                    refusalLogged = true
+                    loop.logger.warning("socket connection refused: a VM is attached", metadata: ["socket": "\(path)"])
+                }
+                continue
+            }
+            refusalLogged = false
             connection = fd
             framer = LengthPrefixedFramer(maximumFrameSize: LengthPrefixedFramer.qemuMaximumFrameSize)
             if output.isEmpty { output = [UInt8](repeating: 0, count: Self.outputCapacity) }

@@ -17,7 +17,8 @@ import Glibc
 /// closed), maps the memory regions, watches the transmit queue's kick eventfd in the event loop
 /// (no polling) and signals the driver's call eventfds. A front end that breaks the protocol or
 /// its rings is disconnected, counted (`protocolErrors`) and told why in `lastError`; the
-/// listener stays.
+/// listener stays. One front end at a time: another connecting while it is attached is closed
+/// at once and counted in `protocolErrors`; guest memory must be sealed against shrinking.
 ///
 /// Offloads: the guest's virtio-net header travels with its frame as `OffloadInfo`, so a TSO
 /// frame reaches a TAP or another guest whole; the port takes offloaded frames only when its
@@ -38,6 +39,8 @@ public final class VhostUserPort: IOPort, Flushable {
     private var messageFDs: [Int32] = []
     private var receivePending = false
     private var flushScheduled = false
+    /// One log line per attached front end for the connections refused meanwhile.
+    private var refusalLogged = false
     /// Why the last front end was disconnected (nil: it left, or none came yet).
     public private(set) var lastError: String?
     /// Where a frame from the guest is gathered (header, then frame).
@@ -91,10 +94,21 @@ public final class VhostUserPort: IOPort, Flushable {
                 if -fd == EINTR || -fd == ECONNABORTED { continue }
                 return
             }
+            // A QEMU that exited or restarted has closed its end already, but its hang-up may
+            // wait in the same batch of events as this connection: noticed first.
+            if connection >= 0 && vnetd_peer_hung_up(connection) != 0 { disconnect(because: nil) }
+            // A live front end keeps its VM's NIC: anyone else in the socket's group connecting
+            // now is refused and counted, never allowed to knock the VM off and take its traffic.
             if connection >= 0 {
+                Syscall.close(fd)
                 protocolErrors &+= 1
-                disconnect(because: nil)
+                if !refusalLogged {
+                    refusalLogged = true
+                    loop.logger.warning("vhost-user connection refused: a front end is attached", metadata: ["socket": "\(path)"])
+                }
+                continue
             }
+            refusalLogged = false
             connection = fd
             device.reset()
             messageCount = 0
@@ -184,6 +198,10 @@ public final class VhostUserPort: IOPort, Flushable {
         }
     }
 
+    /// Guest memory the front end could still shrink: the next ring access past the new end
+    /// would raise SIGBUS in vnetd. QEMU's memory-backend-memfd seals by default.
+    static let notSealed = "memory not sealed against shrinking: use memory-backend-memfd with seal=on (the default)"
+
     /// Returns why the connection must end, or nil.
     private func apply(_ effect: Device.Effect, _ handedOver: inout Set<Int32>) -> String? {
         switch effect {
@@ -196,6 +214,7 @@ public final class VhostUserPort: IOPort, Flushable {
                 let result = vnetd_map_region(fd, region.mmapOffset, region.size, &base, &mapping, &length)
                 guard result == 0, let base, let mapping else {
                     mapped.forEach { _ = vnetd_unmap($0.pointer, $0.length) }
+                    if result == VNETD_MAP_NOT_SEALED { return Self.notSealed }
                     return "a memory region could not be mapped (\(String(cString: strerror(-result))))"
                 }
                 mapped.append((mapping, length))

@@ -1,6 +1,7 @@
 #include "testnet_vhost.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -9,10 +10,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int testnet_memfd(const char *name, size_t size, void **mapping) {
-    int fd = memfd_create(name, MFD_CLOEXEC);
+int testnet_memfd(const char *name, size_t size, int sealed, void **mapping) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return -errno;
     if (ftruncate(fd, (off_t)size) < 0) { int e = errno; close(fd); return -e; }
+    if (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) { int e = errno; close(fd); return -e; }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) { int e = errno; close(fd); return -e; }
     memset(p, 0, size);

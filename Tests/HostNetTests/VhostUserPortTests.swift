@@ -199,4 +199,54 @@ struct VhostUserPortTests {
         try end.start()
         #expect(rig.isConnected(0))
     }
+
+    /// Guest memory a front end could still shrink (ftruncate) would raise SIGBUS in vnetd at
+    /// the next ring access: refused at SET_MEM_TABLE, the front end cut off and told why. A
+    /// front end whose memfd is sealed, as QEMU's memfd backend does by default, forwards.
+    @Test func memoryNotSealedAgainstShrinkingIsRefused() throws {
+        let rig = try Rig(ports: 2)
+        defer { rig.stop() }
+        let unsealed = try VhostUserFrontEnd(path: rig.path(0), sealed: false)
+        #expect(throws: VhostUserFrontEnd.Failure.self) { try unsealed.start() }
+        #expect(unsealed.wasDisconnected())
+        #expect(rig.protocolErrors(0) == 1)
+        #expect(rig.lastError(0) == "memory not sealed against shrinking: use memory-backend-memfd with seal=on (the default)")
+        #expect(!rig.isConnected(0))
+        let a = try VhostUserFrontEnd(path: rig.path(0)), b = try VhostUserFrontEnd(path: rig.path(1))
+        try a.start()
+        try b.start()
+        b.postReceiveBuffers()
+        let frame = Self.frame(from: 1, to: 2)
+        a.transmit(frame)
+        #expect(b.receive().first?.frame == frame)
+    }
+
+    /// While a VM is attached, a second front end on its socket (anyone in the socket's group)
+    /// is refused and counted: it neither knocks the VM off nor gets its traffic.
+    @Test func aSecondFrontEndIsRefusedWhileTheFirstIsAttached() throws {
+        let rig = try Rig(ports: 2)
+        defer { rig.stop() }
+        let a = try VhostUserFrontEnd(path: rig.path(0)), b = try VhostUserFrontEnd(path: rig.path(1))
+        try a.start()
+        try b.start()
+        a.postReceiveBuffers()
+        b.postReceiveBuffers()
+        let intruder = try VhostUserFrontEnd(path: rig.path(0))
+        #expect(intruder.wasDisconnected())
+        #expect(rig.protocolErrors(0) == 1)
+        #expect(rig.isConnected(0))
+        let there = Self.frame(from: 1, to: 2), back = Self.frame(from: 2, to: 1, fill: 0x3C)
+        a.transmit(there)
+        #expect(b.receive().first?.frame == there, "the first front end still forwards")
+        b.transmit(back)
+        #expect(a.receive().first?.frame == back, "and still gets its traffic")
+        // Once it has gone, the VM (a restarted QEMU) connects again at once.
+        a.close()
+        let again = try VhostUserFrontEnd(path: rig.path(0))
+        try again.start()
+        again.postReceiveBuffers()
+        b.transmit(back)
+        #expect(again.receive().first?.frame == back)
+        #expect(rig.protocolErrors(0) == 1)
+    }
 }

@@ -36,6 +36,31 @@ struct StreamPortTests {
         #expect(vnetd.services.status.status(of: sender.id).detail.contains("disconnected") == false)
     }
 
+    /// While a VM is attached to its socket, a second connection (anyone in the socket's group)
+    /// is refused and counted: the VM keeps its port and its traffic. Once the VM has gone (a
+    /// QEMU restart), the next connection is the VM again.
+    @Test func aSecondPeerIsRefusedWhileTheFirstIsAttached() throws {
+        let vnetd = try VnetdUnderTest()
+        let lab = try vnetd.services.networks.create(NetworkDraft(name: "Lab", adapter: nil, notes: ""))
+        let first = try vnetd.nic(of: try vnetd.services.vms.create(name: "first", notes: "", connectingTo: lab.id))
+        let other = try vnetd.nic(of: try vnetd.services.vms.create(name: "other", notes: "", connectingTo: lab.id))
+        vnetd.settle()
+        let path = try #require(vnetd.services.status.status(of: first.id).endpoint)
+        let a = try StreamPeer(path: path)
+        let b = try StreamPeer(path: try #require(vnetd.services.status.status(of: other.id).endpoint))
+        #expect(eventually { vnetd.services.status.status(of: first.id).isAttached && vnetd.services.status.status(of: other.id).isAttached })
+        let intruder = try StreamPeer(path: path)
+        #expect(intruder.waitForClose(), "the newcomer is closed")
+        #expect(eventually { vnetd.services.status.status(of: first.id).detail.contains("1 peer") }, "and counted")
+        let toOther = EthernetBuilder.header(destination: other.mac, source: first.mac, type: EtherType(rawValue: 0x88B5)) + [UInt8](repeating: 5, count: 46)
+        #expect(try a.send(toOther, reaching: b), "the first peer still forwards")
+        let toFirst = EthernetBuilder.header(destination: first.mac, source: other.mac, type: EtherType(rawValue: 0x88B5)) + [UInt8](repeating: 6, count: 46)
+        #expect(try b.send(toFirst, reaching: a), "and still gets its traffic")
+        a.close()
+        let again = try StreamPeer(path: path)
+        #expect(try b.send(toFirst, reaching: again), "the VM back after a restart gets its traffic")
+    }
+
     /// A peer bound to a name that fills sun_path (108 bytes, no NUL) is answered at that name,
     /// and a datagram larger than the switch takes is dropped whole, not forwarded cut short.
     @Test func datagramPortsAnswerAFullLengthPeerNameAndDropOversizedDatagramsWhole() throws {

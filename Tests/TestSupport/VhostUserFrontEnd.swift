@@ -26,7 +26,8 @@ public final class VhostUserFrontEnd {
     private var receiveSeen: UInt16 = 0
     private var receiveAvailable: UInt16 = 0
 
-    public init(path: String, features: VirtioFeatures = VirtioFeatures.offered) throws {
+    /// `sealed`: the guest memory is sealed against shrinking, as QEMU's memfd backend does (seal=on).
+    public init(path: String, features: VirtioFeatures = VirtioFeatures.offered, sealed: Bool = true) throws {
         self.features = features
         var connected: Int32 = -1
         for _ in 0..<100 {
@@ -37,7 +38,7 @@ public final class VhostUserFrontEnd {
         guard connected >= 0 else { throw Failure(description: "cannot connect to \(path)") }
         socket = connected
         var mapping: UnsafeMutableRawPointer?
-        memfd = testnet_memfd("guest", Self.memorySize, &mapping)
+        memfd = testnet_memfd("guest", Self.memorySize, sealed ? 1 : 0, &mapping)
         guard memfd >= 0, let mapping else { throw Failure(description: "memfd failed") }
         memory = mapping
         kicks = [testnet_eventfd(), testnet_eventfd()]

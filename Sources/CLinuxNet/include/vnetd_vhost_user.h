@@ -17,13 +17,23 @@ long vnetd_recv_with_fds(int fd, void *buffer, size_t size, int *fds, int max_fd
 /// room: replies are small). Returns the bytes sent.
 long vnetd_send_all(int fd, const void *buffer, size_t size);
 
+/// What `vnetd_map_region` returns for a file that is not sealed against shrinking (outside
+/// the range of -errno).
+#define VNETD_MAP_NOT_SEALED (-4096)
+
 /// Maps `size` bytes at `offset` of a region descriptor (shared, read-write), after checking
-/// the file is at least `offset + size` long (touching a mapping beyond a file's end would raise
-/// SIGBUS). The offset need not be page-aligned: `*base` is where byte `offset` is mapped;
-/// `*mapping` and `*mapping_length` are what to unmap. Returns 0.
+/// the file is at least `offset + size` long and sealed against shrinking (F_SEAL_SHRINK): a
+/// mapping beyond a file's end raises SIGBUS when touched, and without the seal the front end
+/// could ftruncate the file at any time after this check. The offset need not be page-aligned:
+/// `*base` is where byte `offset` is mapped; `*mapping` and `*mapping_length` are what to
+/// unmap. Returns 0, VNETD_MAP_NOT_SEALED or -errno.
 int vnetd_map_region(int fd, uint64_t offset, uint64_t size, void **base, void **mapping, size_t *mapping_length);
 
 int vnetd_unmap(void *mapping, size_t length);
+
+/// 1 when the peer of a connected stream socket has hung up or failed (POLLHUP, POLLRDHUP,
+/// POLLERR), without reading anything; 0 while it is there.
+int vnetd_peer_hung_up(int fd);
 
 /// Makes a descriptor a front end handed over non-blocking (a pipe passed as an eventfd must
 /// never block the loop).

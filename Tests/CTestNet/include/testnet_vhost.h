@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// A memfd of `size` bytes mapped shared at `*mapping`. Returns the fd or -errno.
-int testnet_memfd(const char *name, size_t size, void **mapping);
+/// A memfd of `size` bytes mapped shared at `*mapping`, sealed against shrinking and growing
+/// when `sealed` (as QEMU's memory-backend-memfd does by default). Returns the fd or -errno.
+int testnet_memfd(const char *name, size_t size, int sealed, void **mapping);
 
 /// Connects a blocking unix stream socket to `path`. Returns the fd or -errno.
 int testnet_unix_connect(const char *path);
