@@ -167,7 +167,7 @@ extension DataplaneShard {
             detail = stateText(port.state)
         }
         if port.protocolErrors > 0 {
-            detail += " · \(port.protocolErrors) peer\(port.protocolErrors == 1 ? "" : "s") disconnected for bad framing or replaced"
+            detail += " · \(port.protocolErrors) peer\(port.protocolErrors == 1 ? "" : "s") disconnected for bad framing or refused while another was attached (see the log)"
         }
         var status = PortRuntimeStatus(
             kind: .nic(port.nic.id), isAttached: attached, detail: detail, endpoint: port.endpoint, counters: traffic(port.counters))
