@@ -246,7 +246,7 @@ final class DatagramPeer {
     init(localPath: String, remotePath: String) throws {
         self.localPath = localPath
         self.remotePath = remotePath
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         unlink(localPath)
         var address = Self.address(localPath)
         let bound = withUnsafePointer(to: &address) {

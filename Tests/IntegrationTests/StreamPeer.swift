@@ -13,7 +13,9 @@ final class StreamPeer: @unchecked Sendable {
     private var framer = LengthPrefixedFramer()
 
     init(path: String) throws {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        // CLOEXEC: a process another test spawns meanwhile must not inherit the connection and keep it
+        // open after `close()` (vnetd would then still see this peer attached).
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
