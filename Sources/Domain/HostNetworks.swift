@@ -67,21 +67,9 @@ public struct IPv6Prefix: Sendable, Equatable, Hashable, CustomStringConvertible
 
     public var description: String { Self.format(hostAddress.prefix(8) + [0, 0, 0, 0, 0, 0, 0, 0]) + "/64" }
 
-    /// RFC 5952 text for 16 bytes: lower case, the longest run of two or more zero groups as `::`.
+    /// RFC 5952 text for 16 bytes (Packets' `IPv6Address`); empty for anything but 16 bytes.
     public static func format(_ bytes: [UInt8]) -> String {
-        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
-        var best = (start: -1, length: 0), run = (start: -1, length: 0)
-        for (index, group) in groups.enumerated() {
-            if group == 0 {
-                run = run.start < 0 ? (index, 1) : (run.start, run.length + 1)
-                if run.length > best.length { best = run }
-            } else {
-                run = (-1, 0)
-            }
-        }
-        let hex = groups.map { String($0, radix: 16) }
-        guard best.length >= 2 else { return hex.joined(separator: ":") }
-        return hex[..<best.start].joined(separator: ":") + "::" + hex[(best.start + best.length)...].joined(separator: ":")
+        IPv6Address(bytes: bytes)?.description ?? ""
     }
 
     static func parseAddress(_ text: Substring) -> [UInt8]? {
