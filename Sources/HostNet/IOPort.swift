@@ -1,4 +1,9 @@
+import CLinuxNet
 import Switching
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a port can tell the status pages about its backend.
 public enum PortState: Sendable, Equatable {
@@ -75,4 +80,35 @@ public class IOPort: FrameSink, IOHandler {
     public func close() {}
     /// Where a VM attaches: a socket path or an interface name.
     public var endpoint: String { "" }
+
+    /// One log line per attached peer for the connections refused meanwhile (`acceptPeers`).
+    var refusalLogged = false
+
+    /// The accept loop of a port that serves one peer at a time (a QEMU stream socket, a
+    /// vhost-user socket). `takeHangUp` first lets a peer that already hung up go (a QEMU that
+    /// exited or restarted has closed its end, but its hang-up may wait in the same batch of
+    /// events as the new connection). While a peer is still attached, a newcomer (anyone in the
+    /// socket's group) is closed and counted, never allowed to knock the VM off and take its
+    /// traffic; otherwise `attach` gets the descriptor.
+    func acceptPeers(on listener: Int32, isAttached: () -> Bool, takeHangUp: () -> Void, attach: (Int32) -> Void) {
+        while true {
+            let fd = vnetd_accept(listener)
+            if fd < 0 {
+                if -fd == EINTR || -fd == ECONNABORTED { continue }
+                return
+            }
+            if isAttached() { takeHangUp() }
+            if isAttached() {
+                Syscall.close(fd)
+                protocolErrors &+= 1
+                if !refusalLogged {
+                    refusalLogged = true
+                    loop.logger.warning("connection refused: a VM is attached", metadata: ["socket": "\(endpoint)"])
+                }
+                continue
+            }
+            refusalLogged = false
+            attach(fd)
+        }
+    }
 }

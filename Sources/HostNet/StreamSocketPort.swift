@@ -29,8 +29,6 @@ public final class StreamSocketPort: IOPort, Flushable {
     private var outputEnd = 0
     private var flushScheduled = false
     private var waitingForWritable = false
-    /// One log line per attached peer for the connections refused meanwhile.
-    private var refusalLogged = false
     static let outputCapacity = 1 << 20
     static let readBudgetBytes = 64 << 10
 
@@ -55,32 +53,14 @@ public final class StreamSocketPort: IOPort, Flushable {
     }
 
     func acceptPeers() {
-        while true {
-            let fd = vnetd_accept(listener)
-            if fd < 0 {
-                if -fd == EINTR || -fd == ECONNABORTED { continue }
-                return
-            }
-            // A QEMU that exited or restarted has closed its end already, but its hang-up may
-            // wait in the same batch of events as this connection: read what it sent before it
-            // went (bounded) and let it go first.
+        acceptPeers(on: listener, isAttached: { connection >= 0 }, takeHangUp: {
+            // Read what the peer that went sent before it went (bounded), then let it go.
             var drains = 0
             while connection >= 0 && drains < 16 && vnetd_peer_hung_up(connection) != 0 {
                 handle(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
                 drains += 1
             }
-            // A live peer keeps its VM's NIC: anyone else in the socket's group connecting now
-            // is refused and counted, never allowed to knock the VM off and take its traffic.
-            if connection >= 0 {
-                Syscall.close(fd)
-                protocolErrors &+= 1
-                if !refusalLogged {
-                    refusalLogged = true
-                    loop.logger.warning("socket connection refused: a VM is attached", metadata: ["socket": "\(path)"])
-                }
-                continue
-            }
-            refusalLogged = false
+        }, attach: { fd in
             connection = fd
             framer = LengthPrefixedFramer(maximumFrameSize: LengthPrefixedFramer.qemuMaximumFrameSize)
             if output.isEmpty { output = [UInt8](repeating: 0, count: Self.outputCapacity) }
@@ -93,7 +73,7 @@ public final class StreamSocketPort: IOPort, Flushable {
                 Syscall.close(fd)
                 connection = -1
             }
-        }
+        })
     }
 
     public override func handle(events: UInt32) {

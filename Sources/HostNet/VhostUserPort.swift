@@ -39,8 +39,6 @@ public final class VhostUserPort: IOPort, Flushable {
     private var messageFDs: [Int32] = []
     private var receivePending = false
     private var flushScheduled = false
-    /// One log line per attached front end for the connections refused meanwhile.
-    private var refusalLogged = false
     /// Why the last front end was disconnected (nil: it left, or none came yet).
     public private(set) var lastError: String?
     /// Where a frame from the guest is gathered (header, then frame).
@@ -53,13 +51,12 @@ public final class VhostUserPort: IOPort, Flushable {
     /// Chains a transmit kick handles before other ports get a turn.
     static let transmitBudget = 256
 
-    public init(id: PortID, loop: EventLoop, path: String, group: UInt32? = nil) throws(SystemError) {
+    public init(id: PortID, loop: EventLoop, path: String) throws(SystemError) {
         self.path = path
         listener = Int32(try Syscall.helper("listen on \(path)") { Int(vnetd_unix_listen(path, 4)) })
         frames = .allocate(byteCount: 12 + 65_535 + 18 + 64, alignment: 64)
         super.init(id: id, loop: loop, bufferSize: 0)
         chmod(path, 0o660)
-        if let group { _ = chown(path, UInt32.max, group) }
         kickHandlers = [KickHandler(port: self, queue: 0), KickHandler(port: self, queue: 1)]
         try loop.adopt(listener, Listener(port: self))
     }
@@ -88,27 +85,9 @@ public final class VhostUserPort: IOPort, Flushable {
     }
 
     func acceptPeers() {
-        while true {
-            let fd = vnetd_accept(listener)
-            if fd < 0 {
-                if -fd == EINTR || -fd == ECONNABORTED { continue }
-                return
-            }
-            // A QEMU that exited or restarted has closed its end already, but its hang-up may
-            // wait in the same batch of events as this connection: noticed first.
-            if connection >= 0 && vnetd_peer_hung_up(connection) != 0 { disconnect(because: nil) }
-            // A live front end keeps its VM's NIC: anyone else in the socket's group connecting
-            // now is refused and counted, never allowed to knock the VM off and take its traffic.
-            if connection >= 0 {
-                Syscall.close(fd)
-                protocolErrors &+= 1
-                if !refusalLogged {
-                    refusalLogged = true
-                    loop.logger.warning("vhost-user connection refused: a front end is attached", metadata: ["socket": "\(path)"])
-                }
-                continue
-            }
-            refusalLogged = false
+        acceptPeers(on: listener, isAttached: { connection >= 0 }, takeHangUp: {
+            if vnetd_peer_hung_up(connection) != 0 { disconnect(because: nil) }
+        }, attach: { fd in
             connection = fd
             device.reset()
             messageCount = 0
@@ -119,7 +98,7 @@ public final class VhostUserPort: IOPort, Flushable {
                 Syscall.close(fd)
                 connection = -1
             }
-        }
+        })
     }
 
     // MARK: control messages
