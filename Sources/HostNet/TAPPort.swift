@@ -37,11 +37,13 @@ public final class TAPPort: IOPort {
     }
     /// The largest plain frame the interface takes: its MTU plus an Ethernet header and one 802.1Q
     /// tag, as a Linux bridge allows. Frames up to 1,518 bytes are never checked (an MTU lowered
-    /// below 1,500 inside a namespace is that namespace's to enforce); a larger one makes the port
-    /// re-read the MTU through the descriptor, at most once a second, since the namespace that
-    /// holds the interface may change it at any time.
+    /// below 1,500 inside a namespace is that namespace's to enforce). A larger one is judged by
+    /// the MTU last read, and asks for the MTU to be read again through the descriptor (rtnetlink
+    /// calls), at most once a second and after the current round, never inside `send`: the
+    /// namespace that holds the interface may change it at any time.
     private var largestFrame = TAPPort.standardFrame
-    private var largestFrameReadAt: Int64 = .min
+    private var largestFrameReadAt: Int64 = 0
+    private var mtuReadPending = false
     static let standardFrame = 1_518
 
     /// Frames read per wake-up before other ports get a turn.
@@ -55,7 +57,7 @@ public final class TAPPort: IOPort {
         // finishes them in software for ports that cannot take them.
         _ = vnetd_tap_set_offload(fd, vnetd_tap_offload_flags(), Int32(OffloadInfo.headerSize))
         _ = vnetd_interface_up(interfaceName)
-        _ = currentLargestFrame()
+        readMTU()
         try loop.adopt(fd, self)
         state = .attached
     }
@@ -86,8 +88,9 @@ public final class TAPPort: IOPort {
 
     public override func send(_ frame: UnsafeRawBufferPointer, offload: OffloadInfo) -> SendResult {
         guard fd >= 0, let base = frame.baseAddress else { return .dropped(.notAttached) }
-        if frame.count > Self.standardFrame, !offload.isSegmentationOffload, frame.count > currentLargestFrame() {
-            return .dropped(.tooBig)
+        if frame.count > Self.standardFrame, !offload.isSegmentationOffload {
+            askForMTU()
+            if frame.count > largestFrame { return .dropped(.tooBig) }
         }
         while true {
             let count: Int
@@ -112,15 +115,21 @@ public final class TAPPort: IOPort {
         }
     }
 
-    private func currentLargestFrame() -> Int {
-        let now = Syscall.monotonicMilliseconds()
-        if largestFrameReadAt == .min || now - largestFrameReadAt >= 1_000 {
-            largestFrameReadAt = now
-            let mtu = vnetd_tap_mtu(fd)
-            // When the MTU cannot be read, the last one known stands.
-            if mtu > 0 { largestFrame = Int(mtu) + 18 }
+    private func askForMTU() {
+        guard !mtuReadPending, loop.now - largestFrameReadAt >= 1_000 else { return }
+        mtuReadPending = true
+        loop.runAfter(milliseconds: 0) { [weak self] in
+            self?.mtuReadPending = false
+            self?.readMTU()
         }
-        return largestFrame
+    }
+
+    private func readMTU() {
+        guard fd >= 0 else { return }
+        largestFrameReadAt = loop.now
+        let mtu = vnetd_tap_mtu(fd)
+        // When the MTU cannot be read, the last one known stands.
+        if mtu > 0 { largestFrame = Int(mtu) + 18 }
     }
 
     private func lose(_ error: Int32) {
