@@ -22,16 +22,9 @@ public struct MetricsTokens: MetricsTokenVerifying {
         guard (1...64).contains(name.utf8.count), name.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }) else {
             throw InvalidName()
         }
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
-        var token = Array("vnetd_".utf8)
-        for _ in 0..<32 {
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            token.append(digits[Int(byte >> 4)])
-            token.append(digits[Int(byte & 0x0F)])
-        }
-        try store.add(name: name, hash: "sha256:" + SHA256.hex(token), at: now)
-        return String(decoding: token, as: UTF8.self)
+        let token = "vnetd_" + RandomToken.hex(bytes: 32)
+        try store.add(name: name, hash: "sha256:" + SHA256.hex(Array(token.utf8)), at: now)
+        return token
     }
 
     public func remove(name: String) throws { try store.remove(name: name) }

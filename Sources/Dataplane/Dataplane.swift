@@ -320,15 +320,22 @@ struct DataplaneServices: @unchecked Sendable {
     let portIDs: PortIDAllocator
     let hostNetworks: HostNetworkRegistry
 
-    func socketPath(_ nic: VirtualNIC, suffix: String) -> String {
-        (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
+    /// Where a NIC's socket is: `<runtime>/<nic id>.vhost`, `.sock` or `.dgram` by its backend
+    /// (a TAP has none; its path is never made).
+    func socketPath(of nic: VirtualNIC) -> String {
+        let suffix = switch nic.backend {
+        case .vhostUser: "vhost"
+        case .datagram: "dgram"
+        case .socket, .tap: "sock"
+        }
+        return (configuration.runtimeDirectory as NSString).appendingPathComponent("\(nic.id.rawValue).\(suffix)")
     }
 
     /// Gives a NIC's new socket file to the socket group; a failure leaves the socket working
     /// for vnetd's own group and is logged.
     func shareSocket(of nic: VirtualNIC) {
         guard let group = configuration.socketGroup, nic.backend != .tap else { return }
-        let path = socketPath(nic, suffix: nic.backend == .vhostUser ? "vhost" : nic.backend == .datagram ? "dgram" : "sock")
+        let path = socketPath(of: nic)
         do {
             try SocketFile.give(path, toGroup: group)
         } catch {

@@ -116,11 +116,11 @@ extension DataplaneShard {
         do {
             switch nic.backend {
             case .vhostUser:
-                port.backend = try VhostUserPort(id: port.id, loop: loop, path: services.socketPath(nic, suffix: "vhost"))
+                port.backend = try VhostUserPort(id: port.id, loop: loop, path: services.socketPath(of: nic))
             case .socket:
-                port.backend = try StreamSocketPort(id: port.id, loop: loop, path: services.socketPath(nic, suffix: "sock"))
+                port.backend = try StreamSocketPort(id: port.id, loop: loop, path: services.socketPath(of: nic))
             case .datagram:
-                port.backend = try DatagramSocketPort(id: port.id, loop: loop, path: services.socketPath(nic, suffix: "dgram"))
+                port.backend = try DatagramSocketPort(id: port.id, loop: loop, path: services.socketPath(of: nic))
             case .tap:
                 let tap = try TAPPort(id: port.id, loop: loop, interfaceName: Dataplane.tapName(nic.id))
                 tap.setAddress(nic.mac.octets)
@@ -132,7 +132,7 @@ extension DataplaneShard {
             port.failure = error.isPermissionDenied
                 ? (nic.backend == .tap
                     ? "Needs CAP_NET_ADMIN: run vnetd as root, or give it the capability (setcap cap_net_admin,cap_net_raw+ep), to create TAP devices."
-                    : "Permission denied for \(services.socketPath(nic, suffix: nic.backend == .vhostUser ? "vhost" : "sock")).")
+                    : "Permission denied for \(services.socketPath(of: nic)).")
                 : "Could not be created: \(error)."
             services.logger.warning("port for \(nic.label) unavailable", metadata: nic.logMetadata(["error": "\(error)"]))
         }
